@@ -1,0 +1,83 @@
+//! The bus: where every event gets its id and from which every node hears
+//! every event in the same order.
+//!
+//! `Bus` is one of the two seams with more than one real implementation
+//! (in-process now; Redis and NATS to share events between nodes). Producers
+//! (feed, publish API, chat) call [`Bus::publish`]; each node's hub and the
+//! store writer consume [`Bus::subscribe`]. The bus knows nothing of HTTP,
+//! games or clients.
+
+pub mod memory;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+use crate::model::EventId;
+
+pub use memory::MemoryBus;
+
+/// One event as it travels the bus: already has its id, data is JSON.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Envelope {
+    /// Id given by the bus; the same on every node.
+    pub id: EventId,
+    /// Topic name, e.g. `scores` or `game/2015091000`.
+    pub topic: String,
+    /// SSE event name, e.g. `update`.
+    pub event: String,
+    /// The event's data as compact JSON.
+    pub data: Bytes,
+}
+
+/// Why the bus could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    /// The bus was closed (shutdown); nothing more will be published.
+    #[error("the bus is closed")]
+    Closed,
+    /// Events after this id are no longer held by the bus.
+    #[error("events after {0} are no longer retained")]
+    Evicted(EventId),
+    /// The id belongs to another history (the bus was reset).
+    #[error("event id {0} is from another epoch")]
+    OtherEpoch(EventId),
+}
+
+/// What `/healthz` reports for the bus.
+#[derive(Debug, Clone, Serialize)]
+pub struct BusHealth {
+    /// `memory`, `redis`, ...
+    pub kind: &'static str,
+    /// False while the bus cannot publish or deliver.
+    pub connected: bool,
+    /// Id of the last event seen, if any.
+    pub last_id: Option<EventId>,
+}
+
+/// A shared, ordered event log with live delivery.
+#[async_trait]
+pub trait Bus: Send + Sync + 'static {
+    /// Appends an event and returns its id. Never waits on a client.
+    async fn publish(&self, topic: &str, event: &str, data: Bytes) -> Result<EventId, BusError>;
+
+    /// Every event published from now on, in id order. A receiver that lags
+    /// gets `Lagged` and must refill with [`Bus::read_after`].
+    fn subscribe(&self) -> broadcast::Receiver<Arc<Envelope>>;
+
+    /// Events after `after`, oldest first, at most `limit`.
+    async fn read_after(
+        &self,
+        after: EventId,
+        limit: usize,
+    ) -> Result<Vec<Arc<Envelope>>, BusError>;
+
+    /// The epoch of the ids this bus gives out now.
+    fn epoch(&self) -> u64;
+
+    /// State for `/healthz`.
+    fn health(&self) -> BusHealth;
+}

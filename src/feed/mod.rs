@@ -1,0 +1,385 @@
+//! Where scores come from: the scorestrip parser, the recorded-week replay,
+//! and the change detector that turns successive feed states into events.
+//!
+//! A feed source produces whole `Week`s; [`Tracker`] compares each with the
+//! last one and yields only what changed, and [`Publisher`] puts that on the
+//! bus. Nothing here talks to clients or the database directly.
+
+pub mod poller;
+pub mod replay;
+pub mod scorestrip;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+
+use crate::bus::{Bus, BusError};
+use crate::model::{self, Game, ScoreEvent, Week};
+
+/// Why a feed document or source was rejected. Each variant names enough
+/// (game, attribute, position) for an operator to find the fault in the
+/// document without a debugger.
+#[derive(Debug, thiserror::Error)]
+pub enum FeedError {
+    /// The XML itself is broken (truncated, bad nesting, bad escapes).
+    #[error("malformed XML at byte {position}: {message}")]
+    Xml {
+        /// Byte offset where the reader gave up.
+        position: u64,
+        /// What the XML reader said.
+        message: String,
+    },
+    /// The document has no `<gms>` element, so there is no week to read.
+    #[error("no <gms> element: not a scorestrip document")]
+    NoWeek,
+    /// A `<gms>` attribute is missing or has a value we cannot use.
+    #[error("<gms> attribute `{attr}` {problem}")]
+    BadWeek {
+        /// Attribute name.
+        attr: &'static str,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// A `<g>` element has no `eid`; `index` counts games from 1.
+    #[error("game #{index}: missing attribute `eid`")]
+    MissingEid {
+        /// Position of the game in the document, from 1.
+        index: usize,
+    },
+    /// A `<g>` attribute is missing or has a value we cannot use.
+    #[error("game {eid}: attribute `{attr}` {problem}")]
+    BadGame {
+        /// The game's eid.
+        eid: String,
+        /// Attribute name.
+        attr: &'static str,
+        /// What is wrong with it, including the offending value.
+        problem: String,
+    },
+    /// The feed could not be read at all.
+    #[error("feed unreachable: {0}")]
+    Unreachable(String),
+    /// The embedded recorded week could not be read (a build defect).
+    #[error("recorded week: {0}")]
+    Recording(String),
+}
+
+/// What one new feed state changed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Changes {
+    /// Every score change, in the order it happened.
+    pub score_events: Vec<ScoreEvent>,
+    /// Games whose state differs from the last document.
+    pub games: Vec<Game>,
+    /// The whole week after this document (only meaningful when something
+    /// changed).
+    pub week: Option<Week>,
+}
+
+impl Changes {
+    /// True when the document changed nothing a client could see.
+    pub fn is_empty(&self) -> bool {
+        self.games.is_empty()
+    }
+}
+
+/// Remembers the last state of every game and diffs each new document
+/// against it.
+///
+/// A game missing from a later document is kept as it was (feeds drop games
+/// by mistake; a scoreboard must not lose them). Score changes count per game
+/// so a ScoreEvent id (`<eid>-<n>`) is the same on every run over the same
+/// feed.
+#[derive(Debug, Default)]
+pub struct Tracker {
+    games: Vec<Game>,
+    index: HashMap<String, usize>,
+    score_changes: HashMap<String, u32>,
+    meta: Option<(u16, u8, String)>,
+}
+
+impl Tracker {
+    /// A tracker that has seen nothing: the first document changes every game.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A tracker that resumes from a known state (warm start), with the
+    /// number of score changes already recorded per game.
+    pub fn resume(week: Week, score_changes: HashMap<String, u32>) -> Self {
+        let mut t = Self {
+            score_changes,
+            ..Self::default()
+        };
+        t.meta = Some((week.season, week.week, week.season_type));
+        for g in week.games {
+            t.index.insert(g.eid.clone(), t.games.len());
+            t.games.push(g);
+        }
+        t
+    }
+
+    /// The current week as last seen.
+    pub fn week(&self) -> Option<Week> {
+        let (season, week, season_type) = self.meta.clone()?;
+        Some(Week {
+            season,
+            week,
+            season_type,
+            games: self.games.clone(),
+        })
+    }
+
+    /// Folds a new document in and returns what changed. `at` is the feed
+    /// time stamped on ScoreEvents.
+    pub fn apply(&mut self, doc: Week, at: DateTime<Utc>) -> Changes {
+        let mut changes = Changes::default();
+        let new_meta = (doc.season, doc.week, doc.season_type.clone());
+        if self.meta.as_ref() != Some(&new_meta) && self.meta.is_some() {
+            // A new week replaces the old one entirely.
+            self.games.clear();
+            self.index.clear();
+            self.score_changes.clear();
+        }
+        self.meta = Some(new_meta);
+        for game in doc.games {
+            match self.index.get(&game.eid).copied() {
+                Some(i) => {
+                    let old = &self.games[i];
+                    if *old == game {
+                        continue;
+                    }
+                    self.score_events(old.clone(), &game, at, &mut changes.score_events);
+                    self.games[i] = game.clone();
+                }
+                None => {
+                    self.index.insert(game.eid.clone(), self.games.len());
+                    self.games.push(game.clone());
+                }
+            }
+            changes.games.push(game);
+        }
+        if !changes.is_empty() {
+            changes.week = self.week();
+        }
+        changes
+    }
+
+    fn score_events(
+        &mut self,
+        old: Game,
+        new: &Game,
+        at: DateTime<Utc>,
+        out: &mut Vec<ScoreEvent>,
+    ) {
+        // Home first, then away: when one poll shows both sides changed the
+        // real order is unknowable, and a fixed rule keeps replays identical.
+        let steps = [
+            (new.home.abbr.clone(), old.home.score, new.home.score, true),
+            (new.away.abbr.clone(), old.away.score, new.away.score, false),
+        ];
+        let mut home = old.home.score;
+        let mut away = old.away.score;
+        for (team, before, after, is_home) in steps {
+            if before == after {
+                continue;
+            }
+            if is_home {
+                home = after;
+            } else {
+                away = after;
+            }
+            let n = self.score_changes.entry(new.eid.clone()).or_insert(0);
+            *n += 1;
+            out.push(ScoreEvent {
+                id: format!("{}-{}", new.eid, n),
+                eid: new.eid.clone(),
+                team,
+                points: i32::from(after) - i32::from(before),
+                quarter: new.quarter,
+                clock: new.clock.clone(),
+                home_score: home,
+                away_score: away,
+                at,
+            });
+        }
+    }
+}
+
+/// Puts the changes of each feed state on the bus, in the order clients
+/// need them: score events, then each changed game, then the whole list.
+pub struct Publisher {
+    tracker: Tracker,
+    bus: Arc<dyn Bus>,
+}
+
+impl Publisher {
+    /// A publisher onto `bus` that starts from `tracker`'s state.
+    pub fn new(bus: Arc<dyn Bus>, tracker: Tracker) -> Self {
+        Self { tracker, bus }
+    }
+
+    /// Diffs `doc` against the last state and publishes what changed.
+    /// Returns the changes (empty when nothing changed).
+    pub async fn push(&mut self, doc: Week, at: DateTime<Utc>) -> Result<Changes, BusError> {
+        let changes = self.tracker.apply(doc, at);
+        for ev in &changes.score_events {
+            let topic = model::game_topic(&ev.eid);
+            self.bus
+                .publish(&topic, model::EVENT_SCORE, json(ev))
+                .await?;
+        }
+        for game in &changes.games {
+            let topic = model::game_topic(&game.eid);
+            self.bus
+                .publish(&topic, model::EVENT_GAME, json(game))
+                .await?;
+        }
+        if let Some(week) = &changes.week {
+            self.bus
+                .publish(model::TOPIC_SCORES, model::EVENT_UPDATE, json(&week.games))
+                .await?;
+        }
+        Ok(changes)
+    }
+}
+
+/// Serializes a model value; these types cannot fail to serialize (no maps
+/// with non-string keys, no custom errors).
+pub fn json<T: serde::Serialize + ?Sized>(value: &T) -> Bytes {
+    Bytes::from(serde_json::to_vec(value).expect("model types always serialize"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{GameState, Quarter, Team};
+
+    fn game(eid: &str, q: Quarter, hs: u16, vs: u16) -> Game {
+        Game {
+            eid: eid.into(),
+            season: 2015,
+            week: 1,
+            season_type: "REG".into(),
+            kickoff: DateTime::parse_from_rfc3339("2015-09-13T17:00:00Z")
+                .expect("date")
+                .with_timezone(&Utc),
+            day: "Sun".into(),
+            time: "1:00".into(),
+            state: q.state(),
+            quarter: q,
+            clock: q.is_live().then(|| "10:00".to_string()),
+            possession: None,
+            red_zone: false,
+            home: Team {
+                abbr: "CHI".into(),
+                nickname: "bears".into(),
+                score: hs,
+            },
+            away: Team {
+                abbr: "GB".into(),
+                nickname: "packers".into(),
+                score: vs,
+            },
+        }
+    }
+
+    fn week(games: Vec<Game>) -> Week {
+        Week {
+            season: 2015,
+            week: 1,
+            season_type: "REG".into(),
+            games,
+        }
+    }
+
+    #[test]
+    fn only_changed_games_produce_events() {
+        let mut t = Tracker::new();
+        let at = Utc::now();
+        let first = t.apply(
+            week(vec![
+                game("a", Quarter::Pregame, 0, 0),
+                game("b", Quarter::Pregame, 0, 0),
+            ]),
+            at,
+        );
+        assert_eq!(first.games.len(), 2, "first document: every game is new");
+        assert!(first.score_events.is_empty());
+
+        let same = t.apply(
+            week(vec![
+                game("a", Quarter::Pregame, 0, 0),
+                game("b", Quarter::Pregame, 0, 0),
+            ]),
+            at,
+        );
+        assert!(same.is_empty() && same.week.is_none());
+
+        let next = t.apply(
+            week(vec![
+                game("a", Quarter::Period(1), 7, 0),
+                game("b", Quarter::Pregame, 0, 0),
+            ]),
+            at,
+        );
+        assert_eq!(next.games.len(), 1);
+        assert_eq!(next.games[0].eid, "a");
+        assert_eq!(next.score_events.len(), 1);
+        let ev = &next.score_events[0];
+        assert_eq!(
+            (
+                ev.id.as_str(),
+                ev.team.as_str(),
+                ev.points,
+                ev.home_score,
+                ev.away_score
+            ),
+            ("a-1", "CHI", 7, 7, 0)
+        );
+        assert_eq!(next.week.expect("changed").games.len(), 2);
+    }
+
+    #[test]
+    fn both_sides_changing_gives_two_ordered_events_and_corrections_are_negative() {
+        let mut t = Tracker::new();
+        let at = Utc::now();
+        t.apply(week(vec![game("a", Quarter::Period(2), 7, 7)]), at);
+        let c = t.apply(week(vec![game("a", Quarter::Period(2), 10, 14)]), at);
+        let got: Vec<_> = c
+            .score_events
+            .iter()
+            .map(|e| (e.id.clone(), e.points, e.home_score, e.away_score))
+            .collect();
+        assert_eq!(
+            got,
+            vec![("a-1".into(), 3, 10, 7), ("a-2".into(), 7, 10, 14)]
+        );
+        let fix = t.apply(week(vec![game("a", Quarter::Period(2), 10, 13)]), at);
+        assert_eq!(fix.score_events[0].points, -1);
+        assert_eq!(fix.score_events[0].team, "GB");
+        assert_eq!(fix.score_events[0].id, "a-3");
+    }
+
+    #[test]
+    fn a_game_missing_from_a_document_is_kept() {
+        let mut t = Tracker::new();
+        let at = Utc::now();
+        t.apply(
+            week(vec![
+                game("a", Quarter::Period(1), 0, 0),
+                game("b", Quarter::Period(1), 0, 0),
+            ]),
+            at,
+        );
+        let c = t.apply(week(vec![game("a", Quarter::Period(1), 3, 0)]), at);
+        let games = c.week.expect("changed").games;
+        assert_eq!(
+            games.iter().map(|g| g.eid.as_str()).collect::<Vec<_>>(),
+            vec!["a", "b"]
+        );
+        assert_eq!(games[0].state, GameState::Live);
+    }
+}

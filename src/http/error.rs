@@ -1,0 +1,44 @@
+//! `ApiError`: every HTTP failure as a status and `{"error": "..."}`.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+/// An error answered to an HTTP client. 5xx causes are logged here and the
+/// client gets a plain message, never internals.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: the request is malformed.
+    #[error("{0}")]
+    BadRequest(String),
+    /// 404: no such resource.
+    #[error("{0}")]
+    NotFound(String),
+    /// 503: the node cannot serve this now.
+    #[error("{0}")]
+    Unavailable(String),
+    /// 500: something broke on our side; the cause is logged.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl ApiError {
+    fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Internal(cause) = &self {
+            tracing::error!(%cause, "internal error");
+        }
+        let body = Json(serde_json::json!({ "error": self.to_string() }));
+        (self.status(), body).into_response()
+    }
+}

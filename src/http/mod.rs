@@ -1,0 +1,87 @@
+//! HTTP transports: the JSON API, SSE, the page, health and metrics.
+//!
+//! Handlers read from the hub and write to the bus; they never touch the
+//! store directly and never block on a client.
+
+pub mod api;
+pub mod error;
+pub mod metrics;
+pub mod sse;
+pub mod ui;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::Uri;
+use axum::response::{IntoResponse, Redirect};
+use axum::routing::get;
+use axum::Router;
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio_util::sync::CancellationToken;
+use tower_http::trace::TraceLayer;
+
+use crate::bus::Bus;
+use crate::feed::poller::FeedStatus;
+use crate::hub::Hub;
+
+/// Transport settings.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// Idle time after which an SSE stream gets a `: keep-alive` comment
+    /// (SPEC: at most 15 s, so proxies with 30-60 s idle timeouts keep it).
+    pub keepalive: Duration,
+    /// The `retry:` an SSE client waits before reconnecting.
+    pub retry: Duration,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            keepalive: Duration::from_secs(15),
+            retry: Duration::from_secs(2),
+        }
+    }
+}
+
+/// What every handler shares; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// Fan-out and recent history.
+    pub hub: Arc<Hub>,
+    /// Where published events enter.
+    pub bus: Arc<dyn Bus>,
+    /// The in-process feed poller's status, when this node runs one.
+    pub feed: Option<FeedStatus>,
+    /// Cancelled at shutdown; streaming responses end on it.
+    pub cancel: CancellationToken,
+    /// Transport settings.
+    pub config: Arc<HttpConfig>,
+    /// Renders `/metrics`.
+    pub metrics: PrometheusHandle,
+}
+
+/// The whole HTTP surface; tests drive it directly or over a socket.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(ui::index))
+        .route("/api", get(|| async { Redirect::permanent("/api/") }))
+        .route("/api/", get(api::index))
+        .route("/api/games/{eid}", get(api::game))
+        .route("/api/games/{eid}/events", get(api::game_events))
+        .route("/api/livescore", get(sse::livescore))
+        .route("/api/stream", get(sse::stream))
+        .route("/healthz", get(api::healthz))
+        .route("/metrics", get(metrics::render))
+        .fallback(ui::asset)
+        .method_not_allowed_fallback(|uri: Uri| async move {
+            (
+                axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                axum::Json(
+                    serde_json::json!({"error": format!("method not allowed on {}", uri.path())}),
+                ),
+            )
+                .into_response()
+        })
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

@@ -1,0 +1,199 @@
+//! Server-Sent Events: `/api/livescore` (the classic all-games stream) and
+//! `/api/stream` (any topics, resumable).
+//!
+//! Frames come pre-encoded from the hub; this module only frames the
+//! response, adds `retry:` and keep-alives, and writes whatever is pending
+//! for a client in one chunk rather than one write per event.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::{Bytes, BytesMut};
+use tokio_util::sync::CancellationToken;
+
+use super::error::ApiError;
+use super::metrics::ConnectionGuard;
+use super::AppState;
+use crate::hub::{Next, Start, Subscriber, MAX_TOPICS_PER_SUBSCRIPTION};
+use crate::model;
+
+/// Most bytes gathered into one write for a client that is behind; more
+/// waits for the next write so one client cannot pin a huge buffer.
+pub const MAX_BATCH_BYTES: usize = 64 * 1024;
+
+const KEEPALIVE: &[u8] = b": keep-alive\n\n";
+
+/// `GET /api/livescore`: the full list at once, then after every change.
+/// Without `Accept: text/event-stream` it is a browser or script that wants
+/// the JSON, so it is sent there.
+pub async fn livescore(State(st): State<AppState>, headers: HeaderMap) -> Response {
+    if !wants_event_stream(&headers) {
+        // SPEC: `302 Found` (axum's `Redirect::to` would be a 303).
+        return (
+            StatusCode::FOUND,
+            [(header::LOCATION, HeaderValue::from_static("/api/"))],
+        )
+            .into_response();
+    }
+    // The classic stream ignores Last-Event-ID on purpose: the current list
+    // on every (re)connect is what makes it impossible to miss a final.
+    let sub = st
+        .hub
+        .subscribe(vec![model::TOPIC_SCORES.to_string()], Start::Current);
+    respond(&st, sub)
+}
+
+/// `GET /api/stream?topic=T[&topic=T2…]`, resumable with `Last-Event-ID`
+/// (header) or `lastEventId` (query, for clients that cannot set headers).
+pub async fn stream(
+    State(st): State<AppState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let mut topics = Vec::new();
+    let mut last_id = headers
+        .get("last-event-id")
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    for (k, v) in form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes()) {
+        match &*k {
+            "topic" => topics.push(v.into_owned()),
+            "lastEventId" if last_id.is_none() => last_id = Some(v.into_owned()),
+            _ => {}
+        }
+    }
+    let topics = check_topics(topics)?;
+    let start = parse_start(last_id.as_deref());
+    Ok(respond(&st, st.hub.subscribe(topics, start)))
+}
+
+/// Validates, sorts and deduplicates the topics of a subscription.
+pub fn check_topics(mut topics: Vec<String>) -> Result<Vec<String>, ApiError> {
+    if topics.is_empty() {
+        return Err(ApiError::BadRequest(
+            "at least one topic is required (?topic=scores)".into(),
+        ));
+    }
+    if let Some(bad) = topics.iter().find(|t| !model::valid_topic(t)) {
+        let shown: String = bad.chars().take(40).collect();
+        return Err(ApiError::BadRequest(format!(
+            "invalid topic {shown:?}: 1-{} characters of A-Z a-z 0-9 / - _ . :",
+            model::MAX_TOPIC_BYTES
+        )));
+    }
+    topics.sort();
+    topics.dedup();
+    if topics.len() > MAX_TOPICS_PER_SUBSCRIPTION {
+        return Err(ApiError::BadRequest(format!(
+            "at most {MAX_TOPICS_PER_SUBSCRIPTION} topics per subscription"
+        )));
+    }
+    Ok(topics)
+}
+
+/// How a subscription starts given the client's last id, if any.
+pub fn parse_start(last_id: Option<&str>) -> Start {
+    match last_id.map(str::trim) {
+        None | Some("") => Start::Current,
+        Some(s) => match s.parse() {
+            Ok(id) => Start::After(id),
+            Err(_) => Start::Unknown(s.chars().take(64).collect()),
+        },
+    }
+}
+
+fn wants_event_stream(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .any(|v| v.to_str().is_ok_and(|s| s.contains("text/event-stream")))
+}
+
+fn respond(st: &AppState, sub: Subscriber) -> Response {
+    let body = SseBody {
+        sub,
+        cancel: st.cancel.clone(),
+        keepalive: st.config.keepalive,
+        retry: Some(Bytes::from(format!(
+            "retry: {}\n\n",
+            st.config.retry.as_millis()
+        ))),
+        _guard: ConnectionGuard::new("sse"),
+    };
+    let stream = futures::stream::unfold(body, |mut b| async move {
+        b.next_chunk()
+            .await
+            .map(|chunk| (Ok::<_, Infallible>(chunk), b))
+    });
+    (
+        StatusCode::OK,
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/event-stream"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+            (
+                header::HeaderName::from_static("x-accel-buffering"),
+                HeaderValue::from_static("no"),
+            ),
+        ],
+        Body::from_stream(stream),
+    )
+        .into_response()
+}
+
+struct SseBody {
+    sub: Subscriber,
+    cancel: CancellationToken,
+    keepalive: Duration,
+    /// The opening `retry:` line, sent with the first chunk.
+    retry: Option<Bytes>,
+    _guard: ConnectionGuard,
+}
+
+impl SseBody {
+    async fn next_chunk(&mut self) -> Option<Bytes> {
+        if let Some(retry) = self.retry.take() {
+            let mut buf = BytesMut::from(&retry[..]);
+            let open = self.gather(&mut buf);
+            return (open || buf.len() > retry.len()).then(|| buf.freeze());
+        }
+        let first = tokio::select! {
+            biased;
+            // Shutdown: end the response cleanly so EventSource reconnects
+            // (to another node behind the balancer).
+            _ = self.cancel.cancelled() => return None,
+            f = self.sub.next() => f?,
+            // Idle: a comment keeps proxies and browsers from timing out.
+            _ = tokio::time::sleep(self.keepalive) => return Some(Bytes::from_static(KEEPALIVE)),
+        };
+        let mut buf = BytesMut::new();
+        match self.sub.try_next() {
+            Next::Frame(second) => {
+                buf.extend_from_slice(&first.sse);
+                buf.extend_from_slice(&second.sse);
+            }
+            // The common case, one event: share the encoded bytes as is.
+            Next::Empty | Next::Closed => return Some(first.sse.clone()),
+        }
+        self.gather(&mut buf);
+        Some(buf.freeze())
+    }
+
+    /// Appends every ready frame (up to [`MAX_BATCH_BYTES`]); false when the
+    /// subscription is over.
+    fn gather(&mut self, buf: &mut BytesMut) -> bool {
+        while buf.len() < MAX_BATCH_BYTES {
+            match self.sub.try_next() {
+                Next::Frame(f) => buf.extend_from_slice(&f.sse),
+                Next::Empty => return true,
+                Next::Closed => return false,
+            }
+        }
+        true
+    }
+}

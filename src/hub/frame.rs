@@ -1,0 +1,141 @@
+//! `Frame`: one event encoded once for every transport.
+
+use std::sync::OnceLock;
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use super::ResetReason;
+use crate::bus::Envelope;
+use crate::model::EventId;
+
+/// An event ready for the wire. Subscribers share it through `Arc`, so the
+/// encoding cost is paid once per event, not once per client.
+#[derive(Debug)]
+pub struct Frame {
+    /// The event's id.
+    pub id: EventId,
+    /// Its topic.
+    pub topic: String,
+    /// Its SSE event name.
+    pub event: String,
+    /// Its data, compact JSON.
+    pub data: Bytes,
+    /// The complete SSE frame (`id:`, `event:`, `data:` lines, blank line).
+    pub sse: Bytes,
+    /// The WebSocket text frame, made on first use: a node with no WebSocket
+    /// clients never pays for it.
+    ws: OnceLock<Bytes>,
+}
+
+impl Frame {
+    /// Encodes a bus event.
+    pub fn encode(env: &Envelope) -> Self {
+        Self::new(
+            env.id,
+            env.topic.clone(),
+            env.event.clone(),
+            env.data.clone(),
+        )
+    }
+
+    fn new(id: EventId, topic: String, event: String, data: Bytes) -> Self {
+        let sse = encode_sse(&id.to_string(), &event, &data);
+        Self {
+            id,
+            topic,
+            event,
+            data,
+            sse,
+            ws: OnceLock::new(),
+        }
+    }
+
+    /// The `reset` event that tells a resuming client its id could not be
+    /// honoured (SPEC "Gaps are never silent").
+    pub fn reset(id: EventId, reason: ResetReason, sent: &str) -> Self {
+        let data = serde_json::json!({"reason": reason.as_str(), "last_id": sent});
+        Self::new(id, String::new(), "reset".into(), crate::feed::json(&data))
+    }
+
+    /// The WebSocket `event` message (SPEC `/ws`), encoded once.
+    pub fn ws_json(&self) -> &Bytes {
+        self.ws.get_or_init(|| {
+            let head = serde_json::json!({"type": "event", "topic": self.topic, "event": self.event, "id": self.id});
+            let head = serde_json::to_vec(&head).expect("json values serialize");
+            // Splice the raw data in rather than re-parsing it.
+            let mut out = BytesMut::with_capacity(head.len() + self.data.len() + 8);
+            out.put_slice(&head[..head.len() - 1]);
+            out.put_slice(b",\"data\":");
+            out.put_slice(if self.data.is_empty() { b"null" } else { &self.data });
+            out.put_u8(b'}');
+            out.freeze()
+        })
+    }
+}
+
+/// One SSE event: `id`, `event`, then the data split into one `data:` line
+/// per line, as the WHATWG parser joins them back with `\n`. Any of CRLF,
+/// CR and LF ends a line there, so all three are split on here.
+pub fn encode_sse(id: &str, event: &str, data: &[u8]) -> Bytes {
+    let mut out = BytesMut::with_capacity(data.len() + id.len() + event.len() + 24);
+    out.put_slice(b"id: ");
+    out.put_slice(id.as_bytes());
+    out.put_slice(b"\nevent: ");
+    out.put_slice(event.as_bytes());
+    out.put_u8(b'\n');
+    let mut rest = data;
+    loop {
+        let end = rest.iter().position(|&b| b == b'\n' || b == b'\r');
+        out.put_slice(b"data: ");
+        match end {
+            None => {
+                out.put_slice(rest);
+                out.put_u8(b'\n');
+                break;
+            }
+            Some(i) => {
+                out.put_slice(&rest[..i]);
+                out.put_u8(b'\n');
+                let skip = if rest[i] == b'\r' && rest.get(i + 1) == Some(&b'\n') {
+                    2
+                } else {
+                    1
+                };
+                rest = &rest[i + skip..];
+            }
+        }
+    }
+    out.put_u8(b'\n');
+    out.freeze()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sse_splits_every_kind_of_line_break() {
+        let got = encode_sse("1-2", "update", b"a\nb\r\nc\rd");
+        assert_eq!(
+            &got[..],
+            b"id: 1-2\nevent: update\ndata: a\ndata: b\ndata: c\ndata: d\n\n"
+        );
+        let empty = encode_sse("1-3", "x", b"");
+        assert_eq!(&empty[..], b"id: 1-3\nevent: x\ndata: \n\n");
+    }
+
+    #[test]
+    fn ws_message_embeds_the_data_verbatim() {
+        let env = Envelope {
+            id: EventId::new(10, 5),
+            topic: "scores".into(),
+            event: "update".into(),
+            data: Bytes::from_static(br#"[{"eid":"1"}]"#),
+        };
+        let f = Frame::encode(&env);
+        let v: serde_json::Value = serde_json::from_slice(f.ws_json()).expect("valid json");
+        assert_eq!(v["type"], "event");
+        assert_eq!(v["id"], "a-5");
+        assert_eq!(v["data"][0]["eid"], "1");
+    }
+}

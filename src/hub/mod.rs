@@ -1,0 +1,392 @@
+//! The hub: one per node, between the bus and the transports.
+//!
+//! It owns, per topic, the recent history (for resume) and the latest state
+//! events (for new and lagging clients), and one broadcast channel per
+//! distinct set of topics that clients follow. Each event is encoded once
+//! into a [`Frame`] and the same bytes go to every subscriber.
+//!
+//! Ordering: a subscriber has exactly one channel, fed under the hub lock in
+//! id order, so a client following several topics still sees ids strictly
+//! increasing, which is what makes its Last-Event-ID a safe resume point.
+//! Subscribing snapshots history/state and creates the receiver under that
+//! same lock, so there is no gap and no duplicate between replay and live.
+//!
+//! The hub knows no HTTP and never waits on a client: a full channel makes
+//! the slow receiver lag, and [`Subscriber`] handles that on its own time.
+
+mod frame;
+mod subscriber;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+use crate::bus::{Bus, BusError, Envelope};
+use crate::model::{self, EventId};
+
+pub use frame::Frame;
+pub use subscriber::{Next, Subscriber};
+
+/// Events kept per topic for resume (SPEC: at least the last 1,000).
+pub const HISTORY_PER_TOPIC: usize = 1_000;
+
+/// Frames a subscriber may be behind on its channel before it lags. When
+/// full, the oldest frame is overwritten for that receiver only; it then
+/// refills from history or skips to current state (see `Subscriber`), so
+/// this bounds per-channel memory, never the publisher.
+pub const CHANNEL_CAPACITY: usize = 256;
+
+/// Most topics one subscription may name; more is a client error.
+pub const MAX_TOPICS_PER_SUBSCRIPTION: usize = 32;
+
+/// How a new subscription starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Start {
+    /// No history wanted: the current state of the state topics, then live.
+    Current,
+    /// Everything after this id, then live; a `reset` first when the id
+    /// cannot be honoured.
+    After(EventId),
+    /// The client sent an id that is not one of ours (kept, cut to a
+    /// sane length, to echo back in the reset).
+    Unknown(String),
+}
+
+/// Why a resume could not be served from history (SPEC `reset` reasons).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResetReason {
+    /// Older than the retained history.
+    Evicted,
+    /// From another history (the bus or database was reset).
+    Epoch,
+    /// Not an id this history ever gave out.
+    Unknown,
+}
+
+impl ResetReason {
+    /// The SPEC spelling.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ResetReason::Evicted => "evicted",
+            ResetReason::Epoch => "epoch",
+            ResetReason::Unknown => "unknown",
+        }
+    }
+}
+
+#[derive(Default)]
+struct TopicEntry {
+    history: VecDeque<Arc<Frame>>,
+    /// Highest seq dropped from `history`; a resume from before it has a gap.
+    evicted_upto: u64,
+    /// Latest frame per state event name on this topic.
+    state: Vec<Arc<Frame>>,
+}
+
+struct Inner {
+    epoch: u64,
+    last: Option<EventId>,
+    topics: HashMap<String, TopicEntry>,
+    channels: HashMap<Arc<[String]>, broadcast::Sender<Arc<Frame>>>,
+}
+
+/// Per-node fan-out; cheap to share as `Arc<Hub>`.
+pub struct Hub {
+    inner: Mutex<Inner>,
+}
+
+/// What a new subscription gets under the lock: the frames to send first
+/// and the live receiver that continues exactly after them.
+pub(crate) struct Snapshot {
+    pub backlog: Vec<Arc<Frame>>,
+    pub rx: broadcast::Receiver<Arc<Frame>>,
+    pub last_seq: u64,
+}
+
+impl Hub {
+    /// An empty hub for ids of `epoch`.
+    pub fn new(epoch: u64) -> Arc<Self> {
+        Arc::new(Self {
+            inner: Mutex::new(Inner {
+                epoch,
+                last: None,
+                topics: HashMap::new(),
+                channels: HashMap::new(),
+            }),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().expect("hub lock poisoned")
+    }
+
+    /// Id of the last event the hub has seen.
+    pub fn last_id(&self) -> Option<EventId> {
+        self.lock().last
+    }
+
+    /// The latest `event` on `topic` if it is a state event (`scores`
+    /// update, a game's state).
+    pub fn state(&self, topic: &str, event: &str) -> Option<Arc<Frame>> {
+        let inner = self.lock();
+        let entry = inner.topics.get(topic)?;
+        entry.state.iter().find(|f| f.event == event).cloned()
+    }
+
+    /// Retained events on `topic` named `event`, oldest first.
+    pub fn history(&self, topic: &str, event: &str) -> Vec<Arc<Frame>> {
+        let inner = self.lock();
+        inner
+            .topics
+            .get(topic)
+            .map(|t| {
+                t.history
+                    .iter()
+                    .filter(|f| f.event == event)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Number of retained events per topic, for `/metrics`.
+    pub fn history_sizes(&self) -> Vec<(String, usize)> {
+        let inner = self.lock();
+        inner
+            .topics
+            .iter()
+            .map(|(t, e)| (t.clone(), e.history.len()))
+            .collect()
+    }
+
+    /// Takes one event from the bus: encodes it once, records it, fans it
+    /// out. Events at or before the last seen id are ignored, which makes
+    /// bus refills after a lag idempotent.
+    pub fn ingest(&self, env: &Envelope) {
+        let mut inner = self.lock();
+        if let Some(last) = inner.last {
+            if env.id.epoch == last.epoch && env.id.seq <= last.seq {
+                return;
+            }
+        }
+        if inner.last.is_some_and(|l| l.epoch != env.id.epoch) {
+            // The history was reset under us (a flushed Redis, a new
+            // database): old ids no longer order against new ones.
+            for entry in inner.topics.values_mut() {
+                entry.history.clear();
+                entry.evicted_upto = 0;
+            }
+        }
+        inner.epoch = env.id.epoch;
+        inner.last = Some(env.id);
+        let frame = Arc::new(Frame::encode(env));
+        let entry = inner.topics.entry(env.topic.clone()).or_default();
+        if entry.history.len() == HISTORY_PER_TOPIC {
+            if let Some(old) = entry.history.pop_front() {
+                entry.evicted_upto = old.id.seq;
+            }
+        }
+        entry.history.push_back(frame.clone());
+        if model::is_state_event(&env.topic, &env.event) {
+            match entry.state.iter_mut().find(|f| f.event == env.event) {
+                Some(slot) => *slot = frame.clone(),
+                None => entry.state.push(frame.clone()),
+            }
+        }
+        inner.channels.retain(|key, tx| {
+            if key.contains(&env.topic) {
+                // An error means no receivers left: forget the channel.
+                tx.send(frame.clone()).is_ok()
+            } else {
+                tx.receiver_count() > 0
+            }
+        });
+        metrics::counter!("livescore_events_total").increment(1);
+    }
+
+    /// Subscribes to `topics` (already validated, deduplicated and sorted).
+    pub fn subscribe(self: &Arc<Self>, topics: Vec<String>, start: Start) -> Subscriber {
+        let key: Arc<[String]> = topics.into();
+        let snap = self.snapshot(&key, start);
+        Subscriber::new(self.clone(), key, snap)
+    }
+
+    pub(crate) fn snapshot(&self, key: &Arc<[String]>, start: Start) -> Snapshot {
+        let mut inner = self.lock();
+        let rx = match inner.channels.get(key) {
+            Some(tx) => tx.subscribe(),
+            None => {
+                let (tx, rx) = broadcast::channel(CHANNEL_CAPACITY);
+                inner.channels.insert(key.clone(), tx);
+                rx
+            }
+        };
+        let last_seq = inner.last.map_or(0, |l| l.seq);
+        let backlog = match start {
+            Start::Current => inner.current_state(key),
+            Start::Unknown(sent) => inner.reset(key, ResetReason::Unknown, &sent),
+            Start::After(id) => match inner.check_resume(key, id) {
+                Ok(()) => inner.after(key, id.seq, false),
+                Err(reason) => inner.reset(key, reason, &id.to_string()),
+            },
+        };
+        Snapshot {
+            backlog,
+            rx,
+            last_seq,
+        }
+    }
+
+    /// For a subscriber that lagged behind its channel: what it missed
+    /// after `seq`, with state events conflated to the latest of each.
+    /// `None` when a non-state topic lost events it never got (it must be
+    /// disconnected; on reconnect it resumes or gets a reset).
+    pub(crate) fn catch_up(&self, key: &[String], seq: u64) -> Option<Vec<Arc<Frame>>> {
+        let inner = self.lock();
+        for topic in key {
+            let lost = inner
+                .topics
+                .get(topic)
+                .is_some_and(|t| t.evicted_upto > seq);
+            if lost && !is_state_topic(topic) {
+                return None;
+            }
+        }
+        Some(inner.after(key, seq, true))
+    }
+}
+
+/// Topics whose every event a lagging client may skip in favour of the
+/// current state (SPEC "state topics").
+fn is_state_topic(topic: &str) -> bool {
+    topic == model::TOPIC_SCORES || topic.starts_with("game/")
+}
+
+impl Inner {
+    fn current_state(&self, key: &[String]) -> Vec<Arc<Frame>> {
+        let mut out: Vec<_> = key
+            .iter()
+            .filter_map(|t| self.topics.get(t))
+            .flat_map(|t| t.state.iter().cloned())
+            .collect();
+        out.sort_by_key(|f| f.id.seq);
+        out
+    }
+
+    fn check_resume(&self, key: &[String], id: EventId) -> Result<(), ResetReason> {
+        let Some(last) = self.last else {
+            // Nothing seen yet here: an id can only be from elsewhere.
+            return Err(if id.epoch == self.epoch {
+                ResetReason::Unknown
+            } else {
+                ResetReason::Epoch
+            });
+        };
+        if id.epoch != last.epoch {
+            return Err(ResetReason::Epoch);
+        }
+        if id.seq > last.seq {
+            return Err(ResetReason::Unknown);
+        }
+        if key
+            .iter()
+            .any(|t| self.topics.get(t).is_some_and(|e| e.evicted_upto > id.seq))
+        {
+            return Err(ResetReason::Evicted);
+        }
+        Ok(())
+    }
+
+    /// Frames after `seq` on the key's topics in id order; with `conflate`,
+    /// only the latest of each state event.
+    fn after(&self, key: &[String], seq: u64, conflate: bool) -> Vec<Arc<Frame>> {
+        let mut out = Vec::new();
+        for topic in key {
+            let Some(entry) = self.topics.get(topic) else {
+                continue;
+            };
+            let start = entry.history.partition_point(|f| f.id.seq <= seq);
+            for f in entry.history.range(start..) {
+                let superseded = conflate
+                    && entry
+                        .state
+                        .iter()
+                        .any(|s| s.event == f.event && s.id.seq != f.id.seq);
+                if !superseded {
+                    out.push(f.clone());
+                }
+            }
+        }
+        out.sort_by_key(|f| f.id.seq);
+        out
+    }
+
+    fn reset(&self, key: &[String], reason: ResetReason, sent: &str) -> Vec<Arc<Frame>> {
+        let state = self.current_state(key);
+        // The reset's own id sits just before the state that follows, so a
+        // client cut off right after the reset resumes into that state.
+        let seq = state
+            .first()
+            .map_or(self.last.map_or(0, |l| l.seq), |f| f.id.seq - 1);
+        let mut out = Vec::with_capacity(state.len() + 1);
+        out.push(Arc::new(Frame::reset(
+            EventId::new(self.epoch, seq),
+            reason,
+            sent,
+        )));
+        out.extend(state);
+        metrics::counter!("livescore_resets_total", "reason" => reason.as_str()).increment(1);
+        out
+    }
+}
+
+/// Feeds the hub from the bus until shutdown. On lag it refills from the
+/// bus's log, so the hub never silently skips an event.
+pub async fn run(
+    hub: Arc<Hub>,
+    bus: Arc<dyn Bus>,
+    mut rx: broadcast::Receiver<Arc<Envelope>>,
+    cancel: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            // Shutdown: stop consuming; transports end on the same token.
+            _ = cancel.cancelled() => return,
+            msg = rx.recv() => match msg {
+                Ok(env) => hub.ingest(&env),
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!(missed = n, "hub lagged behind the bus; refilling");
+                    metrics::counter!("livescore_hub_lagged_total").increment(1);
+                    refill(&hub, bus.as_ref()).await;
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+        }
+    }
+}
+
+async fn refill(hub: &Hub, bus: &dyn Bus) {
+    let Some(mut after) = hub.last_id() else {
+        return;
+    };
+    loop {
+        match bus.read_after(after, 1024).await {
+            Ok(batch) if batch.is_empty() => return,
+            Ok(batch) => {
+                for env in &batch {
+                    hub.ingest(env);
+                }
+                after = batch.last().map_or(after, |e| e.id);
+            }
+            Err(BusError::Evicted(_)) | Err(BusError::OtherEpoch(_)) | Err(BusError::Closed) => {
+                tracing::error!(%after, "hub fell further behind than the bus retains; clients will get current state");
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

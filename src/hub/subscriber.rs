@@ -1,0 +1,119 @@
+//! `Subscriber`: one client's view of the hub, and the lag policy.
+//!
+//! A client's queue is its position in a shared, bounded broadcast ring, so
+//! a client that stops reading costs no memory beyond that ring and never
+//! holds up the publisher. When it falls more than the ring behind it
+//! catches up from the hub: state events skip to the latest (conflation),
+//! other events come from history; if history no longer has them, the
+//! client is dropped so it reconnects and gets a `reset` (SPEC).
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+use tokio::sync::broadcast::Receiver;
+
+use super::{Frame, Hub, Snapshot};
+
+/// What [`Subscriber::try_next`] found.
+#[derive(Debug)]
+pub enum Next {
+    /// The next frame for this client.
+    Frame(Arc<Frame>),
+    /// Nothing ready right now.
+    Empty,
+    /// The subscription is over: dropped as too slow, or the hub shut down.
+    Closed,
+}
+
+/// One client's subscription.
+pub struct Subscriber {
+    hub: Arc<Hub>,
+    key: Arc<[String]>,
+    rx: Receiver<Arc<Frame>>,
+    backlog: VecDeque<Arc<Frame>>,
+    /// Live frames at or below this seq were already covered (by the
+    /// snapshot or a catch-up) and are skipped: no duplicates.
+    floor: u64,
+    closed: bool,
+}
+
+impl Subscriber {
+    pub(crate) fn new(hub: Arc<Hub>, key: Arc<[String]>, snap: Snapshot) -> Self {
+        Self {
+            hub,
+            key,
+            rx: snap.rx,
+            backlog: snap.backlog.into(),
+            floor: snap.last_seq,
+            closed: false,
+        }
+    }
+
+    /// The topics this subscription follows.
+    pub fn topics(&self) -> &[String] {
+        &self.key
+    }
+
+    /// The next frame, waiting for one. `None` when the subscription is
+    /// over. Cancel-safe: usable in `select!`.
+    pub async fn next(&mut self) -> Option<Arc<Frame>> {
+        loop {
+            if let Some(f) = self.backlog.pop_front() {
+                return Some(f);
+            }
+            if self.closed {
+                return None;
+            }
+            match self.rx.recv().await {
+                Ok(f) if f.id.seq > self.floor => {
+                    self.floor = f.id.seq;
+                    return Some(f);
+                }
+                Ok(_) => continue,
+                Err(RecvError::Lagged(_)) => self.lagged(),
+                Err(RecvError::Closed) => self.closed = true,
+            }
+        }
+    }
+
+    /// The next frame if one is ready, without waiting; lets a transport
+    /// gather everything pending into one write.
+    pub fn try_next(&mut self) -> Next {
+        loop {
+            if let Some(f) = self.backlog.pop_front() {
+                return Next::Frame(f);
+            }
+            if self.closed {
+                return Next::Closed;
+            }
+            match self.rx.try_recv() {
+                Ok(f) if f.id.seq > self.floor => {
+                    self.floor = f.id.seq;
+                    return Next::Frame(f);
+                }
+                Ok(_) => continue,
+                Err(TryRecvError::Empty) => return Next::Empty,
+                Err(TryRecvError::Lagged(_)) => self.lagged(),
+                Err(TryRecvError::Closed) => self.closed = true,
+            }
+        }
+    }
+
+    fn lagged(&mut self) {
+        match self.hub.catch_up(&self.key, self.floor) {
+            Some(frames) => {
+                metrics::counter!("livescore_subscribers_conflated_total").increment(1);
+                if let Some(last) = frames.last() {
+                    self.floor = self.floor.max(last.id.seq);
+                }
+                self.backlog.extend(frames);
+            }
+            None => {
+                metrics::counter!("livescore_subscribers_dropped_total", "reason" => "lagged")
+                    .increment(1);
+                self.closed = true;
+            }
+        }
+    }
+}

@@ -1,0 +1,153 @@
+use bytes::Bytes;
+
+use super::*;
+
+fn env(seq: u64, topic: &str, event: &str, data: &str) -> Envelope {
+    Envelope {
+        id: EventId::new(1, seq),
+        topic: topic.into(),
+        event: event.into(),
+        data: Bytes::from(data.to_owned()),
+    }
+}
+
+fn topics(t: &[&str]) -> Vec<String> {
+    t.iter().map(|s| s.to_string()).collect()
+}
+
+fn drain(sub: &mut Subscriber) -> Vec<(u64, String)> {
+    let mut out = Vec::new();
+    while let Next::Frame(f) = sub.try_next() {
+        out.push((f.id.seq, f.event.clone()));
+    }
+    out
+}
+
+#[test]
+fn a_new_subscriber_gets_current_state_then_live_in_id_order() {
+    let hub = Hub::new(1);
+    hub.ingest(&env(1, "scores", "update", "[1]"));
+    hub.ingest(&env(2, "game/a", "score", "{}"));
+    hub.ingest(&env(3, "game/a", "game", "{}"));
+    hub.ingest(&env(4, "scores", "update", "[2]"));
+    let mut sub = hub.subscribe(topics(&["game/a", "scores"]), Start::Current);
+    assert_eq!(
+        drain(&mut sub),
+        vec![(3, "game".into()), (4, "update".into())]
+    );
+    hub.ingest(&env(5, "other", "x", "{}"));
+    hub.ingest(&env(6, "game/a", "score", "{}"));
+    hub.ingest(&env(7, "scores", "update", "[3]"));
+    assert_eq!(
+        drain(&mut sub),
+        vec![(6, "score".into()), (7, "update".into())]
+    );
+}
+
+#[test]
+fn resume_replays_exactly_what_came_after_the_id() {
+    let hub = Hub::new(1);
+    for seq in 1..=10 {
+        hub.ingest(&env(
+            seq,
+            if seq % 2 == 0 { "chat/a" } else { "news" },
+            "m",
+            "{}",
+        ));
+    }
+    let mut sub = hub.subscribe(
+        topics(&["chat/a", "news"]),
+        Start::After(EventId::new(1, 6)),
+    );
+    hub.ingest(&env(11, "news", "m", "{}"));
+    let seqs: Vec<u64> = drain(&mut sub).into_iter().map(|(s, _)| s).collect();
+    assert_eq!(seqs, vec![7, 8, 9, 10, 11]);
+    // Replaying an event the hub already has does not deliver it twice.
+    hub.ingest(&env(11, "news", "m", "{}"));
+    assert!(matches!(sub.try_next(), Next::Empty));
+}
+
+#[test]
+fn ids_that_cannot_be_honoured_get_a_reset_then_state() {
+    let hub = Hub::new(1);
+    hub.ingest(&env(1, "scores", "update", "[1]"));
+    hub.ingest(&env(2, "scores", "update", "[2]"));
+    let cases = [
+        (Start::After(EventId::new(9, 1)), "epoch"),
+        (Start::After(EventId::new(1, 99)), "unknown"),
+        (Start::Unknown("garbage".into()), "unknown"),
+    ];
+    for (start, reason) in cases {
+        let mut sub = hub.subscribe(topics(&["scores"]), start);
+        let Next::Frame(reset) = sub.try_next() else {
+            panic!("reset expected")
+        };
+        assert_eq!(reset.event, "reset");
+        let data: serde_json::Value = serde_json::from_slice(&reset.data).expect("json");
+        assert_eq!(data["reason"], reason);
+        assert!(
+            reset.id.seq < 2,
+            "reset sorts before the state that follows"
+        );
+        let Next::Frame(state) = sub.try_next() else {
+            panic!("state expected")
+        };
+        assert_eq!((state.id.seq, &state.data[..]), (2, &b"[2]"[..]));
+    }
+    // Evicted: more than the history holds came after the id.
+    for seq in 3..(HISTORY_PER_TOPIC as u64 + 10) {
+        hub.ingest(&env(seq, "news", "m", "{}"));
+    }
+    let mut sub = hub.subscribe(topics(&["news"]), Start::After(EventId::new(1, 2)));
+    let Next::Frame(reset) = sub.try_next() else {
+        panic!("reset expected")
+    };
+    assert!(std::str::from_utf8(&reset.data)
+        .expect("utf8")
+        .contains("evicted"));
+}
+
+#[test]
+fn a_slow_state_subscriber_skips_to_the_latest_list_and_others_get_everything() {
+    let hub = Hub::new(1);
+    let mut slow = hub.subscribe(topics(&["scores"]), Start::Current);
+    let mut fast = hub.subscribe(topics(&["scores"]), Start::Current);
+    let total = CHANNEL_CAPACITY as u64 * 3;
+    let mut fast_got = 0;
+    for seq in 1..=total {
+        hub.ingest(&env(seq, "scores", "update", &format!("[{seq}]")));
+        fast_got += drain(&mut fast).len();
+    }
+    assert_eq!(fast_got as u64, total, "a fast reader sees every update");
+    let got = drain(&mut slow);
+    assert_eq!(
+        got,
+        vec![(total, "update".into())],
+        "the slow one skips to the latest list"
+    );
+}
+
+#[test]
+fn a_slow_subscriber_on_a_plain_topic_refills_from_history_or_is_dropped() {
+    let hub = Hub::new(1);
+    let mut sub = hub.subscribe(topics(&["news"]), Start::Current);
+    let n = CHANNEL_CAPACITY as u64 + 50;
+    for seq in 1..=n {
+        hub.ingest(&env(seq, "news", "m", "{}"));
+    }
+    let seqs: Vec<u64> = drain(&mut sub).into_iter().map(|(s, _)| s).collect();
+    assert_eq!(
+        seqs,
+        (1..=n).collect::<Vec<_>>(),
+        "lossless while history has it"
+    );
+
+    let mut gone = hub.subscribe(topics(&["news"]), Start::Current);
+    for seq in n + 1..=n + HISTORY_PER_TOPIC as u64 + 1 {
+        hub.ingest(&env(seq, "news", "m", "{}"));
+    }
+    assert!(
+        matches!(gone.try_next(), Next::Closed),
+        "past history: dropped, never a silent gap"
+    );
+}

@@ -1,0 +1,276 @@
+//! Test helpers: run the real binary on a free port, talk to it over HTTP,
+//! read SSE like a browser does.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use futures::StreamExt;
+
+/// A running `livescore` process, killed when dropped.
+pub struct Server {
+    pub child: Child,
+    pub url: String,
+    pub stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Server {
+    /// Runs `livescore ARGS --addr 127.0.0.1:0` and waits for its
+    /// `listening on` line.
+    pub fn start(args: &[&str]) -> Server {
+        Self::start_in(args, &std::env::temp_dir())
+    }
+
+    // The child moves into `Server`, whose Drop kills and waits for it.
+    #[allow(clippy::zombie_processes)]
+    pub fn start_in(args: &[&str], dir: &Path) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_livescore"))
+            .args(args)
+            .args(["--addr", "127.0.0.1:0"])
+            .current_dir(dir)
+            .env("LIVESCORE_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn livescore");
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let err_pipe = child.stderr.take().expect("stderr");
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(err_pipe).lines().map_while(Result::ok) {
+                let mut s = sink.lock().expect("stderr lock");
+                s.push_str(&line);
+                s.push('\n');
+            }
+        });
+        let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut line = String::new();
+        loop {
+            line.clear();
+            let n = out.read_line(&mut line).expect("read stdout");
+            if n == 0 {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "livescore exited before listening: {}",
+                    stderr.lock().expect("lock")
+                );
+            }
+            if let Some(rest) = line.trim().strip_prefix("livescore listening on ") {
+                let url = rest.to_string();
+                // Keep draining stdout so the child never blocks on a full pipe.
+                std::thread::spawn(move || for _ in out.lines() {});
+                return Server { child, url, stderr };
+            }
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The server's resident memory in KiB, from /proc.
+    pub fn rss_kib(&self) -> u64 {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).expect("proc status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS")
+    }
+
+    pub fn logs(&self) -> String {
+        self.stderr.lock().expect("lock").clone()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+/// One SSE event as the WHATWG parser sees it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SseEvent {
+    pub id: Option<String>,
+    pub event: String,
+    pub data: String,
+}
+
+/// What an SSE stream yields: events, comments and retry lines.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SseItem {
+    Event(SseEvent),
+    Comment(String),
+    Retry(u64),
+}
+
+/// A minimal WHATWG-conformant SSE reader over a reqwest response.
+pub struct SseStream {
+    body: futures::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>,
+    buf: Vec<u8>,
+    pending: std::collections::VecDeque<SseItem>,
+    cur: SseEvent,
+    has_data: bool,
+    pub headers: reqwest::header::HeaderMap,
+}
+
+impl SseStream {
+    pub async fn connect(url: &str, last_event_id: Option<&str>) -> SseStream {
+        let mut req = client().get(url).header("accept", "text/event-stream");
+        if let Some(id) = last_event_id {
+            req = req.header("last-event-id", id);
+        }
+        let resp = req.send().await.expect("connect sse");
+        assert_eq!(resp.status(), 200, "sse status");
+        SseStream {
+            headers: resp.headers().clone(),
+            body: resp.bytes_stream().boxed(),
+            buf: Vec::new(),
+            pending: Default::default(),
+            cur: SseEvent::default(),
+            has_data: false,
+        }
+    }
+
+    /// The next item, or None at the end of the stream; panics after `wait`.
+    pub async fn next_item(&mut self, wait: Duration) -> Option<SseItem> {
+        tokio::time::timeout(wait, self.next_inner())
+            .await
+            .expect("timed out waiting for an SSE item")
+    }
+
+    /// The next event (skipping comments and retry lines).
+    pub async fn next_event(&mut self, wait: Duration) -> Option<SseEvent> {
+        loop {
+            match self.next_item(wait).await? {
+                SseItem::Event(e) => return Some(e),
+                _ => continue,
+            }
+        }
+    }
+
+    async fn next_inner(&mut self) -> Option<SseItem> {
+        loop {
+            if let Some(item) = self.pending.pop_front() {
+                return Some(item);
+            }
+            let chunk = self.body.next().await?.ok()?;
+            self.buf.extend_from_slice(&chunk);
+            self.parse_lines();
+        }
+    }
+
+    fn parse_lines(&mut self) {
+        while let Some(pos) = self.buf.iter().position(|&b| b == b'\n' || b == b'\r') {
+            let line = String::from_utf8_lossy(&self.buf[..pos]).into_owned();
+            let skip = if self.buf[pos] == b'\r' && self.buf.get(pos + 1) == Some(&b'\n') {
+                2
+            } else {
+                1
+            };
+            self.buf.drain(..pos + skip);
+            if line.is_empty() {
+                if self.has_data {
+                    let mut ev = std::mem::take(&mut self.cur);
+                    if ev.data.ends_with('\n') {
+                        ev.data.pop();
+                    }
+                    if ev.event.is_empty() {
+                        ev.event = "message".into();
+                    }
+                    self.pending.push_back(SseItem::Event(ev));
+                } else {
+                    self.cur = SseEvent::default();
+                }
+                self.has_data = false;
+                continue;
+            }
+            if let Some(c) = line.strip_prefix(':') {
+                self.pending
+                    .push_back(SseItem::Comment(c.trim().to_string()));
+                continue;
+            }
+            let (field, value) = match line.split_once(':') {
+                Some((f, v)) => (f.to_string(), v.strip_prefix(' ').unwrap_or(v).to_string()),
+                None => (line.clone(), String::new()),
+            };
+            match field.as_str() {
+                "id" => self.cur.id = Some(value),
+                "event" => self.cur.event = value,
+                "data" => {
+                    self.cur.data.push_str(&value);
+                    self.cur.data.push('\n');
+                    self.has_data = true;
+                }
+                "retry" => {
+                    if let Ok(ms) = value.parse() {
+                        self.pending.push_back(SseItem::Retry(ms));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// `<epoch>-<seq>` split for ordering checks.
+pub fn id_parts(id: &str) -> (String, u64) {
+    let (e, s) = id.split_once('-').expect("id has a dash");
+    (e.to_string(), s.parse().expect("seq is a number"))
+}
+
+/// The official finals from the shipped fixture: eid -> (home, away).
+pub fn official_finals() -> std::collections::BTreeMap<String, (u64, u64)> {
+    let raw = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/data/nfl-2015-week1.json"
+    ))
+    .expect("fixture");
+    let v: serde_json::Value = serde_json::from_slice(&raw).expect("fixture json");
+    v["games"]
+        .as_array()
+        .expect("games")
+        .iter()
+        .map(|g| {
+            (
+                g["eid"].as_str().expect("eid").to_string(),
+                (
+                    g["home"]["final"].as_u64().expect("home"),
+                    g["away"]["final"].as_u64().expect("away"),
+                ),
+            )
+        })
+        .collect()
+}
+
+/// eid -> (home, away, state) from a JSON game list.
+pub fn board(games: &serde_json::Value) -> std::collections::BTreeMap<String, (u64, u64, String)> {
+    games
+        .as_array()
+        .expect("game list")
+        .iter()
+        .map(|g| {
+            (
+                g["eid"].as_str().expect("eid").to_string(),
+                (
+                    g["home"]["score"].as_u64().expect("home score"),
+                    g["away"]["score"].as_u64().expect("away score"),
+                    g["state"].as_str().expect("state").to_string(),
+                ),
+            )
+        })
+        .collect()
+}

@@ -1,0 +1,101 @@
+//! A file feed through the real server: good documents become events,
+//! malformed ones are rejected by name and never reach clients.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{board, client, Server, SseStream};
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(format!(
+        "{}/tests/fixtures/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .expect("fixture")
+}
+
+async fn health(server: &Server) -> serde_json::Value {
+    client()
+        .get(format!("{}/healthz", server.url))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json")
+}
+
+#[tokio::test]
+async fn malformed_documents_are_rejected_naming_game_and_attribute_and_keep_the_last_good_state() {
+    let dir = std::env::temp_dir().join(format!("livescore-feed-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let feed = dir.join("ss.xml");
+    std::fs::write(&feed, fixture("ss-2015-w1-midday.xml")).expect("write");
+    let server = Server::start(&[
+        "serve",
+        "--feed",
+        feed.to_str().expect("utf8"),
+        "--poll-interval",
+        "100ms",
+    ]);
+
+    let mut sse = SseStream::connect(&format!("{}/api/livescore", server.url), None).await;
+    let first = sse
+        .next_event(Duration::from_secs(10))
+        .await
+        .expect("midday list");
+    let midday = board(&serde_json::from_str(&first.data).expect("json"));
+    assert_eq!(midday["2015091300"], (10, 10, "live".to_string()));
+
+    let cases = [
+        ("ss-malformed-badscore.xml", ["2015091302", "hs"]),
+        ("ss-malformed-unknown-quarter.xml", ["2015091306", "`q`"]),
+        ("ss-malformed-missing-eid.xml", ["game #6", "eid"]),
+        ("ss-malformed-truncated.xml", ["malformed XML", "byte"]),
+    ];
+    for (name, words) in cases {
+        std::fs::write(&feed, fixture(name)).expect("write");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let h = health(&server).await;
+            let err = h["feed"]["last_error"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            if words.iter().all(|w| err.contains(w)) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name}: error should name {words:?}, got {err:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(
+            server.logs().contains(words[0]),
+            "{name}: the log names it too"
+        );
+    }
+    // Nothing from the bad documents was published: the state is still midday.
+    let week: serde_json::Value = client()
+        .get(format!("{}/api/", server.url))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(board(&week["games"]), midday);
+
+    // A good document is accepted again and its changes stream out.
+    std::fs::write(&feed, fixture("ss-2015-w1-final.xml")).expect("write");
+    let ev = sse
+        .next_event(Duration::from_secs(10))
+        .await
+        .expect("final list");
+    let fin = board(&serde_json::from_str(&ev.data).expect("json"));
+    assert_eq!(fin["2015091301"], (34, 31, "final_overtime".to_string()));
+    assert!(health(&server).await["feed"]["last_error"].is_null());
+    std::fs::remove_dir_all(&dir).ok();
+}
