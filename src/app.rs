@@ -3,24 +3,37 @@
 //!
 //! One `CancellationToken` and one `TaskTracker` own every background task;
 //! nothing is spawned bare. Shutdown: stop accepting, cancel (streams end,
-//! loops return), wait for tasks under a deadline.
+//! loops return), wait for tasks under a deadline (the store writer flushes
+//! within it), then close the store.
+//!
+//! Start-up reads the store back before anything is published: the epoch
+//! and where ids continue (never reusing one a client may hold), the recent
+//! history the hub needs for `/api/` and resume, and the feed's last state
+//! so a restarted feed or demo carries on instead of starting over.
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::bus::{Bus, MemoryBus};
-use crate::feed::poller::{self, FeedStatus};
+use crate::feed::fetch::{FetchConfig, Fetcher};
+use crate::feed::poller::{self, FeedStatus, Polled, Poller};
 use crate::feed::replay::Replay;
 use crate::feed::{FeedError, Publisher, Tracker};
+use crate::http::limit::{self, ConnLimits, LimitedListener};
 use crate::http::{self, AppState, HttpConfig};
 use crate::hub::{self, Hub};
+use crate::store::writer::Writer;
+use crate::store::{self, StoreError, StoreHandle, WriterStatus};
+
+mod resume;
+
+use resume::{replay_from, replay_resume_point};
 
 /// How long shutdown waits for tasks and open responses before giving up.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -35,12 +48,15 @@ pub enum FeedSource {
         /// Game clock speed-up.
         speed: f64,
     },
-    /// A scorestrip document polled every `interval`.
+    /// A scorestrip document polled every `interval` while games are on
+    /// (see `feed::schedule`).
     Poll {
         /// Where to read it.
         source: poller::Source,
-        /// How often.
+        /// How often while games are on.
         interval: Duration,
+        /// HTTP timeouts and retries.
+        fetch: FetchConfig,
     },
 }
 
@@ -55,11 +71,20 @@ pub struct ServerConfig {
     pub http: HttpConfig,
     /// Print the "open this URL" hint (demo).
     pub announce_url: bool,
+    /// Where events, games and score history are kept (`sqlite://PATH`,
+    /// `sqlite::memory:`, `postgres://…`).
+    pub database_url: String,
     /// Kernel send buffer per connection, in bytes (0: the kernel's
     /// autotuning, up to several MiB). Bounded, it caps how many stale
     /// events can sit in the kernel for a client that stopped reading, so
     /// conflation reaches it sooner and memory per connection stays small.
     pub send_buffer_bytes: usize,
+    /// Open connections at most (0: the file-descriptor ceiling less a
+    /// reserve); past it clients get a JSON 503, never a hang.
+    pub max_connections: usize,
+    /// Open connections per client IP at most (0: no cap; leave it off
+    /// behind a proxy, where every client has the proxy's address).
+    pub max_connections_per_ip: usize,
 }
 
 /// Why the server could not start or run.
@@ -76,6 +101,9 @@ pub enum AppError {
     /// The feed could not be set up.
     #[error(transparent)]
     Feed(#[from] FeedError),
+    /// The database could not be opened or read at start.
+    #[error(transparent)]
+    Store(#[from] StoreError),
     /// Serving failed.
     #[error("server: {0}")]
     Serve(std::io::Error),
@@ -99,30 +127,64 @@ pub async fn serve(
         FeedSource::Replay { speed } => Some(Replay::new(*speed)?),
         _ => None,
     };
+    let fetcher = match &config.feed {
+        FeedSource::Poll { source, fetch, .. } => {
+            Some(Fetcher::new(source.clone(), fetch.clone())?)
+        }
+        _ => None,
+    };
+
+    let db = store::open(&config.database_url).await?;
+    println!("database: {}", store::redact(&config.database_url));
+    let history = store::begin(db.as_ref(), new_epoch()).await?;
+    let epoch = history.epoch;
+    tracing::info!(
+        epoch,
+        last_seq = history.last_seq,
+        next_seq = history.base_seq + 1,
+        "history read back"
+    );
 
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
-    let epoch = new_epoch();
-    let bus: Arc<dyn Bus> = Arc::new(MemoryBus::new(epoch, 0));
+    let bus: Arc<dyn Bus> = Arc::new(MemoryBus::new(epoch, history.base_seq));
     let hub = Hub::new(epoch);
-    // Subscribe before any producer starts so the hub misses nothing.
+    // Warm start: one more than the hub keeps per topic, so its eviction
+    // mark is right and a resume from before the window gets a reset.
+    for env in db.recent(epoch, hub::HISTORY_PER_TOPIC as u32 + 1).await? {
+        hub.ingest(&env);
+    }
+    let feed_state = store::feed_state(db.as_ref(), epoch).await?;
+    // Subscribe before any producer starts so the hub and the store writer
+    // miss nothing.
     tracker.spawn(hub::run(
         hub.clone(),
         bus.clone(),
         bus.subscribe(),
         cancel.clone(),
     ));
+    let writer_status = WriterStatus::new(epoch, history.last_seq);
+    let writer = Writer::new(
+        db.clone(),
+        bus.clone(),
+        bus.subscribe(),
+        writer_status.clone(),
+        history.base_seq,
+    );
+    tracker.spawn(writer.run(cancel.clone()));
 
     if let Some(replay) = replay {
         let bus = bus.clone();
         let cancel = cancel.clone();
+        let (resumed, from) = replay_resume_point(&replay, feed_state.as_ref());
         tracker.spawn(async move {
-            let mut publisher = Publisher::new(bus, Tracker::new());
+            let mut publisher = Publisher::new(bus, resumed);
             tracing::info!(
                 seconds = replay.duration().as_secs(),
+                from_snapshot = from,
                 "replaying 2015 week 1"
             );
-            match replay.run(&mut publisher, &cancel).await {
+            match replay_from(&replay, from, &mut publisher, &cancel).await {
                 Ok(()) if !cancel.is_cancelled() => {
                     tracing::info!("replay finished: every game is final")
                 }
@@ -132,17 +194,14 @@ pub async fn serve(
         });
     }
 
-    let feed_status = match config.feed {
-        FeedSource::Poll { source, interval } => {
+    let feed_status = match (config.feed, fetcher) {
+        (FeedSource::Poll { interval, .. }, Some(fetcher)) => {
             let status = FeedStatus::default();
-            let publisher = Publisher::new(bus.clone(), Tracker::new());
-            tracker.spawn(poller::run(
-                source,
-                interval,
-                publisher,
-                status.clone(),
-                cancel.clone(),
-            ));
+            let resumed =
+                feed_state.map_or_else(Tracker::new, |s| Tracker::resume(s.week, s.score_changes));
+            let publisher = Publisher::new(bus.clone(), resumed);
+            let poller = Poller::new(fetcher, publisher, interval, status.clone());
+            tracker.spawn(poller.run(cancel.clone()));
             Some(status)
         }
         _ => None,
@@ -153,8 +212,13 @@ pub async fn serve(
         bus,
         feed: feed_status,
         cancel: cancel.clone(),
+        tracker: tracker.clone(),
         config: Arc::new(config.http),
         metrics: http::metrics::handle(),
+        store: StoreHandle {
+            store: db.clone(),
+            status: writer_status,
+        },
     };
     println!("livescore listening on http://{local}");
     if config.announce_url {
@@ -166,8 +230,19 @@ pub async fn serve(
     tracing::info!(%local, "serving");
 
     let stop = cancel.clone();
-    let send_buffer = config.send_buffer_bytes;
-    let listener = listener.tap_io(move |tcp| tune_socket(tcp, send_buffer));
+    let fd_ceiling = limit::raise_fd_limit();
+    let auto_max = limit::default_max_connections(fd_ceiling);
+    let max = match config.max_connections {
+        0 => auto_max,
+        n => n.min(auto_max),
+    };
+    tracing::info!(fd_ceiling, max_connections = max, "connection limits");
+    let limits = ConnLimits {
+        max,
+        per_ip: config.max_connections_per_ip,
+        send_buffer: config.send_buffer_bytes,
+    };
+    let listener = LimitedListener::new(listener, limits, tracker.clone());
     let served = axum::serve(listener, http::router(state))
         .with_graceful_shutdown(async move {
             tokio::select! {
@@ -187,21 +262,91 @@ pub async fn serve(
     {
         tracing::warn!("tasks still running after the shutdown deadline");
     }
+    db.close().await;
     served.map_err(AppError::Serve)
 }
 
-/// Per-connection socket options. Failures are logged, not fatal: the
-/// connection still works with the kernel's defaults.
-fn tune_socket(tcp: &mut tokio::net::TcpStream, send_buffer: usize) {
-    // Events are small and latency matters more than packet count.
-    if let Err(err) = tcp.set_nodelay(true) {
-        tracing::debug!(%err, "cannot set TCP_NODELAY");
-    }
-    if send_buffer > 0 {
-        if let Err(err) = socket2::SockRef::from(&*tcp).set_send_buffer_size(send_buffer) {
-            tracing::debug!(%err, "cannot set SO_SNDBUF");
+/// Everything `ingest` needs.
+#[derive(Debug, Clone)]
+pub struct IngestConfig {
+    /// Where to read the scorestrip document.
+    pub source: poller::Source,
+    /// Poll interval while games are on.
+    pub interval: Duration,
+    /// HTTP timeouts and retries.
+    pub fetch: FetchConfig,
+    /// Fetch, publish the changes and return, instead of polling.
+    pub once: bool,
+    /// Store the events here too, and resume from its last feed state.
+    /// `None`: memory only. Not defaulted like `serve`'s: two processes
+    /// giving ids in one database would collide, so sharing one is a
+    /// deliberate choice.
+    pub database_url: Option<String>,
+}
+
+/// Runs the feed poller alone until `shutdown` (or, with `once`, for one
+/// poll, whose outcome is returned). With `once`, a bad or unreachable
+/// feed is an error and nothing is published or stored: the document is
+/// parsed whole before any event goes out.
+pub async fn ingest(
+    config: IngestConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<Option<Polled>, AppError> {
+    let fetcher = Fetcher::new(config.source, config.fetch)?;
+    let db = match &config.database_url {
+        Some(url) => Some(store::open(url).await?),
+        None => None,
+    };
+    let (history, feed_state) = match &db {
+        Some(db) => {
+            let history = store::begin(db.as_ref(), new_epoch()).await?;
+            let state = store::feed_state(db.as_ref(), history.epoch).await?;
+            (Some(history), state)
         }
+        None => (None, None),
+    };
+    let (epoch, base_seq) = history.map_or((new_epoch(), 0), |h| (h.epoch, h.base_seq));
+    let bus: Arc<dyn Bus> = Arc::new(MemoryBus::new(epoch, base_seq));
+    let cancel = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    if let (Some(db), Some(h)) = (&db, history) {
+        // Subscribed before the first poll so the writer misses nothing.
+        let status = WriterStatus::new(h.epoch, h.last_seq);
+        let writer = Writer::new(db.clone(), bus.clone(), bus.subscribe(), status, h.base_seq);
+        tracker.spawn(writer.run(cancel.clone()));
     }
+    let resumed =
+        feed_state.map_or_else(Tracker::new, |s| Tracker::resume(s.week, s.score_changes));
+    let publisher = Publisher::new(bus, resumed);
+    let mut poller = Poller::new(fetcher, publisher, config.interval, FeedStatus::default());
+    let outcome = if config.once {
+        // Kept until the writer has flushed and the store is closed.
+        Some(poller.poll().await)
+    } else {
+        let stop = cancel.clone();
+        tracker.spawn(async move {
+            poller.run(stop.clone()).await;
+            // Ends the process when the poller ends on its own (closed bus).
+            stop.cancel();
+        });
+        tokio::select! {
+            _ = shutdown => tracing::info!("shutting down"),
+            _ = cancel.cancelled() => {}
+        }
+        None
+    };
+    cancel.cancel();
+    tracker.close();
+    if tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("tasks still running after the shutdown deadline");
+    }
+    if let Some(db) = db {
+        db.close().await;
+    }
+    Ok(outcome.transpose()?)
 }
 
 /// An address a browser on this machine can open (`0.0.0.0` is not one).

@@ -1,11 +1,13 @@
 //! The `livescore` binary: parse the command line, set up logging, run.
 
-use anyhow::Context;
 use clap::Parser;
-use livescore::app::{self, FeedSource, ServerConfig};
-use livescore::cli::{Cli, Command, LogFormat, ServerArgs};
-use livescore::feed::poller::Source;
+use livescore::app::{self, FeedSource, IngestConfig, ServerConfig};
+use livescore::cli::{self, Cli, Command, LogFormat, ServerArgs};
+use livescore::feed::fetch::FetchConfig;
+use livescore::feed::poller::Polled;
+use livescore::http::publish::PublishToken;
 use livescore::http::HttpConfig;
+use livescore::store;
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -14,26 +16,92 @@ async fn main() -> anyhow::Result<()> {
     init_tracing(cli.log_format);
     match cli.command {
         Command::Demo(args) => {
-            let config =
+            let mut config =
                 server_config(&args.server, FeedSource::Replay { speed: args.speed }, true);
-            app::serve(config, shutdown_signal())
-                .await
-                .context("demo failed")
+            let demo_db = match args.server.database_url {
+                Some(_) => None,
+                None => match store::DemoDatabase::create() {
+                    Ok(db) => Some(db),
+                    Err(err) => {
+                        eprintln!("livescore demo: cannot make a database directory: {err}");
+                        std::process::exit(1);
+                    }
+                },
+            };
+            if let Some(db) = &demo_db {
+                config.database_url = db.url.clone();
+            }
+            let result = app::serve(config, shutdown_signal()).await;
+            // Only a crash leaves the demo's own database behind (to resume).
+            if let Some(db) = demo_db {
+                db.remove();
+            }
+            exit_on_error("demo", result)
         }
         Command::Serve(args) => {
             let feed = match args.feed {
-                Some(path) => FeedSource::Poll {
-                    source: Source::File(path),
+                Some(source) => FeedSource::Poll {
+                    source,
                     interval: args.poll_interval,
+                    fetch: FetchConfig {
+                        timeout: args.feed_timeout,
+                        ..FetchConfig::default()
+                    },
                 },
                 None => FeedSource::None,
             };
             let config = server_config(&args.server, feed, false);
-            app::serve(config, shutdown_signal())
-                .await
-                .context("server failed")
+            exit_on_error("serve", app::serve(config, shutdown_signal()).await)
         }
-        Command::Ingest(_) | Command::Publish(_) | Command::Watch(_) | Command::Bench(_) => {
+        Command::Ingest(args) => {
+            let config = IngestConfig {
+                source: args.feed.clone(),
+                interval: args.poll_interval,
+                fetch: FetchConfig {
+                    timeout: args.feed_timeout,
+                    ..FetchConfig::default()
+                },
+                once: args.once,
+                database_url: args.database_url.clone(),
+            };
+            match app::ingest(config, shutdown_signal()).await {
+                Ok(Some(Polled::Changed { games, scores })) => {
+                    println!(
+                        "{}: {games} games changed, {scores} score events published",
+                        args.feed
+                    );
+                }
+                Ok(Some(Polled::Unchanged | Polled::NotModified)) => {
+                    println!("{}: nothing changed", args.feed);
+                }
+                Ok(None) => {}
+                Err(err) => {
+                    // One line a cron job's mail or a CI log shows as is.
+                    eprintln!("livescore ingest: {err}");
+                    std::process::exit(1);
+                }
+            }
+            Ok(())
+        }
+        Command::Publish(args) => match cli::publish::run(args).await {
+            Ok(id) => {
+                println!("{id}");
+                Ok(())
+            }
+            Err(err) => {
+                eprintln!("livescore publish: {err}");
+                std::process::exit(1);
+            }
+        },
+        Command::Watch(args) => match cli::watch::run(args).await {
+            Ok(()) => Ok(()),
+            Err(err) => {
+                // One line, after the terminal is restored.
+                eprintln!("livescore watch: {err}");
+                std::process::exit(1);
+            }
+        },
+        Command::Bench(_) => {
             eprintln!("livescore: this command is not yet available");
             std::process::exit(2);
         }
@@ -46,11 +114,29 @@ fn server_config(args: &ServerArgs, feed: FeedSource, announce_url: bool) -> Ser
         feed,
         http: HttpConfig {
             keepalive: args.keepalive,
+            publish_token: args.publish_token.as_deref().and_then(PublishToken::new),
+            ws: args.ws.config(),
             ..HttpConfig::default()
         },
         announce_url,
         send_buffer_bytes: args.send_buffer,
+        max_connections: args.max_connections,
+        max_connections_per_ip: args.max_connections_per_ip,
+        database_url: args
+            .database_url
+            .clone()
+            .unwrap_or_else(|| store::DEFAULT_URL.to_string()),
     }
+}
+
+/// A server that cannot start (database unreachable, port taken) says why
+/// in one line and exits non-zero, so a supervisor's log shows the cause.
+fn exit_on_error(command: &str, result: Result<(), app::AppError>) -> anyhow::Result<()> {
+    if let Err(err) = result {
+        eprintln!("livescore {command}: {err}");
+        std::process::exit(1);
+    }
+    Ok(())
 }
 
 fn init_tracing(format: LogFormat) {

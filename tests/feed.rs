@@ -34,6 +34,8 @@ async fn malformed_documents_are_rejected_naming_game_and_attribute_and_keep_the
     std::fs::write(&feed, fixture("ss-2015-w1-midday.xml")).expect("write");
     let server = Server::start(&[
         "serve",
+        "--database-url",
+        "sqlite::memory:",
         "--feed",
         feed.to_str().expect("utf8"),
         "--poll-interval",

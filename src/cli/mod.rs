@@ -1,11 +1,15 @@
 //! The command line (SPEC "Commands"): one binary, subcommands, every flag
 //! also read from a `LIVESCORE_*` environment variable.
 
+pub mod publish;
+pub mod watch;
+
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::feed::fetch::Source;
 
 /// Real-time scores: a feed in, SSE and WebSocket out, a live scoreboard page.
 #[derive(Debug, Parser)]
@@ -40,12 +44,18 @@ pub enum Command {
     /// The server alone: HTTP API, SSE and the web page.
     /// Example: livescore serve --addr 0.0.0.0:8000
     Serve(ServeArgs),
-    /// The feed poller alone (not yet available).
-    Ingest(PendingArgs),
-    /// Publish one event on a topic (not yet available).
-    Publish(PendingArgs),
-    /// A terminal scoreboard following a server (not yet available).
-    Watch(PendingArgs),
+    /// The feed poller alone: fetch the scorestrip, publish what changed.
+    /// Example: livescore ingest --feed https://feed.example/ss.xml --once
+    Ingest(IngestArgs),
+    /// Publish one event on a topic through a server's publish API; prints
+    /// the event id.
+    /// Example: livescore publish --server http://127.0.0.1:8000 --token T --topic news --event flash '{"text":"hi"}'
+    Publish(publish::PublishArgs),
+    /// A terminal scoreboard following a server's stream: redraws in place,
+    /// reconnects with the last event id, q or Ctrl-C quits; --once prints
+    /// the board as plain text and exits.
+    /// Example: livescore watch http://127.0.0.1:8000
+    Watch(watch::WatchArgs),
     /// Load generator (not yet available).
     Bench(PendingArgs),
 }
@@ -75,6 +85,116 @@ pub struct ServerArgs {
     /// Example: --send-buffer 65536
     #[arg(long, env = "LIVESCORE_SEND_BUFFER", default_value_t = 32 * 1024)]
     pub send_buffer: usize,
+
+    /// Open connections at most; past it new clients get a JSON 503. 0 means
+    /// the process's open-files ceiling (raised to the hard limit at start)
+    /// less a reserve.
+    /// Example: --max-connections 50000
+    #[arg(long, env = "LIVESCORE_MAX_CONNECTIONS", default_value_t = 0)]
+    pub max_connections: usize,
+
+    /// Open connections per client IP at most (429 past it); 0 = no cap.
+    /// Leave it off behind a reverse proxy, where all clients share its IP.
+    /// Example: --max-connections-per-ip 100
+    #[arg(long, env = "LIVESCORE_MAX_CONNECTIONS_PER_IP", default_value_t = 0)]
+    pub max_connections_per_ip: usize,
+
+    /// Database for events, games and score history: `sqlite://PATH`
+    /// (created if missing), `sqlite::memory:` or
+    /// `postgres://USER:PASSWORD@HOST:PORT/DB`. Default for `serve`:
+    /// `sqlite://livescore.db`; `demo` makes a new SQLite file in a temp
+    /// directory each run and prints it (pass it back here to resume).
+    /// Example: --database-url postgres://livescore:secret@db:5432/livescore
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true, value_parser = parse_database_url)]
+    pub database_url: Option<String>,
+
+    /// Bearer token that turns on `POST /api/publish`; without it the
+    /// endpoint answers 403.
+    /// Example: --publish-token "$(openssl rand -hex 32)"
+    #[arg(long, env = "LIVESCORE_PUBLISH_TOKEN", hide_env_values = true)]
+    pub publish_token: Option<String>,
+
+    /// WebSocket and chat limits.
+    #[command(flatten)]
+    pub ws: WsArgs,
+}
+
+/// WebSocket (`/ws`) and chat limits.
+#[derive(Debug, Args)]
+pub struct WsArgs {
+    /// Largest WebSocket message a client may send, in bytes; a bigger one
+    /// closes the connection with code 1009.
+    /// Example: --ws-max-message 65536
+    #[arg(long, env = "LIVESCORE_WS_MAX_MESSAGE", default_value_t = 64 * 1024, value_parser = parse_message_size)]
+    pub ws_max_message: usize,
+
+    /// Silence from a WebSocket client after which the server pings it.
+    /// Example: --ws-ping-interval 30s
+    #[arg(long, env = "LIVESCORE_WS_PING_INTERVAL", default_value = "30s", value_parser = parse_duration)]
+    pub ws_ping_interval: Duration,
+
+    /// How long a pinged client has to answer before it is dropped.
+    /// Example: --ws-pong-timeout 10s
+    #[arg(long, env = "LIVESCORE_WS_PONG_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub ws_pong_timeout: Duration,
+
+    /// How long one write to a WebSocket client may take before it is
+    /// dropped as not reading.
+    /// Example: --ws-send-timeout 10s
+    #[arg(long, env = "LIVESCORE_WS_SEND_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub ws_send_timeout: Duration,
+
+    /// Longest chat message, in characters.
+    /// Example: --chat-max-text 500
+    #[arg(long, env = "LIVESCORE_CHAT_MAX_TEXT", default_value_t = 500)]
+    pub chat_max_text: usize,
+
+    /// Longest chat name, in characters.
+    /// Example: --chat-max-name 32
+    #[arg(long, env = "LIVESCORE_CHAT_MAX_NAME", default_value_t = 32)]
+    pub chat_max_name: usize,
+
+    /// Chat messages per second one connection may send, sustained.
+    /// Example: --chat-rate 1
+    #[arg(long, env = "LIVESCORE_CHAT_RATE", default_value_t = 1.0, value_parser = parse_rate)]
+    pub chat_rate: f64,
+
+    /// Chat messages one connection may send at once after a pause.
+    /// Example: --chat-burst 5
+    #[arg(long, env = "LIVESCORE_CHAT_BURST", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    pub chat_burst: u32,
+}
+
+impl WsArgs {
+    /// The typed settings.
+    pub fn config(&self) -> crate::http::ws::WsConfig {
+        crate::http::ws::WsConfig {
+            max_message_bytes: self.ws_max_message,
+            ping_interval: self.ws_ping_interval,
+            pong_timeout: self.ws_pong_timeout,
+            send_timeout: self.ws_send_timeout,
+            chat: crate::http::ws::chat::ChatLimits {
+                max_text_chars: self.chat_max_text,
+                max_name_chars: self.chat_max_name,
+                per_second: self.chat_rate,
+                burst: self.chat_burst,
+            },
+        }
+    }
+}
+
+fn parse_message_size(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(v) if (1024..=16 << 20).contains(&v) => Ok(v),
+        _ => Err(format!("{s:?}: a message size is 1024 to 16777216 bytes")),
+    }
+}
+
+fn parse_rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("{s:?}: a rate is a positive number per second")),
+    }
 }
 
 /// `livescore demo`.
@@ -99,25 +219,60 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub server: ServerArgs,
 
-    /// Scorestrip feed to poll in-process: a file path (HTTP URLs come with
-    /// the ingestion work).
-    /// Example: --feed /var/lib/livescore/ss.xml
-    #[arg(long, env = "LIVESCORE_FEED", value_parser = parse_feed)]
-    pub feed: Option<PathBuf>,
+    /// Scorestrip feed to poll in-process: an `http(s)://` URL or a file
+    /// path.
+    /// Example: --feed https://feed.example/ss.xml
+    #[arg(long, env = "LIVESCORE_FEED", value_parser = Source::parse)]
+    pub feed: Option<Source>,
 
-    /// How often to poll the feed.
+    /// How often to poll the feed while a game is on or about to start
+    /// (between games it sleeps until shortly before the next kickoff).
     /// Example: --poll-interval 15s
     #[arg(long, env = "LIVESCORE_POLL_INTERVAL", default_value = "15s", value_parser = parse_duration)]
     pub poll_interval: Duration,
+
+    /// Longest one HTTP attempt on the feed may take (failed attempts are
+    /// retried twice with backoff).
+    /// Example: --feed-timeout 10s
+    #[arg(long, env = "LIVESCORE_FEED_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub feed_timeout: Duration,
 }
 
-fn parse_feed(s: &str) -> Result<PathBuf, String> {
-    if s.starts_with("http://") || s.starts_with("https://") {
-        return Err(format!(
-            "{s:?}: HTTP feeds are not yet available; give a file path"
-        ));
-    }
-    Ok(PathBuf::from(s))
+/// `livescore ingest`.
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// Scorestrip feed: an `http(s)://` URL or a file path.
+    /// Example: --feed https://feed.example/ss.xml
+    #[arg(long, env = "LIVESCORE_FEED", value_parser = Source::parse)]
+    pub feed: Source,
+
+    /// Fetch once, publish the changes and exit 0; exit non-zero with the
+    /// reason, publishing nothing, when the feed is bad or unreachable.
+    /// Example: --once
+    #[arg(long, env = "LIVESCORE_ONCE")]
+    pub once: bool,
+
+    /// How often to poll while a game is on or about to start.
+    /// Example: --poll-interval 15s
+    #[arg(long, env = "LIVESCORE_POLL_INTERVAL", default_value = "15s", value_parser = parse_duration)]
+    pub poll_interval: Duration,
+
+    /// Longest one HTTP attempt on the feed may take.
+    /// Example: --feed-timeout 10s
+    #[arg(long, env = "LIVESCORE_FEED_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub feed_timeout: Duration,
+
+    /// Event bus to publish on: `memory` (this process only, until a shared
+    /// bus lands).
+    /// Example: --bus memory
+    #[arg(long, env = "LIVESCORE_BUS", default_value = "memory", value_parser = parse_bus)]
+    pub bus: String,
+
+    /// Database to store the events in and resume the feed from (same forms
+    /// as `serve`). No default: without it nothing is stored.
+    /// Example: --database-url sqlite:///var/lib/livescore/ingest.db
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true, value_parser = parse_database_url)]
+    pub database_url: Option<String>,
 }
 
 /// Arguments of a command whose issue has not landed yet.
@@ -137,6 +292,15 @@ pub fn parse_addr(s: &str) -> Result<SocketAddr, String> {
     };
     full.parse()
         .map_err(|_| format!("{s:?} is not host:port (e.g. 127.0.0.1:8000 or :0)"))
+}
+
+fn parse_database_url(s: &str) -> Result<String, String> {
+    let known = ["sqlite:", "postgres://", "postgresql://"];
+    if known.iter().any(|p| s.starts_with(p)) {
+        Ok(s.to_string())
+    } else {
+        Err("use sqlite://PATH, sqlite::memory: or postgres://USER@HOST:PORT/DB".to_string())
+    }
 }
 
 fn parse_bus(s: &str) -> Result<String, String> {

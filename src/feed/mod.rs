@@ -5,8 +5,10 @@
 //! last one and yields only what changed, and [`Publisher`] puts that on the
 //! bus. Nothing here talks to clients or the database directly.
 
+pub mod fetch;
 pub mod poller;
 pub mod replay;
+pub mod schedule;
 pub mod scorestrip;
 
 use std::collections::HashMap;
@@ -64,6 +66,9 @@ pub enum FeedError {
     /// The embedded recorded week could not be read (a build defect).
     #[error("recorded week: {0}")]
     Recording(String),
+    /// The changes could not be put on the bus (it is closed: shutdown).
+    #[error("cannot publish: {0}")]
+    Bus(#[from] BusError),
 }
 
 /// What one new feed state changed.
@@ -219,6 +224,11 @@ impl Publisher {
     /// A publisher onto `bus` that starts from `tracker`'s state.
     pub fn new(bus: Arc<dyn Bus>, tracker: Tracker) -> Self {
         Self { tracker, bus }
+    }
+
+    /// The week as last published (or resumed), if any.
+    pub fn week(&self) -> Option<Week> {
+        self.tracker.week()
     }
 
     /// Diffs `doc` against the last state and publishes what changed.

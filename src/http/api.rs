@@ -1,10 +1,12 @@
 //! The JSON API: the week, one game, a game's score history, health.
 
+use std::time::Duration;
+
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use serde::Serialize;
 
 use super::error::ApiError;
@@ -12,6 +14,7 @@ use super::AppState;
 use crate::bus::BusHealth;
 use crate::feed::poller::FeedHealth;
 use crate::model::{self, EventId, Game};
+use crate::store::{StoreError, StoreHealth};
 
 #[derive(Serialize)]
 struct WeekView {
@@ -52,27 +55,33 @@ pub async fn game(
     Ok(json_bytes(frame.data.clone()))
 }
 
-/// `GET /api/games/{eid}/events`: the game's ScoreEvents, oldest first.
+/// How long a history request waits for the store writer to reach what
+/// was already streamed, so the answer never lacks a score a client saw.
+/// Normally milliseconds; a slow database gets what it has after this.
+const HISTORY_CATCH_UP: Duration = Duration::from_secs(2);
+
+/// `GET /api/games/{eid}/events`: the game's ScoreEvents, oldest first,
+/// from the database (SPEC), which holds the whole game however long the
+/// hub's window is.
 pub async fn game_events(
     State(st): State<AppState>,
     Path(eid): Path<String>,
 ) -> Result<Response, ApiError> {
     let topic = model::game_topic(&eid);
-    if st.hub.state(&topic, model::EVENT_GAME).is_none() {
+    let streamed = st.hub.state(&topic, model::EVENT_GAME).is_some();
+    if let Some(last) = st.hub.last_id() {
+        st.store.caught_up(last.seq, HISTORY_CATCH_UP).await;
+    }
+    let unavailable = |err: StoreError| {
+        tracing::warn!(%err, "score history read failed");
+        ApiError::Unavailable("the database is unavailable; try again shortly".into())
+    };
+    let db = &st.store.store;
+    if !streamed && !db.has_game(&eid).await.map_err(unavailable)? {
         return Err(unknown_game(&eid));
     }
-    let events = st.hub.history(&topic, model::EVENT_SCORE);
-    let mut out =
-        BytesMut::with_capacity(2 + events.iter().map(|f| f.data.len() + 1).sum::<usize>());
-    out.put_u8(b'[');
-    for (i, f) in events.iter().enumerate() {
-        if i > 0 {
-            out.put_u8(b',');
-        }
-        out.put_slice(&f.data);
-    }
-    out.put_u8(b']');
-    Ok(json_bytes(out.freeze()))
+    let events = db.score_events(&eid).await.map_err(unavailable)?;
+    Ok(Json(events).into_response())
 }
 
 fn unknown_game(eid: &str) -> ApiError {
@@ -88,6 +97,7 @@ fn json_bytes(body: Bytes) -> Response {
 struct Health {
     status: &'static str,
     bus: BusHealth,
+    database: StoreHealth,
     #[serde(skip_serializing_if = "Option::is_none")]
     feed: Option<FeedHealth>,
 }
@@ -106,5 +116,14 @@ pub async fn healthz(State(st): State<AppState>) -> Response {
         .as_ref()
         .map(|f| f.lock().expect("feed status lock").clone());
     let status = if ok { "ok" } else { "degraded" };
-    (code, Json(Health { status, bus, feed })).into_response()
+    // Reported, not yet judged: a database that is down does not stop the
+    // stream (writes queue), so it does not make this node unhealthy here.
+    let database = st.store.health().await;
+    let health = Health {
+        status,
+        bus,
+        database,
+        feed,
+    };
+    (code, Json(health)).into_response()
 }

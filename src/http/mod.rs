@@ -5,24 +5,29 @@
 
 pub mod api;
 pub mod error;
+pub mod limit;
 pub mod metrics;
+pub mod publish;
 pub mod sse;
 pub mod ui;
+pub mod ws;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::Uri;
 use axum::response::{IntoResponse, Redirect};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tower_http::trace::TraceLayer;
 
 use crate::bus::Bus;
 use crate::feed::poller::FeedStatus;
 use crate::hub::Hub;
+use crate::store::StoreHandle;
 
 /// Transport settings.
 #[derive(Debug, Clone)]
@@ -32,6 +37,11 @@ pub struct HttpConfig {
     pub keepalive: Duration,
     /// The `retry:` an SSE client waits before reconnecting.
     pub retry: Duration,
+    /// Bearer token for `POST /api/publish`; `None` turns the endpoint off
+    /// (403), so a server is never writable by accident.
+    pub publish_token: Option<publish::PublishToken>,
+    /// WebSocket limits and timers.
+    pub ws: ws::WsConfig,
 }
 
 impl Default for HttpConfig {
@@ -39,6 +49,8 @@ impl Default for HttpConfig {
         Self {
             keepalive: Duration::from_secs(15),
             retry: Duration::from_secs(2),
+            publish_token: None,
+            ws: ws::WsConfig::default(),
         }
     }
 }
@@ -54,10 +66,15 @@ pub struct AppState {
     pub feed: Option<FeedStatus>,
     /// Cancelled at shutdown; streaming responses end on it.
     pub cancel: CancellationToken,
+    /// The app's tasks; upgraded WebSocket connections hold a token of it
+    /// so shutdown waits for their close frames.
+    pub tracker: TaskTracker,
     /// Transport settings.
     pub config: Arc<HttpConfig>,
     /// Renders `/metrics`.
     pub metrics: PrometheusHandle,
+    /// The database (score history) and its writer's status (`/healthz`).
+    pub store: StoreHandle,
 }
 
 /// The whole HTTP surface; tests drive it directly or over a socket.
@@ -70,6 +87,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/games/{eid}/events", get(api::game_events))
         .route("/api/livescore", get(sse::livescore))
         .route("/api/stream", get(sse::stream))
+        .route("/ws", get(ws::handler))
+        .route("/api/publish", post(publish::publish))
         .route("/healthz", get(api::healthz))
         .route("/metrics", get(metrics::render))
         .fallback(ui::asset)

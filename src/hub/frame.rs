@@ -2,6 +2,7 @@
 
 use std::sync::OnceLock;
 
+use axum::extract::ws::Utf8Bytes;
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::ResetReason;
@@ -25,6 +26,9 @@ pub struct Frame {
     /// The WebSocket text frame, made on first use: a node with no WebSocket
     /// clients never pays for it.
     ws: OnceLock<Bytes>,
+    /// The same bytes as `ws`, checked as UTF-8 once, as axum's text
+    /// message wants them (shares the buffer, no copy).
+    ws_text: OnceLock<Utf8Bytes>,
 }
 
 impl Frame {
@@ -47,6 +51,7 @@ impl Frame {
             data,
             sse,
             ws: OnceLock::new(),
+            ws_text: OnceLock::new(),
         }
     }
 
@@ -70,6 +75,19 @@ impl Frame {
             out.put_u8(b'}');
             out.freeze()
         })
+    }
+
+    /// [`Frame::ws_json`] as a WebSocket text payload, shared by every
+    /// client. Data that is not UTF-8 (not JSON, then) goes out repaired
+    /// rather than failing a send.
+    pub fn ws_text(&self) -> Utf8Bytes {
+        self.ws_text
+            .get_or_init(|| {
+                let bytes = self.ws_json().clone();
+                Utf8Bytes::try_from(bytes.clone())
+                    .unwrap_or_else(|_| String::from_utf8_lossy(&bytes).into_owned().into())
+            })
+            .clone()
     }
 }
 
@@ -137,5 +155,6 @@ mod tests {
         assert_eq!(v["type"], "event");
         assert_eq!(v["id"], "a-5");
         assert_eq!(v["data"][0]["eid"], "1");
+        assert_eq!(f.ws_text().as_bytes(), &f.ws_json()[..]);
     }
 }

@@ -14,6 +14,7 @@
 //! The hub knows no HTTP and never waits on a client: a full channel makes
 //! the slow receiver lag, and [`Subscriber`] handles that on its own time.
 
+mod extend;
 mod frame;
 mod subscriber;
 
@@ -26,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 use crate::bus::{Bus, BusError, Envelope};
 use crate::model::{self, EventId};
 
+pub use extend::CHAT_REPLAY;
 pub use frame::Frame;
 pub use subscriber::{Next, Subscriber};
 
@@ -44,7 +46,8 @@ pub const MAX_TOPICS_PER_SUBSCRIPTION: usize = 32;
 /// How a new subscription starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Start {
-    /// No history wanted: the current state of the state topics, then live.
+    /// No history wanted: the current state of the state topics and the
+    /// last [`CHAT_REPLAY`] messages of chat topics, then live.
     Current,
     /// Everything after this id, then live; a `reset` first when the id
     /// cannot be honoured.
@@ -225,7 +228,7 @@ impl Hub {
         };
         let last_seq = inner.last.map_or(0, |l| l.seq);
         let backlog = match start {
-            Start::Current => inner.current_state(key),
+            Start::Current => inner.initial(key),
             Start::Unknown(sent) => inner.reset(key, ResetReason::Unknown, &sent),
             Start::After(id) => match inner.check_resume(key, id) {
                 Ok(()) => inner.after(key, id.seq, false),
@@ -324,7 +327,8 @@ impl Inner {
     }
 
     fn reset(&self, key: &[String], reason: ResetReason, sent: &str) -> Vec<Arc<Frame>> {
-        let state = self.current_state(key);
+        // State and recent chat, as a newcomer gets (see `extend`).
+        let state = self.initial(key);
         // The reset's own id sits just before the state that follows, so a
         // client cut off right after the reset resumes into that state.
         let seq = state

@@ -55,6 +55,13 @@ impl Subscriber {
         &self.key
     }
 
+    /// The seq up to which this subscription is complete once drained
+    /// (`try_next` gave `Empty`): every event on its topics at or below it
+    /// was delivered or deliberately skipped. Where [`Hub::extend`] goes on.
+    pub fn position(&self) -> u64 {
+        self.floor
+    }
+
     /// The next frame, waiting for one. `None` when the subscription is
     /// over. Cancel-safe: usable in `select!`.
     pub async fn next(&mut self) -> Option<Arc<Frame>> {

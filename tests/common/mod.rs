@@ -30,6 +30,11 @@ impl Server {
             .args(args)
             .args(["--addr", "127.0.0.1:0"])
             .current_dir(dir)
+            // Each server owns its database: a private in-memory one unless
+            // the test passes --database-url (a flag beats the env var).
+            // Without this, servers started in the same directory would
+            // share ./livescore.db and resume each other's state.
+            .env("DATABASE_URL", "sqlite::memory:")
             .env("LIVESCORE_LOG", "info")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -273,4 +278,82 @@ pub fn board(games: &serde_json::Value) -> std::collections::BTreeMap<String, (u
             )
         })
         .collect()
+}
+
+/// A PostgreSQL schema of its own on the machine's shared server, dropped
+/// (with everything in it) when this is dropped, even after a failed test.
+pub struct PgSchema {
+    pub name: String,
+    /// URL whose connections use only this schema.
+    pub url: String,
+}
+
+/// The shared PostgreSQL every test may use (trust auth).
+pub const PG_BASE: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+impl PgSchema {
+    pub fn new() -> PgSchema {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .subsec_nanos();
+        let name = format!("ls_{}_{n}_{nanos}", std::process::id());
+        psql(PG_BASE, &format!("CREATE SCHEMA {name}"));
+        let url = format!("{PG_BASE}?options=-csearch_path%3D{name}");
+        PgSchema { name, url }
+    }
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        let _ = Command::new("psql")
+            .args([
+                PG_BASE,
+                "-qc",
+                &format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// Runs one SQL statement with psql, panicking with its output on failure.
+pub fn psql(url: &str, sql: &str) -> String {
+    let out = Command::new("psql")
+        .args([url, "-qtAc", sql])
+        .output()
+        .expect("run psql");
+    assert!(
+        out.status.success(),
+        "psql {sql:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A directory of its own under the system temp dir, removed on drop.
+pub struct TempDir(pub std::path::PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("livescore-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("make temp dir");
+        TempDir(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }

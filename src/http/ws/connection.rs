@@ -1,0 +1,383 @@
+//! One WebSocket connection's task: the loop over client requests, hub
+//! events and the heartbeat, and the writes with their deadline. The rules
+//! it keeps are in the parent module's doc.
+
+use std::sync::Arc;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use bytes::Bytes;
+use futures::SinkExt;
+use tokio::time::Instant;
+
+use super::chat::{ChatMessage, RateLimit};
+use super::protocol::{self, Request};
+use super::{CLOSE_GRACE, GOING_AWAY, MAX_BATCH_BYTES, MESSAGE_TOO_BIG, TRY_AGAIN_LATER};
+use crate::http::error::ApiError;
+use crate::http::metrics::ConnectionGuard;
+use crate::http::sse::{check_topics, parse_start};
+use crate::http::AppState;
+use crate::hub::{Frame, Next, Start, Subscriber, MAX_TOPICS_PER_SUBSCRIPTION};
+
+/// What one turn of the loop decided.
+enum Flow {
+    Continue,
+    /// Send a close frame with this code and reason, then end.
+    Close(u16, &'static str),
+    /// End without ceremony (the client is gone or not reading).
+    Drop,
+}
+
+/// What woke the loop.
+enum Wake {
+    Shutdown,
+    Client(Option<Result<Message, axum::Error>>),
+    Event(Option<Arc<Frame>>),
+    Heartbeat,
+}
+
+/// One client. Everything here is owned by its task, so nothing is locked
+/// and nothing outlives the connection.
+pub(super) struct Connection {
+    socket: WebSocket,
+    st: AppState,
+    /// Topics followed, sorted; empty when `sub` is None.
+    topics: Vec<String>,
+    /// The one subscriber for `topics`: one channel keeps ids in order.
+    sub: Option<Subscriber>,
+    /// Per connection, so one flooder only costs its own messages.
+    chat: RateLimit,
+    /// When the client last sent anything; silence past the ping interval
+    /// gets a ping.
+    last_heard: Instant,
+    /// Set while a ping is unanswered.
+    ping_sent: Option<Instant>,
+    /// Keeps `livescore_connections{transport="ws"}` right.
+    _guard: ConnectionGuard,
+}
+
+impl Connection {
+    pub(super) fn new(socket: WebSocket, st: AppState) -> Self {
+        let now = Instant::now();
+        Self {
+            socket,
+            chat: RateLimit::new(&st.config.ws.chat, now.into_std()),
+            st,
+            topics: Vec::new(),
+            sub: None,
+            last_heard: now,
+            ping_sent: None,
+            _guard: ConnectionGuard::new("ws"),
+        }
+    }
+
+    pub(super) async fn run(mut self) {
+        let cancel = self.st.cancel.clone();
+        loop {
+            let cfg = &self.st.config.ws;
+            let heartbeat = match self.ping_sent {
+                Some(at) => at + cfg.pong_timeout,
+                None => self.last_heard + cfg.ping_interval,
+            };
+            let wake = tokio::select! {
+                biased;
+                // Shutdown: tell the client to go elsewhere.
+                _ = cancel.cancelled() => Wake::Shutdown,
+                // A request, a control frame, or the end of the connection.
+                msg = self.socket.recv() => Wake::Client(msg),
+                // The next event on the followed topics (never, if none).
+                frame = next_frame(&mut self.sub) => Wake::Event(frame),
+                // Time to ping, or the ping went unanswered.
+                _ = tokio::time::sleep_until(heartbeat) => Wake::Heartbeat,
+            };
+            let flow = match wake {
+                Wake::Shutdown => Flow::Close(GOING_AWAY, "server shutting down"),
+                Wake::Client(msg) => self.on_client(msg).await,
+                Wake::Event(Some(frame)) => self.on_event(frame).await,
+                Wake::Event(None) => Flow::Close(TRY_AGAIN_LATER, "too far behind; resume"),
+                Wake::Heartbeat => self.on_heartbeat().await,
+            };
+            match flow {
+                Flow::Continue => {}
+                Flow::Close(code, reason) => return self.close(code, reason).await,
+                Flow::Drop => return,
+            }
+        }
+    }
+
+    async fn on_client(&mut self, msg: Option<Result<Message, axum::Error>>) -> Flow {
+        self.last_heard = Instant::now();
+        self.ping_sent = None;
+        match msg {
+            None => Flow::Drop,
+            Some(Err(err)) if is_too_big(&err) => {
+                tracing::debug!(%err, "message over the limit");
+                Flow::Close(MESSAGE_TOO_BIG, "message too big")
+            }
+            Some(Err(err)) => {
+                tracing::debug!(%err, "connection failed");
+                Flow::Drop
+            }
+            Some(Ok(Message::Text(text))) => self.on_request(text.as_str()).await,
+            Some(Ok(Message::Binary(_))) => {
+                self.reply(protocol::error(
+                    "binary messages are not supported; send JSON text",
+                ))
+                .await
+            }
+            // Pings are answered by the library; any frame proves liveness.
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => Flow::Continue,
+            Some(Ok(Message::Close(_))) => {
+                // The library queued the close reply; push it out, then end.
+                let _ = tokio::time::timeout(CLOSE_GRACE, self.socket.flush()).await;
+                Flow::Drop
+            }
+        }
+    }
+
+    async fn on_request(&mut self, text: &str) -> Flow {
+        let result = match protocol::parse(text) {
+            Ok(Request::Subscribe {
+                topics,
+                last_event_id,
+            }) => self.subscribe(topics, last_event_id).await,
+            Ok(Request::Unsubscribe { topics }) => self.unsubscribe(topics).await,
+            Ok(Request::Chat { eid, name, text }) => self.chat(&eid, &name, &text).await,
+            Err(err) => Err(err),
+        };
+        match result {
+            Ok(Flow::Continue) => Flow::Continue,
+            Ok(flow) => flow,
+            Err(err) => self.reply(protocol::error(&err.to_string())).await,
+        }
+    }
+
+    /// Adds topics. `last_event_id` applies to the added ones (resume, or
+    /// a reset); topics already followed go on where they are, so naming
+    /// them again changes nothing.
+    async fn subscribe(
+        &mut self,
+        topics: Vec<String>,
+        last_event_id: Option<String>,
+    ) -> Result<Flow, ApiError> {
+        let asked = check_topics(topics)?;
+        let added: Vec<String> = asked
+            .into_iter()
+            .filter(|t| self.topics.binary_search(t).is_err())
+            .collect();
+        let mut all = self.topics.clone();
+        all.extend(added.iter().cloned());
+        all.sort();
+        if all.len() > MAX_TOPICS_PER_SUBSCRIPTION {
+            return Err(ApiError::BadRequest(format!(
+                "at most {MAX_TOPICS_PER_SUBSCRIPTION} topics per connection"
+            )));
+        }
+        let start = parse_start(last_event_id.as_deref());
+        if !added.is_empty() {
+            let flow = self.replace(all, &added, start).await;
+            if !matches!(flow, Flow::Continue) {
+                return Ok(flow);
+            }
+        }
+        Ok(self.reply(protocol::subscribed(&self.topics)).await)
+    }
+
+    /// Drops topics; the others go on without a gap or a repeat.
+    async fn unsubscribe(&mut self, topics: Vec<String>) -> Result<Flow, ApiError> {
+        let gone = check_topics(topics)?;
+        let kept: Vec<String> = self
+            .topics
+            .iter()
+            .filter(|t| gone.binary_search(t).is_err())
+            .cloned()
+            .collect();
+        if kept.len() != self.topics.len() {
+            let flow = self.replace(kept, &[], Start::Current).await;
+            if !matches!(flow, Flow::Continue) {
+                return Ok(flow);
+            }
+        }
+        Ok(self.reply(protocol::subscribed(&self.topics)).await)
+    }
+
+    /// Moves the connection to the topic set `all` (see the module doc).
+    async fn replace(&mut self, all: Vec<String>, added: &[String], start: Start) -> Flow {
+        let Some(mut old) = self.sub.take() else {
+            if !all.is_empty() {
+                self.sub = Some(self.st.hub.subscribe(all.clone(), start));
+            }
+            self.topics = all;
+            return Flow::Continue;
+        };
+        // Write what the old subscriber has ready, so its position is the
+        // point up to which the client has everything.
+        loop {
+            let (batch, open) = gather(&mut old, None);
+            if batch.is_empty() && open {
+                break;
+            }
+            let flow = self.send(batch).await;
+            if !matches!(flow, Flow::Continue) {
+                return flow;
+            }
+            if !open {
+                return Flow::Close(TRY_AGAIN_LATER, "too far behind; resume");
+            }
+        }
+        if !all.is_empty() {
+            let sub = self
+                .st
+                .hub
+                .extend(all.clone(), added, old.position(), start);
+            self.sub = Some(sub);
+        }
+        self.topics = all;
+        Flow::Continue
+    }
+
+    async fn chat(&mut self, eid: &str, name: &str, text: &str) -> Result<Flow, ApiError> {
+        let checked = ChatMessage::check(&self.st.hub, &self.st.config.ws.chat, eid, name, text);
+        let msg = checked.inspect_err(|_| {
+            metrics::counter!("livescore_chat_rejected_total", "reason" => "invalid").increment(1)
+        })?;
+        if let Err(wait) = self.chat.take(Instant::now().into_std()) {
+            metrics::counter!("livescore_chat_rejected_total", "reason" => "rate").increment(1);
+            return Err(ApiError::BadRequest(format!(
+                "chat rate limit: at most {} per second (burst {}); wait {} ms",
+                self.st.config.ws.chat.per_second,
+                self.st.config.ws.chat.burst,
+                wait.as_millis().max(1)
+            )));
+        }
+        let topic = msg.topic();
+        match self
+            .st
+            .bus
+            .publish(&topic, crate::model::EVENT_CHAT, msg.to_json())
+            .await
+        {
+            Ok(_) => {
+                metrics::counter!("livescore_chat_messages_total").increment(1);
+                Ok(Flow::Continue)
+            }
+            Err(err) => {
+                tracing::warn!(%err, topic, "chat not published");
+                Err(ApiError::Unavailable(
+                    "chat is unavailable right now".into(),
+                ))
+            }
+        }
+    }
+
+    async fn on_event(&mut self, first: Arc<Frame>) -> Flow {
+        let Some(sub) = self.sub.as_mut() else {
+            return Flow::Continue;
+        };
+        let (batch, open) = gather(sub, Some(first));
+        let flow = self.send(batch).await;
+        if matches!(flow, Flow::Continue) && !open {
+            return Flow::Close(TRY_AGAIN_LATER, "too far behind; resume");
+        }
+        flow
+    }
+
+    async fn on_heartbeat(&mut self) -> Flow {
+        if self.ping_sent.is_some() {
+            tracing::debug!("no pong: dropping the connection");
+            metrics::counter!("livescore_subscribers_dropped_total", "reason" => "timeout")
+                .increment(1);
+            return Flow::Drop;
+        }
+        self.ping_sent = Some(Instant::now());
+        self.send(vec![Message::Ping(Bytes::new())]).await
+    }
+
+    async fn reply(&mut self, msg: Message) -> Flow {
+        self.send(vec![msg]).await
+    }
+
+    /// Writes `batch` in one flush under the send deadline.
+    async fn send(&mut self, batch: Vec<Message>) -> Flow {
+        if batch.is_empty() {
+            return Flow::Continue;
+        }
+        let socket = &mut self.socket;
+        let write = async {
+            for msg in batch {
+                socket.feed(msg).await?;
+            }
+            socket.flush().await
+        };
+        match tokio::time::timeout(self.st.config.ws.send_timeout, write).await {
+            Ok(Ok(())) => Flow::Continue,
+            Ok(Err(err)) => {
+                tracing::debug!(%err, "write failed");
+                Flow::Drop
+            }
+            Err(_) => {
+                tracing::info!("client not reading: dropped");
+                metrics::counter!("livescore_subscribers_dropped_total", "reason" => "slow")
+                    .increment(1);
+                Flow::Drop
+            }
+        }
+    }
+
+    /// Sends a close frame and waits briefly for the client's reply.
+    async fn close(mut self, code: u16, reason: &'static str) {
+        let frame = CloseFrame {
+            code,
+            reason: reason.into(),
+        };
+        let handshake = async {
+            if self.socket.send(Message::Close(Some(frame))).await.is_ok() {
+                while let Some(Ok(_)) = self.socket.recv().await {}
+            }
+        };
+        let _ = tokio::time::timeout(CLOSE_GRACE, handshake).await;
+    }
+}
+
+/// The subscriber's next frame; pending forever without a subscription.
+async fn next_frame(sub: &mut Option<Subscriber>) -> Option<Arc<Frame>> {
+    match sub {
+        Some(s) => s.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// `first` and every frame ready after it, up to [`MAX_BATCH_BYTES`], as
+/// text messages sharing the hub's encoding; false once the subscription
+/// is over.
+fn gather(sub: &mut Subscriber, first: Option<Arc<Frame>>) -> (Vec<Message>, bool) {
+    let mut out = Vec::new();
+    let mut bytes = 0;
+    if let Some(f) = first {
+        bytes += f.ws_json().len();
+        out.push(Message::Text(f.ws_text()));
+    }
+    while bytes < MAX_BATCH_BYTES {
+        match sub.try_next() {
+            Next::Frame(f) => {
+                bytes += f.ws_json().len();
+                out.push(Message::Text(f.ws_text()));
+            }
+            Next::Empty => return (out, true),
+            Next::Closed => return (out, false),
+        }
+    }
+    (out, true)
+}
+
+/// True when the client sent more than the message limit (tungstenite
+/// refuses it at the frame header, before reading the payload).
+fn is_too_big(err: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = source {
+        if let Some(tungstenite::Error::Capacity(_)) = e.downcast_ref::<tungstenite::Error>() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}

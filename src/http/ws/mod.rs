@@ -1,0 +1,123 @@
+//! `GET /ws`: the WebSocket transport (SPEC "WebSocket `/ws`").
+//!
+//! One task per connection reads client requests, writes hub frames, and
+//! keeps the connection honest. It owns:
+//!
+//! - **Subscriptions.** A connection follows one set of topics through one
+//!   hub [`Subscriber`], so its events arrive in id order like on SSE. The
+//!   first `subscribe` starts from its `last_event_id` (resume, or a `reset`
+//!   event then current state) or from current state. A later `subscribe`
+//!   or `unsubscribe` first writes whatever the old subscriber has ready,
+//!   then swaps in a subscriber for the new set built by [`Hub::extend`]
+//!   from the old one's position: nothing on the kept topics is lost or
+//!   sent twice, and added topics start like a fresh subscription. The
+//!   reply `subscribed` always lists the whole set now followed.
+//! - **Errors.** A bad request gets `{"type":"error"}` and the connection
+//!   stays open. A message over the size limit is not read at all: the
+//!   connection is closed with 1009 (RFC 6455 "message too big"), since the
+//!   stream cannot be resynchronised after an unread frame.
+//! - **Liveness.** A connection silent for `ping_interval` is pinged; with
+//!   nothing back within `pong_timeout` it is dropped. A client's close is
+//!   answered; on shutdown the server closes with 1001 ("going away").
+//! - **Slow clients.** Every write has a deadline (`send_timeout`): a client
+//!   that does not read is dropped (`subscribers_dropped_total{reason="slow"}`)
+//!   instead of slowing anyone or buffering without bound; one that falls
+//!   behind its hub channel is conflated or dropped by the [`Subscriber`]
+//!   policy, then closed with 1013 ("try again later") to resume.
+//! - **Chat** (see [`chat`]): checked, rate limited per connection, published
+//!   on the bus; it comes back through the hub like any event.
+//!
+//! Metrics: `livescore_connections{transport="ws"}`,
+//! `livescore_subscribers_dropped_total{reason="slow"|"timeout"}`,
+//! `livescore_chat_messages_total`, `livescore_chat_rejected_total{reason}`.
+
+pub mod chat;
+mod connection;
+mod protocol;
+
+use std::time::Duration;
+
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::{State, WebSocketUpgrade};
+use axum::response::{IntoResponse, Response};
+use tracing::Instrument;
+
+use self::chat::ChatLimits;
+use self::connection::Connection;
+use super::error::ApiError;
+use super::AppState;
+
+/// Most bytes of event messages written to a client in one flush; more
+/// waits for the next round, so one client cannot pin a large buffer.
+pub const MAX_BATCH_BYTES: usize = 64 * 1024;
+
+/// The read buffer per connection (tungstenite's default is 128 KiB each,
+/// allocated up front). Requests are small; a large one grows it up to the
+/// message limit.
+pub const READ_BUFFER_BYTES: usize = 8 * 1024;
+
+/// How long a close handshake may take before the connection is just
+/// dropped.
+pub const CLOSE_GRACE: Duration = Duration::from_secs(2);
+
+/// RFC 6455 close codes used here.
+const GOING_AWAY: u16 = 1001;
+const MESSAGE_TOO_BIG: u16 = 1009;
+const TRY_AGAIN_LATER: u16 = 1013;
+
+/// WebSocket settings (flags `--ws-*`, `--chat-*`).
+#[derive(Debug, Clone)]
+pub struct WsConfig {
+    /// Largest message and frame a client may send (SPEC: 64 KiB).
+    pub max_message_bytes: usize,
+    /// Silence from the client after which it is pinged.
+    pub ping_interval: Duration,
+    /// How long a pinged client has to answer before it is dropped.
+    pub pong_timeout: Duration,
+    /// How long one write may take before the client is dropped as slow.
+    pub send_timeout: Duration,
+    /// Chat limits.
+    pub chat: ChatLimits,
+}
+
+impl Default for WsConfig {
+    fn default() -> Self {
+        Self {
+            max_message_bytes: 64 * 1024,
+            ping_interval: Duration::from_secs(30),
+            pong_timeout: Duration::from_secs(10),
+            send_timeout: Duration::from_secs(10),
+            chat: ChatLimits::default(),
+        }
+    }
+}
+
+/// `GET /ws`. A plain GET (no upgrade) gets a JSON 400, like every error.
+pub async fn handler(
+    State(st): State<AppState>,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let upgrade = match upgrade {
+        Ok(u) => u,
+        Err(why) => {
+            return ApiError::BadRequest(format!("/ws needs a WebSocket upgrade: {why}"))
+                .into_response()
+        }
+    };
+    let cfg = &st.config.ws;
+    // Counts as a task of the app until the connection ends, so shutdown
+    // waits for the 1001 close to go out.
+    let token = st.tracker.token();
+    let span = tracing::info_span!("ws");
+    upgrade
+        .max_message_size(cfg.max_message_bytes)
+        .max_frame_size(cfg.max_message_bytes)
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .on_upgrade(move |socket| {
+            async move {
+                Connection::new(socket, st).run().await;
+                drop(token);
+            }
+            .instrument(span)
+        })
+}

@@ -1,0 +1,263 @@
+//! `SqliteStore`: the embedded default (`sqlite://PATH`, `sqlite::memory:`).
+//!
+//! WAL mode, so readers (HTTP history requests, start-up) never wait on the
+//! writer and a commit costs no fsync of the whole file; `synchronous =
+//! NORMAL` keeps committed batches across a process crash (only a power
+//! loss may take the last ones, which the id gap at restart covers).
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use super::rows::{self, Batch, ScoreColumns};
+use super::{redact, Store, StoreError};
+use crate::bus::Envelope;
+use crate::model::ScoreEvent;
+
+/// How long a statement waits for another connection's write lock before
+/// failing (and the writer retrying); SQLite has one writer at a time.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Pool size: one writer plus a few concurrent history readers.
+const MAX_CONNECTIONS: u32 = 4;
+
+/// The SQLite store.
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) and migrates the database at `url`.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let shown = redact(url);
+        let open_err = |source| StoreError::Open {
+            url: shown.clone(),
+            source,
+        };
+        let memory = url.contains(":memory:") || url.contains("mode=memory");
+        let mut opts = SqliteConnectOptions::from_str(url)
+            .map_err(open_err)?
+            .create_if_missing(true)
+            .busy_timeout(BUSY_TIMEOUT)
+            .foreign_keys(true);
+        if !memory {
+            opts = opts
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal);
+        }
+        // An in-memory database lives as long as its one connection: keep
+        // exactly one, forever, or the data vanishes with an idle close.
+        let pool_opts = if memory {
+            SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+        } else {
+            SqlitePoolOptions::new().max_connections(MAX_CONNECTIONS)
+        };
+        let pool = pool_opts
+            .acquire_timeout(BUSY_TIMEOUT)
+            .connect_with(opts)
+            .await
+            .map_err(open_err)?;
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&pool)
+            .await
+            .map_err(|source| StoreError::Migrate {
+                url: shown.clone(),
+                source,
+            })?;
+        Ok(Self { pool })
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn kind(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn init_meta(&self, key: &str, value: &str) -> Result<String, StoreError> {
+        sqlx::query("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING")
+            .bind(key)
+            .bind(value)
+            .execute(&self.pool)
+            .await?;
+        let (v,): (String,) = sqlx::query_as("SELECT value FROM meta WHERE key = ?")
+            .bind(key)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(v)
+    }
+
+    async fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let v: Option<(String,)> = sqlx::query_as("SELECT value FROM meta WHERE key = ?")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(v.map(|(v,)| v))
+    }
+
+    async fn set_meta(&self, key: &str, value: Option<&str>) -> Result<(), StoreError> {
+        match value {
+            Some(v) => sqlx::query(
+                "INSERT INTO meta (key, value) VALUES (?, ?) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            )
+            .bind(key)
+            .bind(v),
+            None => sqlx::query("DELETE FROM meta WHERE key = ?").bind(key),
+        }
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn last_seq(&self, epoch: u64) -> Result<u64, StoreError> {
+        let (seq,): (i64,) =
+            sqlx::query_as("SELECT COALESCE(MAX(seq), 0) FROM events WHERE epoch = ?")
+                .bind(rows::to_i64(epoch))
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(seq.max(0) as u64)
+    }
+
+    async fn write(&self, batch: &Batch) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for e in &batch.events {
+            sqlx::query(
+                "INSERT INTO events (epoch, seq, topic, event, data, at) VALUES (?, ?, ?, ?, ?, ?) \
+                 ON CONFLICT (epoch, seq) DO NOTHING",
+            )
+            .bind(e.epoch)
+            .bind(e.seq)
+            .bind(&e.topic)
+            .bind(&e.event)
+            .bind(&e.data)
+            .bind(e.at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for g in &batch.games {
+            sqlx::query(
+                "INSERT INTO games (eid, data, epoch, seq, updated_at) VALUES (?, ?, ?, ?, ?) \
+                 ON CONFLICT (eid) DO UPDATE SET data = excluded.data, epoch = excluded.epoch, \
+                 seq = excluded.seq, updated_at = excluded.updated_at \
+                 WHERE (games.epoch, games.seq) < (excluded.epoch, excluded.seq)",
+            )
+            .bind(&g.eid)
+            .bind(&g.data)
+            .bind(g.epoch)
+            .bind(g.seq)
+            .bind(g.at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for s in &batch.scores {
+            let ev = &s.score;
+            sqlx::query(
+                "INSERT INTO score_events (id, eid, team, points, quarter, clock, home_score, \
+                 away_score, at, epoch, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+                 ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(&ev.id)
+            .bind(&ev.eid)
+            .bind(&ev.team)
+            .bind(ev.points)
+            .bind(ev.quarter.as_str())
+            .bind(&ev.clock)
+            .bind(i32::from(ev.home_score))
+            .bind(i32::from(ev.away_score))
+            .bind(ev.at)
+            .bind(s.epoch)
+            .bind(s.seq)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn recent(&self, epoch: u64, per_topic: u32) -> Result<Vec<Envelope>, StoreError> {
+        let found: Vec<(i64, String, String, String)> = sqlx::query_as(
+            "SELECT seq, topic, event, data FROM ( \
+               SELECT seq, topic, event, data, \
+                 ROW_NUMBER() OVER (PARTITION BY topic ORDER BY seq DESC) AS rn \
+               FROM events WHERE epoch = ?) \
+             WHERE rn <= ? ORDER BY seq",
+        )
+        .bind(rows::to_i64(epoch))
+        .bind(i64::from(per_topic))
+        .fetch_all(&self.pool)
+        .await?;
+        let epoch = rows::to_i64(epoch);
+        Ok(found
+            .into_iter()
+            .map(|(seq, topic, event, data)| rows::envelope(epoch, seq, topic, event, data))
+            .collect())
+    }
+
+    async fn latest(
+        &self,
+        epoch: u64,
+        topic: &str,
+        event: &str,
+    ) -> Result<Option<Envelope>, StoreError> {
+        let found: Option<(i64, String, String, String)> = sqlx::query_as(
+            "SELECT seq, topic, event, data FROM events \
+             WHERE topic = ? AND event = ? AND epoch = ? ORDER BY seq DESC LIMIT 1",
+        )
+        .bind(topic)
+        .bind(event)
+        .bind(rows::to_i64(epoch))
+        .fetch_optional(&self.pool)
+        .await?;
+        let epoch = rows::to_i64(epoch);
+        Ok(found.map(|(seq, topic, event, data)| rows::envelope(epoch, seq, topic, event, data)))
+    }
+
+    async fn score_counts(&self, before_seq: u64) -> Result<HashMap<String, u32>, StoreError> {
+        let found: Vec<(String, i64)> =
+            sqlx::query_as("SELECT eid, COUNT(*) FROM score_events WHERE seq < ? GROUP BY eid")
+                .bind(rows::to_i64(before_seq))
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(found
+            .into_iter()
+            .map(|(eid, n)| (eid, u32::try_from(n).unwrap_or(u32::MAX)))
+            .collect())
+    }
+
+    async fn has_game(&self, eid: &str) -> Result<bool, StoreError> {
+        let found: Option<(i64,)> = sqlx::query_as("SELECT 1 FROM games WHERE eid = ?")
+            .bind(eid)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(found.is_some())
+    }
+
+    async fn score_events(&self, eid: &str) -> Result<Vec<ScoreEvent>, StoreError> {
+        let found: Vec<ScoreColumns> = sqlx::query_as(
+            "SELECT id, eid, team, points, quarter, clock, home_score, away_score, at \
+             FROM score_events WHERE eid = ? ORDER BY epoch, seq",
+        )
+        .bind(eid)
+        .fetch_all(&self.pool)
+        .await?;
+        found.into_iter().map(rows::score_event).collect()
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}

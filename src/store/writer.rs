@@ -1,0 +1,351 @@
+//! The write-behind task: takes every event off the bus, like the hub does,
+//! and writes them to the store in batches, one transaction each.
+//!
+//! It must never slow the stream. Publishers and the hub never wait on it:
+//! it has its own bus receiver, and when the database is slow or down it
+//! keeps what it has queued (bounded by [`QUEUE_CAPACITY`]), retries with
+//! backoff, and once the queue is full simply stops taking more, which only
+//! makes its own receiver lag. When it can write again it refills what it
+//! skipped from the bus's ring (`read_after`), so nothing is dropped unless
+//! the outage outlasts queue plus ring; that loss is counted and logged.
+//! On shutdown it flushes under a deadline and, when everything the bus
+//! gave out is written, marks the history clean so the next start continues
+//! the ids without a gap.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::Utc;
+use serde::Serialize;
+use tokio::sync::{broadcast, watch};
+use tokio_util::sync::CancellationToken;
+
+use super::rows::Batch;
+use super::{Store, META_CLEAN_SEQ};
+use crate::bus::{Bus, BusError, Envelope};
+use crate::model::EventId;
+
+/// Events held while the database is slow or down. When full the writer
+/// stops taking events from the bus (blocking only itself) and later
+/// refills from the bus's ring; at 10,000 events it rides out minutes of a
+/// live week's traffic and costs little memory (envelopes are shared with
+/// the bus ring).
+pub const QUEUE_CAPACITY: usize = 10_000;
+/// Most events in one transaction: large enough that a burst is written in
+/// a few commits, small enough that one failed commit redoes little.
+pub const BATCH_MAX_EVENTS: usize = 500;
+/// First retry delay after a failed write; doubles up to [`RETRY_MAX`].
+pub const RETRY_MIN: Duration = Duration::from_millis(100);
+/// Longest retry delay, so a database that comes back is used within it.
+pub const RETRY_MAX: Duration = Duration::from_secs(2);
+/// How long shutdown spends writing what is still queued.
+pub const FLUSH_DEADLINE: Duration = Duration::from_secs(5);
+/// Events asked of the bus ring per refill call.
+const REFILL_CHUNK: usize = 1024;
+/// How long `/healthz` waits for the database to answer.
+const PING_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// What the writer reports, shared with `/healthz` and the history API.
+#[derive(Debug)]
+pub struct WriterStatus {
+    queued: AtomicUsize,
+    errors: AtomicU64,
+    lost: AtomicU64,
+    failing: AtomicBool,
+    last_error: Mutex<Option<String>>,
+    /// Seq of the last event written; everything before it is written too
+    /// (batches go in id order), so a reader can wait for a prefix.
+    written: watch::Sender<u64>,
+    epoch: u64,
+}
+
+impl WriterStatus {
+    /// Status for a history in `epoch` whose events up to `written` are
+    /// already stored.
+    pub fn new(epoch: u64, written: u64) -> Arc<Self> {
+        Arc::new(Self {
+            queued: AtomicUsize::new(0),
+            errors: AtomicU64::new(0),
+            lost: AtomicU64::new(0),
+            failing: AtomicBool::new(false),
+            last_error: Mutex::new(None),
+            written: watch::Sender::new(written),
+            epoch,
+        })
+    }
+
+    fn set_queued(&self, n: usize) {
+        self.queued.store(n, Ordering::Relaxed);
+        metrics::gauge!("livescore_store_queue").set(n as f64);
+    }
+}
+
+/// The store and its writer's status: what HTTP handlers hold.
+#[derive(Clone)]
+pub struct StoreHandle {
+    /// The database.
+    pub store: Arc<dyn Store>,
+    /// The write-behind task's status.
+    pub status: Arc<WriterStatus>,
+}
+
+/// What `/healthz` reports for the database.
+#[derive(Debug, Clone, Serialize)]
+pub struct StoreHealth {
+    /// `sqlite` or `postgres`.
+    pub kind: &'static str,
+    /// The database answered a ping just now.
+    pub reachable: bool,
+    /// Events published but not yet written.
+    pub queue: usize,
+    /// Id of the last event written.
+    pub last_written_id: Option<EventId>,
+    /// Failed write attempts since start.
+    pub write_errors: u64,
+    /// Events that never reached the database (outage longer than queue
+    /// plus bus ring).
+    pub lost: u64,
+    /// The last write error while writes are failing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+impl StoreHandle {
+    /// The database's state, pinging it with a short timeout.
+    pub async fn health(&self) -> StoreHealth {
+        let reachable = matches!(
+            tokio::time::timeout(PING_TIMEOUT, self.store.ping()).await,
+            Ok(Ok(()))
+        );
+        let s = &self.status;
+        let written = *s.written.borrow();
+        StoreHealth {
+            kind: self.store.kind(),
+            reachable,
+            queue: s.queued.load(Ordering::Relaxed),
+            last_written_id: (written > 0).then(|| EventId::new(s.epoch, written)),
+            write_errors: s.errors.load(Ordering::Relaxed),
+            lost: s.lost.load(Ordering::Relaxed),
+            last_error: if s.failing.load(Ordering::Relaxed) {
+                s.last_error.lock().expect("status lock").clone()
+            } else {
+                None
+            },
+        }
+    }
+
+    /// Waits until every event up to `seq` is written, at most `wait`, so a
+    /// history read agrees with what was already streamed. False on timeout.
+    pub async fn caught_up(&self, seq: u64, wait: Duration) -> bool {
+        let mut rx = self.status.written.subscribe();
+        let reached = tokio::time::timeout(wait, rx.wait_for(|w| *w >= seq)).await;
+        matches!(reached, Ok(Ok(_)))
+    }
+}
+
+/// The write-behind task's state.
+pub struct Writer {
+    store: Arc<dyn Store>,
+    bus: Arc<dyn Bus>,
+    rx: broadcast::Receiver<Arc<Envelope>>,
+    status: Arc<WriterStatus>,
+    pending: VecDeque<Arc<Envelope>>,
+    /// Seq of the newest event queued; older ones from the bus are repeats.
+    last_queued: u64,
+    /// The receiver lagged (or was left unread while full): refill from the
+    /// bus ring before trusting it again.
+    behind: bool,
+    closed: bool,
+}
+
+impl Writer {
+    /// A writer for events after `base_seq`, from `rx` (subscribed before
+    /// any producer started, so it misses nothing).
+    pub fn new(
+        store: Arc<dyn Store>,
+        bus: Arc<dyn Bus>,
+        rx: broadcast::Receiver<Arc<Envelope>>,
+        status: Arc<WriterStatus>,
+        base_seq: u64,
+    ) -> Self {
+        Self {
+            store,
+            bus,
+            rx,
+            status,
+            pending: VecDeque::new(),
+            last_queued: base_seq,
+            behind: false,
+            closed: false,
+        }
+    }
+
+    /// Writes until `cancel`, then flushes under [`FLUSH_DEADLINE`].
+    pub async fn run(mut self, cancel: CancellationToken) {
+        let mut backoff = RETRY_MIN;
+        loop {
+            self.take_available().await;
+            if self.pending.is_empty() {
+                if self.closed {
+                    break;
+                }
+                tokio::select! {
+                    // Shutdown: stop waiting; the flush below takes the rest.
+                    _ = cancel.cancelled() => break,
+                    // The next event after an idle spell.
+                    msg = self.rx.recv() => self.on_recv(msg),
+                }
+                continue;
+            }
+            if self.write_batch().await {
+                backoff = RETRY_MIN;
+                continue;
+            }
+            tokio::select! {
+                // Shutdown during an outage: go and try the flush.
+                _ = cancel.cancelled() => break,
+                // Wait before retrying; events keep queueing meanwhile.
+                _ = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(RETRY_MAX);
+        }
+        self.flush().await;
+    }
+
+    /// Moves what the bus has ready into the queue without waiting, up to
+    /// the queue's capacity.
+    async fn take_available(&mut self) {
+        if self.behind {
+            self.refill().await;
+        }
+        while self.pending.len() < QUEUE_CAPACITY {
+            match self.rx.try_recv() {
+                Ok(env) => self.accept(env),
+                Err(broadcast::error::TryRecvError::Empty) => break,
+                Err(broadcast::error::TryRecvError::Lagged(n)) => {
+                    tracing::warn!(missed = n, "store writer lagged behind the bus; refilling");
+                    self.behind = true;
+                    self.refill().await;
+                }
+                Err(broadcast::error::TryRecvError::Closed) => {
+                    self.closed = true;
+                    break;
+                }
+            }
+        }
+        self.status.set_queued(self.pending.len() + self.rx.len());
+    }
+
+    fn on_recv(&mut self, msg: Result<Arc<Envelope>, broadcast::error::RecvError>) {
+        match msg {
+            Ok(env) => self.accept(env),
+            Err(broadcast::error::RecvError::Lagged(_)) => self.behind = true,
+            Err(broadcast::error::RecvError::Closed) => self.closed = true,
+        }
+    }
+
+    fn accept(&mut self, env: Arc<Envelope>) {
+        if env.id.seq <= self.last_queued {
+            return; // already queued through a refill
+        }
+        if env.id.seq > self.last_queued + 1 && self.last_queued > 0 {
+            let missing = env.id.seq - self.last_queued - 1;
+            self.status.lost.fetch_add(missing, Ordering::Relaxed);
+            metrics::counter!("livescore_store_lost_total").increment(missing);
+            tracing::error!(
+                missing,
+                after = self.last_queued,
+                "events left the bus ring before the database took them"
+            );
+        }
+        self.last_queued = env.id.seq;
+        self.pending.push_back(env);
+    }
+
+    /// Reads what the receiver skipped from the bus ring, while there is
+    /// room. Clears `behind` once caught up with the ring.
+    async fn refill(&mut self) {
+        let epoch = self.bus.epoch();
+        while self.pending.len() < QUEUE_CAPACITY {
+            let room = (QUEUE_CAPACITY - self.pending.len()).min(REFILL_CHUNK);
+            let after = EventId::new(epoch, self.last_queued);
+            match self.bus.read_after(after, room).await {
+                Ok(events) if events.is_empty() => break,
+                Ok(events) => events.into_iter().for_each(|e| self.accept(e)),
+                Err(BusError::Evicted(_) | BusError::OtherEpoch(_) | BusError::Closed) => {
+                    // What is gone is gone; `accept` counts the gap when the
+                    // receiver delivers the next event.
+                    break;
+                }
+            }
+        }
+        self.behind = self.pending.len() >= QUEUE_CAPACITY;
+    }
+
+    /// Writes the oldest batch; true on success.
+    async fn write_batch(&mut self) -> bool {
+        let n = self.pending.len().min(BATCH_MAX_EVENTS);
+        let events: Vec<Arc<Envelope>> = self.pending.range(..n).cloned().collect();
+        let batch = Batch::from_events(&events, Utc::now());
+        match self.store.write(&batch).await {
+            Ok(()) => {
+                self.pending.drain(..n);
+                if let Some(last) = events.last() {
+                    self.status.written.send_replace(last.id.seq);
+                }
+                if self.status.failing.swap(false, Ordering::Relaxed) {
+                    tracing::info!("database writes resumed");
+                }
+                metrics::counter!("livescore_store_writes_total").increment(n as u64);
+                self.status.set_queued(self.pending.len() + self.rx.len());
+                true
+            }
+            Err(err) => {
+                self.status.errors.fetch_add(1, Ordering::Relaxed);
+                metrics::counter!("livescore_store_write_errors_total").increment(1);
+                *self.status.last_error.lock().expect("status lock") = Some(err.to_string());
+                if !self.status.failing.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(%err, queued = self.pending.len(), "database write failed; queueing and retrying");
+                } else {
+                    tracing::debug!(%err, "database write failed again");
+                }
+                false
+            }
+        }
+    }
+
+    /// Writes what is left, within [`FLUSH_DEADLINE`]; marks the history
+    /// clean when every id the bus gave out is in the database.
+    async fn flush(&mut self) {
+        let drained = tokio::time::timeout(FLUSH_DEADLINE, async {
+            loop {
+                self.take_available().await;
+                if self.pending.is_empty() && !self.behind {
+                    return;
+                }
+                if !self.write_batch().await {
+                    tokio::time::sleep(RETRY_MIN).await;
+                }
+            }
+        })
+        .await;
+        if drained.is_err() {
+            tracing::error!(
+                unwritten = self.pending.len(),
+                "shutdown deadline passed with events not written to the database"
+            );
+            return;
+        }
+        // Everything queued is written; if that covers every id the bus gave
+        // out, the next start may continue right after it.
+        let given_out = self.bus.health().last_id.map_or(0, |id| id.seq);
+        if self.last_queued >= given_out {
+            let clean = self.last_queued.to_string();
+            if let Err(err) = self.store.set_meta(META_CLEAN_SEQ, Some(&clean)).await {
+                tracing::warn!(%err, "cannot mark the history clean; the next start skips ids");
+            }
+        }
+    }
+}

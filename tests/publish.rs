@@ -1,0 +1,237 @@
+//! `POST /api/publish` and `livescore publish`, over real HTTP against the
+//! real binary: auth, limits, validation, and delivery to SSE clients.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{client, Server, SseStream};
+
+const TOKEN: &str = "test-token-0123456789";
+
+async fn post(
+    server: &Server,
+    token: Option<&str>,
+    body: impl Into<reqwest::Body>,
+) -> (u16, serde_json::Value) {
+    let mut req = client()
+        .post(format!("{}/api/publish", server.url))
+        .header("content-type", "application/json")
+        .body(body);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let resp = req.send().await.expect("post");
+    let status = resp.status().as_u16();
+    let body = resp.json().await.expect("every answer is JSON");
+    (status, body)
+}
+
+fn event(topic: &str, event: &str, data: serde_json::Value) -> String {
+    serde_json::json!({"topic": topic, "event": event, "data": data}).to_string()
+}
+
+#[tokio::test]
+async fn a_good_token_publishes_and_the_event_reaches_sse_clients() {
+    let server = Server::start(&[
+        "serve",
+        "--database-url",
+        "sqlite::memory:",
+        "--publish-token",
+        TOKEN,
+    ]);
+    let mut sse = SseStream::connect(&format!("{}/api/stream?topic=news", server.url), None).await;
+    let data = serde_json::json!({"text": "kickoff moved to 4:25", "lines": "a\nb"});
+    let (status, body) = post(&server, Some(TOKEN), event("news", "flash", data.clone())).await;
+    assert_eq!(status, 202, "{body}");
+    let id = body["id"].as_str().expect("id").to_string();
+    let ev = sse
+        .next_event(Duration::from_secs(10))
+        .await
+        .expect("event");
+    assert_eq!(ev.id.as_deref(), Some(id.as_str()));
+    assert_eq!(ev.event, "flash");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&ev.data).expect("json"),
+        data
+    );
+}
+
+#[tokio::test]
+async fn bad_tokens_limits_and_bad_bodies_are_refused_with_json_errors() {
+    let server = Server::start(&[
+        "serve",
+        "--database-url",
+        "sqlite::memory:",
+        "--publish-token",
+        TOKEN,
+    ]);
+    let good = event("news", "flash", serde_json::json!(1));
+    for token in [None, Some("wrong"), Some("test-token-012345678"), Some("")] {
+        let (status, body) = post(&server, token, good.clone()).await;
+        assert_eq!(status, 401, "{token:?}");
+        assert!(body["error"].is_string());
+    }
+    // Not "Bearer": refused too.
+    let resp = client()
+        .post(format!("{}/api/publish", server.url))
+        .header("authorization", format!("Basic {TOKEN}"))
+        .body(good.clone())
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status(), 401);
+
+    let big = event("news", "flash", serde_json::json!("x".repeat(70 * 1024)));
+    let (status, body) = post(&server, Some(TOKEN), big).await;
+    assert_eq!(status, 413);
+    assert!(body["error"].as_str().expect("error").contains("larger"));
+
+    let bad_bodies = [
+        ("{not json".to_string(), "bad publish request"),
+        (r#"{"topic":"news","event":"flash"}"#.to_string(), "data"),
+        (event("a b", "flash", serde_json::json!(1)), "bad topic"),
+        (event("", "flash", serde_json::json!(1)), "bad topic"),
+        (event("news", "", serde_json::json!(1)), "bad event name"),
+        (
+            event("news", "two\nlines", serde_json::json!(1)),
+            "bad event name",
+        ),
+        (
+            event("news", &"e".repeat(65), serde_json::json!(1)),
+            "bad event name",
+        ),
+        (
+            event("scores", "update", serde_json::json!({"not": "games"})),
+            "list of games",
+        ),
+    ];
+    for (body, words) in bad_bodies {
+        let (status, answer) = post(&server, Some(TOKEN), body.clone()).await;
+        assert_eq!(status, 400, "{body:.80}");
+        let msg = answer["error"].as_str().expect("error message");
+        assert!(msg.contains(words), "{msg:?} should mention {words:?}");
+    }
+
+    // None of it reached the bus.
+    let week: serde_json::Value = client()
+        .get(format!("{}/api/", server.url))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert!(week["last_event_id"].is_null(), "{week}");
+}
+
+#[tokio::test]
+async fn without_a_configured_token_the_endpoint_is_off() {
+    let server = Server::start(&["serve", "--database-url", "sqlite::memory:"]);
+    for token in [None, Some(TOKEN)] {
+        let (status, body) =
+            post(&server, token, event("news", "flash", serde_json::json!(1))).await;
+        assert_eq!(status, 403);
+        assert!(body["error"].as_str().expect("error").contains("off"));
+    }
+}
+
+/// Runs `livescore publish ARGS`: (exit ok, stdout, stderr).
+async fn publish_cli(args: &[&str]) -> (bool, String, String) {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_livescore"))
+        .arg("publish")
+        .args(args)
+        .env_remove("LIVESCORE_PUBLISH_TOKEN")
+        .kill_on_drop(true)
+        .output()
+        .await
+        .expect("run publish");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn the_publish_command_posts_to_a_server_and_prints_the_id() {
+    let server = Server::start(&[
+        "serve",
+        "--database-url",
+        "sqlite::memory:",
+        "--publish-token",
+        TOKEN,
+    ]);
+    let mut sse = SseStream::connect(&format!("{}/api/stream?topic=news", server.url), None).await;
+    let (ok, out, err) = publish_cli(&[
+        "--server",
+        &server.url,
+        "--token",
+        TOKEN,
+        "--topic",
+        "news",
+        "--event",
+        "flash",
+        r#"{"text":"hi"}"#,
+    ])
+    .await;
+    assert!(ok, "{err}");
+    let id = out.trim();
+    let ev = sse
+        .next_event(Duration::from_secs(10))
+        .await
+        .expect("event");
+    assert_eq!(ev.id.as_deref(), Some(id));
+    assert_eq!(ev.event, "flash");
+    assert_eq!(ev.data, r#"{"text":"hi"}"#);
+
+    let failures: [(&[&str], &str); 4] = [
+        (
+            &[
+                "--server",
+                &server.url,
+                "--token",
+                "nope",
+                "--topic",
+                "news",
+                "--event",
+                "e",
+                "1",
+            ],
+            "401",
+        ),
+        (
+            &[
+                "--server",
+                &server.url,
+                "--topic",
+                "news",
+                "--event",
+                "e",
+                "1",
+            ],
+            "--token",
+        ),
+        (
+            &[
+                "--server",
+                &server.url,
+                "--token",
+                TOKEN,
+                "--topic",
+                "news",
+                "--event",
+                "e",
+                "{bad",
+            ],
+            "not JSON",
+        ),
+        (&["--topic", "news", "--event", "e", "1"], "--server"),
+    ];
+    for (args, words) in failures {
+        let (ok, out, err) = publish_cli(args).await;
+        assert!(!ok && out.is_empty(), "{args:?}");
+        assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+        assert!(err.contains(words), "{err:?} should mention {words:?}");
+    }
+}

@@ -1,0 +1,282 @@
+//! The `Store` seam, driven the same way against both real backends: a
+//! SQLite file of its own and a schema of its own on the machine's
+//! PostgreSQL (dropped afterwards).
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use common::{PgSchema, TempDir};
+use livescore::bus::{Bus, Envelope, MemoryBus};
+use livescore::model::{EventId, Quarter, ScoreEvent};
+use livescore::store::rows::Batch;
+use livescore::store::writer::Writer;
+use livescore::store::{self, Store, StoreError, StoreHandle, WriterStatus, UNCLEAN_SEQ_GAP};
+use tokio_util::sync::CancellationToken;
+
+/// One backend under test, with what must outlive it.
+struct Backend {
+    name: &'static str,
+    store: Arc<dyn Store>,
+    _pg: Option<PgSchema>,
+    _dir: Option<TempDir>,
+}
+
+async fn backends() -> Vec<Backend> {
+    let dir = TempDir::new("store");
+    let sqlite = store::open(&format!("sqlite://{}/t.db", dir.path().display()))
+        .await
+        .expect("open sqlite");
+    let pg = PgSchema::new();
+    let postgres = store::open(&pg.url).await.expect("open postgres");
+    vec![
+        Backend {
+            name: "sqlite",
+            store: sqlite,
+            _pg: None,
+            _dir: Some(dir),
+        },
+        Backend {
+            name: "postgres",
+            store: postgres,
+            _pg: Some(pg),
+            _dir: None,
+        },
+    ]
+}
+
+const EPOCH: u64 = 0x19a_0000_0000;
+
+fn env(seq: u64, topic: &str, event: &str, data: String) -> Arc<Envelope> {
+    Arc::new(Envelope {
+        id: EventId::new(EPOCH, seq),
+        topic: topic.into(),
+        event: event.into(),
+        data: Bytes::from(data),
+    })
+}
+
+fn at(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s)
+        .expect("date")
+        .with_timezone(&Utc)
+}
+
+fn game(home: u16, away: u16, quarter: &str) -> String {
+    serde_json::json!({
+        "eid": "g1", "season": 2015, "week": 1, "season_type": "REG",
+        "kickoff": "2015-09-11T00:30:00Z", "day": "Thu", "time": "8:30",
+        "state": if quarter == "F" { "final" } else { "live" },
+        "quarter": quarter, "clock": null, "possession": null, "red_zone": false,
+        "home": {"abbr": "NE", "nickname": "patriots", "score": home},
+        "away": {"abbr": "PIT", "nickname": "steelers", "score": away},
+    })
+    .to_string()
+}
+
+fn score(n: u32, home: u16, away: u16) -> ScoreEvent {
+    ScoreEvent {
+        id: format!("g1-{n}"),
+        eid: "g1".into(),
+        team: "NE".into(),
+        points: 7,
+        quarter: Quarter::Period(2),
+        clock: (n == 1).then(|| "05:11".to_string()),
+        home_score: home,
+        away_score: away,
+        at: at("2015-09-11T00:51:02Z"),
+    }
+}
+
+fn json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).expect("json")
+}
+
+#[tokio::test]
+async fn ids_continue_after_a_restart_and_are_never_reused() {
+    for b in backends().await {
+        let s = b.store.as_ref();
+        let first = store::begin(s, EPOCH).await.expect("begin");
+        assert_eq!((first.epoch, first.last_seq, first.base_seq), (EPOCH, 0, 0));
+        let events: Vec<_> = (1..=3).map(|i| env(i, "t", "e", format!("{i}"))).collect();
+        s.write(&Batch::from_events(&events, Utc::now()))
+            .await
+            .expect("write");
+
+        // A crash (no clean mark): the epoch stays, ids jump past anything
+        // that may have been streamed but not written.
+        let second = store::begin(s, EPOCH + 1).await.expect("begin");
+        assert_eq!(second.epoch, EPOCH, "{}: the epoch is set once", b.name);
+        assert_eq!(second.last_seq, 3);
+        assert_eq!(second.base_seq, 3 + UNCLEAN_SEQ_GAP);
+        // Crashing again before anything is written still moves on.
+        let third = store::begin(s, EPOCH + 2).await.expect("begin");
+        assert_eq!(third.base_seq, second.base_seq + UNCLEAN_SEQ_GAP);
+        // A clean shutdown lets the next run continue without a gap, once.
+        s.set_meta(store::META_CLEAN_SEQ, Some(&third.base_seq.to_string()))
+            .await
+            .expect("mark clean");
+        let fourth = store::begin(s, EPOCH + 3).await.expect("begin");
+        assert_eq!(fourth.base_seq, third.base_seq, "{}", b.name);
+        let fifth = store::begin(s, EPOCH + 4).await.expect("begin");
+        assert_eq!(fifth.base_seq, fourth.base_seq + UNCLEAN_SEQ_GAP);
+        b.store.close().await;
+    }
+}
+
+#[tokio::test]
+async fn batches_are_written_once_and_derive_games_and_score_history() {
+    for b in backends().await {
+        let s = b.store.as_ref();
+        let name = b.name;
+        let first = vec![
+            env(1, "game/g1", "game", game(0, 0, "1")),
+            env(2, "game/g1", "score", json(&score(1, 7, 0))),
+            env(3, "scores", "update", format!("[{}]", game(7, 0, "2"))),
+            env(
+                4,
+                "chat/g1",
+                "chat",
+                r#"{"text":"what a catch \u00e9"}"#.into(),
+            ),
+        ];
+        let batch = Batch::from_events(&first, Utc::now());
+        s.write(&batch).await.expect("write");
+        s.write(&batch).await.expect("a retried batch is harmless");
+        let second = vec![
+            env(5, "game/g1", "score", json(&score(2, 14, 0))),
+            env(6, "game/g1", "game", game(14, 0, "F")),
+            env(7, "scores", "update", format!("[{}]", game(14, 0, "F"))),
+        ];
+        s.write(&Batch::from_events(&second, Utc::now()))
+            .await
+            .expect("write");
+
+        let all = s.recent(EPOCH, 1000).await.expect("recent");
+        let want: Vec<Envelope> = first.iter().chain(&second).map(|e| (**e).clone()).collect();
+        assert_eq!(
+            all, want,
+            "{name}: every event once, in order, byte for byte"
+        );
+        let window: Vec<u64> = s
+            .recent(EPOCH, 2)
+            .await
+            .expect("recent")
+            .iter()
+            .map(|e| e.id.seq)
+            .collect();
+        assert_eq!(window, vec![3, 4, 5, 6, 7], "{name}: the last 2 per topic");
+        assert!(s.recent(EPOCH + 1, 10).await.expect("recent").is_empty());
+
+        assert_eq!(
+            s.score_events("g1").await.expect("history"),
+            vec![score(1, 7, 0), score(2, 14, 0)],
+            "{name}"
+        );
+        assert!(s.score_events("nope").await.expect("history").is_empty());
+        assert!(s.has_game("g1").await.expect("has"));
+        assert!(!s.has_game("nope").await.expect("has"));
+        let latest = s
+            .latest(EPOCH, "scores", "update")
+            .await
+            .expect("latest")
+            .expect("an update");
+        assert_eq!(latest.id.seq, 7);
+        assert_eq!(s.score_counts(7).await.expect("counts")["g1"], 2);
+        assert_eq!(s.score_counts(5).await.expect("counts")["g1"], 1);
+
+        let state = store::feed_state(s, EPOCH)
+            .await
+            .expect("feed state")
+            .expect("some state");
+        assert_eq!(state.week.games.len(), 1);
+        assert_eq!(state.week.games[0].home.score, 14);
+        assert_eq!(state.score_changes["g1"], 2, "{name}");
+        s.ping().await.expect("ping");
+        b.store.close().await;
+    }
+}
+
+#[tokio::test]
+async fn the_writer_takes_everything_even_after_lagging_behind_the_bus() {
+    for b in backends().await {
+        let history = store::begin(b.store.as_ref(), EPOCH).await.expect("begin");
+        let bus: Arc<dyn Bus> = Arc::new(MemoryBus::new(history.epoch, history.base_seq));
+        let rx = bus.subscribe();
+        // More than the bus channel holds before the writer even starts: it
+        // lags at once and must refill from the bus ring.
+        let n = livescore::bus::memory::CHANNEL_CAPACITY as u64 + 2000;
+        for i in 0..n {
+            let topic = format!("t/{}", i % 10);
+            bus.publish(&topic, "e", Bytes::from(format!("{{\"i\":{i}}}")))
+                .await
+                .expect("publish");
+        }
+        let status = WriterStatus::new(history.epoch, history.last_seq);
+        let writer = Writer::new(
+            b.store.clone(),
+            bus.clone(),
+            rx,
+            status.clone(),
+            history.base_seq,
+        );
+        let cancel = CancellationToken::new();
+        let task = tokio::spawn(writer.run(cancel.clone()));
+        let handle = StoreHandle {
+            store: b.store.clone(),
+            status,
+        };
+        assert!(
+            handle.caught_up(n, Duration::from_secs(60)).await,
+            "{}: the writer caught up",
+            b.name
+        );
+        cancel.cancel();
+        tokio::time::timeout(Duration::from_secs(30), task)
+            .await
+            .expect("the writer ends on cancel")
+            .expect("no panic");
+        let health = handle.health().await;
+        assert_eq!((health.queue, health.lost, health.write_errors), (0, 0, 0));
+        assert!(health.reachable);
+        let stored = b.store.recent(history.epoch, 10_000).await.expect("recent");
+        let seqs: Vec<u64> = stored.iter().map(|e| e.id.seq).collect();
+        assert_eq!(seqs, (1..=n).collect::<Vec<_>>(), "{}", b.name);
+        // The flush marked the history clean: the next run continues at once.
+        let next = store::begin(b.store.as_ref(), EPOCH).await.expect("begin");
+        assert_eq!(next.base_seq, n, "{}", b.name);
+        b.store.close().await;
+    }
+}
+
+#[tokio::test]
+async fn bad_urls_and_unreachable_databases_fail_at_open() {
+    let bad = |r: Result<Arc<dyn Store>, StoreError>| match r {
+        Ok(_) => panic!("opened a database that should not open"),
+        Err(e) => e,
+    };
+    assert!(matches!(
+        bad(store::open("mysql://root@127.0.0.1/test").await),
+        StoreError::BadUrl(_)
+    ));
+    let refused = bad(store::open("postgres://postgres:pw@127.0.0.1:1/test").await);
+    let text = refused.to_string();
+    assert!(matches!(refused, StoreError::Open { .. }), "{text}");
+    assert!(!text.contains("pw@"), "the password is hidden: {text}");
+    assert!(!text.contains('\n'), "one line: {text}");
+    let missing_dir = bad(store::open("sqlite:///nonexistent-livescore-dir/x.db").await);
+    assert!(
+        matches!(missing_dir, StoreError::Open { .. }),
+        "{missing_dir}"
+    );
+    // In memory works and keeps its data for the life of the store.
+    let mem = store::open("sqlite::memory:").await.expect("memory");
+    store::begin(mem.as_ref(), EPOCH).await.expect("begin");
+    assert_eq!(
+        mem.meta(store::META_EPOCH).await.expect("meta"),
+        Some(EPOCH.to_string())
+    );
+}

@@ -1,0 +1,354 @@
+//! `livescore watch` against the real binary: `--once` on a fixed board
+//! (exact finals) and on the running demo, one-line failures, and the
+//! follow mode's board, reconnect notice and clean exit on SIGTERM.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use common::{Server, TempDir};
+
+/// Guards against a hang only; every run here finishes in well under it.
+const WAIT: Duration = Duration::from_secs(30);
+
+const FINAL_FIXTURE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/ss-2015-w1-final.xml"
+);
+
+/// A server polling the final-scores fixture, in a directory of its own
+/// (its own SQLite file). Keep the TempDir alive as long as the server:
+/// declared first, it is dropped (removed) after the server is killed.
+fn fixed_board_server(dir: &TempDir) -> Server {
+    Server::start_in(
+        &["serve", "--feed", FINAL_FIXTURE, "--poll-interval", "1s"],
+        dir.path(),
+    )
+}
+
+fn watch(args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_livescore"));
+    cmd.arg("watch")
+        .args(args)
+        .env_remove("LIVESCORE_URL")
+        .env_remove("NO_COLOR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+/// Runs `livescore watch ARGS` to the end, failing the test if it hangs.
+fn run_watch(args: &[&str]) -> Output {
+    let child = watch(args).spawn().expect("spawn livescore watch");
+    let pid = child.id();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(WAIT) {
+        Ok(out) => out.expect("wait for livescore watch"),
+        Err(_) => {
+            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+            panic!("livescore watch {args:?} did not finish within {WAIT:?}");
+        }
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8(bytes.to_vec()).expect("utf-8 output")
+}
+
+/// `GET /api/` as JSON.
+async fn week(server: &Server) -> serde_json::Value {
+    common::client()
+        .get(format!("{}/api/", server.url))
+        .send()
+        .await
+        .expect("GET /api/")
+        .json()
+        .await
+        .expect("week json")
+}
+
+#[tokio::test]
+async fn once_prints_the_exact_finals_of_a_fixed_board() {
+    let dir = TempDir::new("watch-once");
+    let server = fixed_board_server(&dir);
+    let out = tokio::task::spawn_blocking({
+        let url = server.url.clone();
+        move || run_watch(&["--once", &url])
+    })
+    .await
+    .expect("join");
+    assert!(out.status.success(), "exit 0: {}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 16, "one line per game:\n{stdout}");
+    assert_eq!(lines[0], "PIT 21 @ NE 28  Final");
+    assert!(lines.contains(&"SEA 31 @ STL 34  Final OT"), "{stdout}");
+    assert!(!stdout.contains('\u{1b}'), "no colour when piped");
+
+    // Every game, in feed order, exactly as the API has it.
+    let week = week(&server).await;
+    let expected: Vec<String> = week["games"]
+        .as_array()
+        .expect("games")
+        .iter()
+        .map(|g| {
+            let status = match g["state"].as_str().expect("state") {
+                "final" => "Final",
+                "final_overtime" => "Final OT",
+                other => panic!("the final fixture has a {other} game"),
+            };
+            format!(
+                "{} {} @ {} {}  {status}",
+                g["away"]["abbr"].as_str().expect("abbr"),
+                g["away"]["score"],
+                g["home"]["abbr"].as_str().expect("abbr"),
+                g["home"]["score"]
+            )
+        })
+        .collect();
+    assert_eq!(lines, expected);
+}
+
+#[tokio::test]
+async fn once_lists_every_game_of_the_running_demo() {
+    let server = Server::start(&["demo", "--speed", "600"]);
+    let url = server.url.clone();
+    let out = tokio::task::spawn_blocking(move || run_watch(&["--once", &url]))
+        .await
+        .expect("join");
+    let after = week(&server).await;
+    assert!(out.status.success(), "exit 0: {}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    let games = after["games"].as_array().expect("games");
+    assert_eq!(games.len(), 16);
+    assert_eq!(lines.len(), 16, "one line per game:\n{stdout}");
+    // The replay moves on between the two calls, and scores only go up:
+    // same games in the same order, scores parse and are no higher than
+    // the API's a moment later.
+    for (line, g) in lines.iter().zip(games) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        assert!(f.len() >= 6, "{line:?}");
+        assert_eq!(f[0], g["away"]["abbr"].as_str().expect("abbr"), "{line:?}");
+        assert_eq!(f[2], "@", "{line:?}");
+        assert_eq!(f[3], g["home"]["abbr"].as_str().expect("abbr"), "{line:?}");
+        let away: u64 = f[1].parse().expect("away score is a number");
+        let home: u64 = f[4].parse().expect("home score is a number");
+        assert!(
+            away <= g["away"]["score"].as_u64().expect("score"),
+            "{line:?}"
+        );
+        assert!(
+            home <= g["home"]["score"].as_u64().expect("score"),
+            "{line:?}"
+        );
+        let status = f[5..].join(" ");
+        assert!(
+            ["Final", "Halftime", "kickoff", "Q1", "Q2", "Q3", "Q4", "OT"]
+                .iter()
+                .any(|s| status.starts_with(s)),
+            "a known status: {line:?}"
+        );
+    }
+}
+
+#[test]
+fn once_fails_in_one_line_when_the_server_is_unreachable() {
+    // A port nobody listens on: bind one, then let it go.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let out = run_watch(&["--once", &format!("http://127.0.0.1:{port}")]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "one line: {err:?}");
+    assert!(
+        err.starts_with("livescore watch: cannot reach http://127.0.0.1:"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn once_gives_up_after_the_timeout_when_no_board_comes() {
+    // Accepts connections (the kernel does) but never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", silent.local_addr().expect("addr"));
+    let out = run_watch(&["--once", "--timeout", "500ms", &url]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "one line: {err:?}");
+    assert!(
+        err.contains("no scoreboard from") && err.ends_with("within 0.5s\n"),
+        "{err}"
+    );
+}
+
+/// Reads the child's stdout lines until one matches, failing after WAIT.
+fn wait_for_line(lines: &mpsc::Receiver<String>, what: impl Fn(&str) -> bool) -> String {
+    loop {
+        match lines.recv_timeout(WAIT) {
+            Ok(line) if what(&line) => return line,
+            Ok(_) => continue,
+            Err(err) => panic!("no such line from livescore watch: {err}"),
+        }
+    }
+}
+
+/// Kills the process by id when a test fails before it exits by itself.
+struct KillOnDrop(u32, bool);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if !self.1 {
+            let _ = Command::new("kill")
+                .args(["-9", &self.0.to_string()])
+                .status();
+        }
+    }
+}
+
+/// Sends SIGTERM and waits for the exit, failing the test if it hangs.
+fn terminate(mut child: Child) -> std::process::ExitStatus {
+    let term = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill -TERM");
+    assert!(term.success());
+    let (tx, done) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait());
+    });
+    done.recv_timeout(WAIT)
+        .expect("watch exits on SIGTERM")
+        .expect("wait")
+}
+
+#[test]
+fn follow_shows_the_board_then_reconnects_and_quits_on_sigterm() {
+    let dir = TempDir::new("watch-follow");
+    let server = fixed_board_server(&dir);
+    let mut child: Child = watch(&[&server.url])
+        .spawn()
+        .expect("spawn livescore watch");
+    let mut guard = KillOnDrop(child.id(), false);
+    let (tx, lines) = mpsc::channel();
+    let stdout = child.stdout.take().expect("stdout");
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    wait_for_line(&lines, |l| l == "NFL 2015 week 1 (REG)");
+    // Piped: no escapes, the columns padded to the widest.
+    wait_for_line(&lines, |l| l == "PIT 21 @ NE  28  Final");
+    wait_for_line(&lines, |l| l == "SEA 31 @ STL 34  Final OT");
+
+    drop(server); // kills it
+    let notice = wait_for_line(&lines, |l| l.contains("reconnecting"));
+    assert!(
+        notice.contains("last event "),
+        "resumes from an id: {notice}"
+    );
+
+    let status = terminate(child);
+    guard.1 = true;
+    assert!(status.success(), "clean exit: {status:?}");
+}
+
+/// One game as the SPEC shapes it, with the given home score.
+fn final_game(home_score: u16) -> serde_json::Value {
+    serde_json::json!({
+        "eid": "2015091000", "season": 2015, "week": 1, "season_type": "REG",
+        "kickoff": "2015-09-11T00:30:00Z", "day": "Thu", "time": "8:30",
+        "state": "final", "quarter": "F", "clock": null, "possession": null,
+        "red_zone": false,
+        "home": {"abbr": "NE", "nickname": "patriots", "score": home_score},
+        "away": {"abbr": "PIT", "nickname": "steelers", "score": 21}
+    })
+}
+
+/// A scripted SSE server: answers the n-th connection with `bodies[n]`
+/// and closes it, and reports each request's head on `heads`.
+fn scripted_sse_server(bodies: Vec<String>) -> (String, mpsc::Receiver<String>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let (tx, heads) = mpsc::channel();
+    std::thread::spawn(move || {
+        for body in bodies {
+            let Ok((mut conn, _)) = listener.accept() else {
+                return;
+            };
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && conn.read(&mut byte).unwrap_or(0) == 1 {
+                head.push(byte[0]);
+            }
+            let _ = tx.send(String::from_utf8_lossy(&head).to_lowercase());
+            let _ = write!(
+                conn,
+                "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n{body}"
+            );
+        }
+        // Then hold further connections open without answering.
+        let _held: Vec<_> = listener.incoming().collect();
+    });
+    (url, heads)
+}
+
+#[test]
+fn follow_resumes_with_the_last_event_id_and_takes_a_reset() {
+    let update = |id: &str, home: u16| {
+        format!(
+            "id: {id}\nevent: update\ndata: {}\n\n",
+            serde_json::Value::Array(vec![final_game(home)])
+        )
+    };
+    let (url, heads) = scripted_sse_server(vec![
+        // A short retry so the test does not wait; the board; then EOF.
+        format!("retry: 50\n\n{}", update("e-1", 28)),
+        // The server lost that history: reset, then the current board.
+        format!(
+            "id: f-1\nevent: reset\ndata: {{\"reason\":\"epoch\",\"last_id\":\"e-1\"}}\n\n{}",
+            update("f-2", 35)
+        ),
+    ]);
+    let mut child = watch(&[&url]).spawn().expect("spawn livescore watch");
+    let mut guard = KillOnDrop(child.id(), false);
+    let (tx, lines) = mpsc::channel();
+    let stdout = child.stdout.take().expect("stdout");
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    wait_for_line(&lines, |l| l == "PIT 21 @ NE 28  Final");
+    let first = heads.recv_timeout(WAIT).expect("first request");
+    assert!(
+        first.starts_with("get /api/stream?topic=scores "),
+        "{first}"
+    );
+    assert!(first.contains("accept: text/event-stream"), "{first}");
+    assert!(!first.contains("last-event-id"), "{first}");
+
+    wait_for_line(&lines, |l| l == "PIT 21 @ NE 35  Final");
+    let second = heads.recv_timeout(WAIT).expect("second request");
+    assert!(
+        second.contains("last-event-id: e-1\r\n"),
+        "resumes: {second}"
+    );
+
+    let status = terminate(child);
+    guard.1 = true;
+    assert!(status.success(), "clean exit: {status:?}");
+}

@@ -1,0 +1,566 @@
+//! `/ws` against the real binary with a real WebSocket client
+//! (tokio-tungstenite), and with an independent one (Python `websockets`).
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{id_parts, Server};
+use futures::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+const WAIT: Duration = Duration::from_secs(30);
+const GAME: &str = "2015091300";
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+fn ws_url(server: &Server) -> String {
+    format!("{}/ws", server.url.replacen("http://", "ws://", 1))
+}
+
+async fn connect(server: &Server) -> Ws {
+    let (ws, resp) = tokio_tungstenite::connect_async(ws_url(server))
+        .await
+        .expect("websocket handshake");
+    assert_eq!(resp.status(), 101);
+    ws
+}
+
+async fn send(ws: &mut Ws, v: Value) {
+    ws.send(Message::Text(v.to_string().into()))
+        .await
+        .expect("send");
+}
+
+/// The next message that is not a ping/pong, as JSON; panics on a close.
+async fn next_json(ws: &mut Ws) -> Value {
+    loop {
+        let msg = tokio::time::timeout(WAIT, ws.next())
+            .await
+            .expect("timed out waiting for a message")
+            .expect("connection ended")
+            .expect("websocket error");
+        match msg {
+            Message::Text(t) => {
+                return serde_json::from_str(t.as_str()).expect("server sends JSON")
+            }
+            Message::Ping(_) | Message::Pong(_) => continue,
+            other => panic!("unexpected message {other:?}"),
+        }
+    }
+}
+
+/// The next message of `kind` (`event`, `error`, `subscribed`).
+async fn next_of(ws: &mut Ws, kind: &str) -> Value {
+    loop {
+        let v = next_json(ws).await;
+        if v["type"] == kind {
+            return v;
+        }
+    }
+}
+
+/// The close frame the server sends next (skipping everything else).
+async fn next_close(ws: &mut Ws) -> Option<(CloseCode, String)> {
+    loop {
+        let msg = tokio::time::timeout(WAIT, ws.next())
+            .await
+            .expect("timed out waiting for a close");
+        match msg {
+            Some(Ok(Message::Close(frame))) => {
+                return frame.map(|f| (f.code, f.reason.as_str().to_owned()))
+            }
+            Some(Ok(_)) => continue,
+            Some(Err(_)) | None => return None,
+        }
+    }
+}
+
+async fn subscribe(ws: &mut Ws, topics: &[&str], last_event_id: Option<&str>) -> Value {
+    let mut req = json!({"type": "subscribe", "topics": topics});
+    if let Some(id) = last_event_id {
+        req["last_event_id"] = json!(id);
+    }
+    send(ws, req).await;
+    next_of(ws, "subscribed").await
+}
+
+/// Waits until the hub knows `GAME` (its `game` state has been published).
+async fn game_known(ws: &mut Ws) {
+    subscribe(ws, &[&format!("game/{GAME}")], None).await;
+    loop {
+        let ev = next_of(ws, "event").await;
+        if ev["event"] == "game" {
+            return;
+        }
+    }
+}
+
+fn chat(eid: &str, name: &str, text: &str) -> Value {
+    json!({"type": "chat", "eid": eid, "name": name, "text": text})
+}
+
+fn ids(events: &[Value]) -> Vec<(String, String)> {
+    events
+        .iter()
+        .map(|e| {
+            (
+                e["id"].as_str().expect("id").to_owned(),
+                e["event"].as_str().expect("event").to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn subscribe_then_events_arrive_in_order_with_the_spec_shape() {
+    let server = Server::start(&["demo", "--speed", "2000"]);
+    let mut ws = connect(&server).await;
+    let ack = subscribe(&mut ws, &["scores", "scores"], None).await;
+    assert_eq!(ack, json!({"type": "subscribed", "topics": ["scores"]}));
+    let first = next_of(&mut ws, "event").await;
+    assert_eq!(first["topic"], "scores");
+    assert_eq!(first["event"], "update");
+    assert_eq!(first["data"].as_array().expect("game list").len(), 16);
+    let mut last = id_parts(first["id"].as_str().expect("id"));
+    for _ in 0..10 {
+        let ev = next_of(&mut ws, "event").await;
+        let id = id_parts(ev["id"].as_str().expect("id"));
+        assert!(id.1 > last.1, "ids increase");
+        last = id;
+    }
+}
+
+#[tokio::test]
+async fn resume_after_a_disconnect_misses_nothing_and_repeats_nothing() {
+    let server = Server::start(&["demo", "--speed", "2000"]);
+    let topics = ["scores", &format!("game/{GAME}")];
+    let topics: Vec<&str> = topics.iter().map(|s| &**s).collect();
+    let mut reference = connect(&server).await;
+    subscribe(&mut reference, &topics, None).await;
+    let mut first = connect(&server).await;
+    subscribe(&mut first, &topics, None).await;
+    let mut seen = Vec::new();
+    while seen.len() < 5 {
+        seen.push(next_of(&mut first, "event").await);
+    }
+    let resume_from = seen[4]["id"].as_str().expect("id").to_owned();
+    drop(first);
+    tokio::time::sleep(Duration::from_millis(500)).await; // events happen while it is away
+
+    let mut resumed = connect(&server).await;
+    subscribe(&mut resumed, &topics, Some(&resume_from)).await;
+    let mut got = Vec::new();
+    while got.len() < 20 || !got.iter().any(|e: &Value| e["event"] == "score") {
+        assert!(got.len() < 2000, "no score event for {GAME} in 2000 events");
+        got.push(next_of(&mut resumed, "event").await);
+    }
+    let mut expected = Vec::new();
+    let mut passed = false;
+    while expected.len() < got.len() {
+        let ev = next_of(&mut reference, "event").await;
+        if passed {
+            expected.push(ev);
+        } else if ev["id"] == resume_from.as_str() {
+            passed = true;
+        }
+    }
+    assert_eq!(ids(&got), ids(&expected));
+}
+
+#[tokio::test]
+async fn an_id_that_cannot_be_honoured_gets_a_reset_event_then_state() {
+    let server = Server::start(&["demo", "--speed", "2000"]);
+    let mut ws = connect(&server).await;
+    subscribe(&mut ws, &["scores"], Some("1-5")).await;
+    let reset = next_of(&mut ws, "event").await;
+    assert_eq!(reset["event"], "reset");
+    assert_eq!(reset["data"], json!({"reason": "epoch", "last_id": "1-5"}));
+    assert_eq!(next_of(&mut ws, "event").await["event"], "update");
+}
+
+#[tokio::test]
+async fn adding_and_removing_topics_keeps_the_stream_exact() {
+    let server = Server::start(&["demo", "--speed", "2000"]);
+    let mut ws = connect(&server).await;
+    game_known(&mut ws).await;
+    let chat_topic = format!("chat/{GAME}");
+    let ack = subscribe(&mut ws, &["scores", &chat_topic], None).await;
+    assert_eq!(
+        ack["topics"],
+        json!([chat_topic, format!("game/{GAME}"), "scores"])
+    );
+    // The added state topic starts with its current state.
+    loop {
+        let ev = next_of(&mut ws, "event").await;
+        if ev["topic"] == "scores" {
+            break;
+        }
+    }
+    send(
+        &mut ws,
+        json!({"type": "unsubscribe", "topics": ["scores"]}),
+    )
+    .await;
+    let ack = next_of(&mut ws, "subscribed").await;
+    assert_eq!(ack["topics"], json!([chat_topic, format!("game/{GAME}")]));
+    // A chat marks a point in time: nothing on `scores` comes after the ack.
+    send(&mut ws, chat(GAME, "marker", "after unsubscribe")).await;
+    loop {
+        let msg = next_json(&mut ws).await;
+        assert_ne!(msg["type"], "error", "{msg}");
+        assert_ne!(msg["topic"], "scores", "an event after unsubscribe: {msg}");
+        if msg["event"] == "chat" {
+            assert_eq!(msg["data"]["text"], "after unsubscribe");
+            break;
+        }
+    }
+}
+
+#[tokio::test]
+async fn bad_requests_get_an_error_and_the_connection_stays_usable() {
+    let server = Server::start(&["demo", "--speed", "2000"]);
+    let mut ws = connect(&server).await;
+    ws.send(Message::Text("{not json".into()))
+        .await
+        .expect("send");
+    let err = next_of(&mut ws, "error").await;
+    assert!(err["message"]
+        .as_str()
+        .expect("message")
+        .contains("invalid JSON"));
+    send(&mut ws, json!({"type": "dance"})).await;
+    let err = next_of(&mut ws, "error").await;
+    assert!(err["message"]
+        .as_str()
+        .expect("message")
+        .contains("unknown message type"));
+    send(&mut ws, json!({"type": "subscribe", "topics": ["a b"]})).await;
+    let err = next_of(&mut ws, "error").await;
+    assert!(err["message"]
+        .as_str()
+        .expect("message")
+        .contains("invalid topic"));
+    let many: Vec<String> = (0..40).map(|i| format!("t{i}")).collect();
+    send(&mut ws, json!({"type": "subscribe", "topics": many})).await;
+    let err = next_of(&mut ws, "error").await;
+    assert!(err["message"]
+        .as_str()
+        .expect("message")
+        .contains("at most"));
+    ws.send(Message::Binary(vec![1, 2, 3].into()))
+        .await
+        .expect("send");
+    let err = next_of(&mut ws, "error").await;
+    assert!(err["message"].as_str().expect("message").contains("binary"));
+    // A message just under the limit is read and answered, not refused.
+    let big = format!("{{\"type\":\"x\",\"pad\":\"{}\"}}", "a".repeat(60 * 1024));
+    ws.send(Message::Text(big.into())).await.expect("send");
+    next_of(&mut ws, "error").await;
+    // Still usable.
+    let ack = subscribe(&mut ws, &["scores"], None).await;
+    assert_eq!(ack["topics"], json!(["scores"]));
+    assert_eq!(next_of(&mut ws, "event").await["topic"], "scores");
+}
+
+#[tokio::test]
+async fn a_message_over_the_limit_closes_with_1009() {
+    let server = Server::start(&["serve"]);
+    let mut ws = connect(&server).await;
+    let big = "x".repeat(64 * 1024 + 1);
+    ws.send(Message::Text(big.into())).await.expect("send");
+    let (code, reason) = next_close(&mut ws).await.expect("a close frame");
+    assert_eq!(code, CloseCode::Size);
+    assert!(reason.contains("too big"), "{reason}");
+}
+
+#[tokio::test]
+async fn chat_limits_and_unknown_games_get_errors() {
+    let server = Server::start(&["demo", "--speed", "2000"]);
+    let mut ws = connect(&server).await;
+    game_known(&mut ws).await;
+    send(&mut ws, chat("1999010100", "fan", "hello")).await;
+    let err = next_of(&mut ws, "error").await;
+    assert!(err["message"]
+        .as_str()
+        .expect("message")
+        .contains("unknown game"));
+    send(&mut ws, chat(GAME, "fan", &"x".repeat(501))).await;
+    let err = next_of(&mut ws, "error").await;
+    assert!(err["message"]
+        .as_str()
+        .expect("message")
+        .contains("at most 500"));
+    send(&mut ws, chat(GAME, "fan", "two\nlines")).await;
+    let err = next_of(&mut ws, "error").await;
+    assert!(err["message"]
+        .as_str()
+        .expect("message")
+        .contains("control"));
+
+    // Burst 5 at 1/s: twenty at once cannot all pass.
+    for i in 0..20 {
+        send(&mut ws, chat(GAME, "fan", &format!("spam {i}"))).await;
+    }
+    let err = next_of(&mut ws, "error").await;
+    assert!(err["message"]
+        .as_str()
+        .expect("message")
+        .contains("rate limit"));
+    // The connection stays usable.
+    send(
+        &mut ws,
+        json!({"type": "unsubscribe", "topics": [format!("game/{GAME}")]}),
+    )
+    .await;
+    assert_eq!(next_of(&mut ws, "subscribed").await["topics"], json!([]));
+}
+
+#[tokio::test]
+async fn two_clients_see_the_same_chat_in_the_same_order_verbatim() {
+    let server = Server::start(&["demo", "--speed", "2000"]);
+    let chat_topic = format!("chat/{GAME}");
+    let mut a = connect(&server).await;
+    game_known(&mut a).await;
+    subscribe(&mut a, &[&chat_topic], None).await;
+    let mut b = connect(&server).await;
+    subscribe(&mut b, &[&chat_topic], None).await;
+    let script = "<script>alert('x')</script> & <b>bold</b>";
+    for i in 0..3 {
+        send(&mut a, chat(GAME, "alice", &format!("a{i}"))).await;
+        send(
+            &mut b,
+            chat(GAME, " bob ", if i == 1 { script } else { "b" }),
+        )
+        .await;
+    }
+    async fn chats(ws: &mut Ws, n: usize) -> Vec<Value> {
+        let mut out = Vec::new();
+        while out.len() < n {
+            let ev = next_json(ws).await;
+            assert_ne!(ev["type"], "error", "{ev}");
+            if ev["event"] == "chat" {
+                out.push(ev);
+            }
+        }
+        out
+    }
+    let seen_a = chats(&mut a, 6).await;
+    let seen_b = chats(&mut b, 6).await;
+    assert_eq!(ids(&seen_a), ids(&seen_b), "same messages, same order");
+    let data: Vec<&Value> = seen_a.iter().map(|e| &e["data"]).collect();
+    assert!(
+        data.iter().any(|d| d["text"] == script),
+        "text arrives verbatim"
+    );
+    assert!(data
+        .iter()
+        .all(|d| d["eid"] == GAME && d["id"].is_string() && d["at"].is_string()));
+    assert!(data.iter().any(|d| d["name"] == "bob"), "names are trimmed");
+
+    // A newcomer gets the conversation so far, in the same order.
+    let mut c = connect(&server).await;
+    subscribe(&mut c, &[&chat_topic], None).await;
+    let seen_c = chats(&mut c, 6).await;
+    assert_eq!(ids(&seen_c), ids(&seen_a));
+}
+
+#[tokio::test]
+async fn idle_clients_are_pinged_and_closes_are_honoured_both_ways() {
+    let server = Server::start(&["serve", "--ws-ping-interval", "200ms"]);
+    let mut ws = connect(&server).await;
+    let ping = tokio::time::timeout(WAIT, ws.next())
+        .await
+        .expect("a ping")
+        .expect("open")
+        .expect("ok");
+    assert!(matches!(ping, Message::Ping(_)), "{ping:?}");
+    // Client-initiated close: the server answers it.
+    ws.close(None).await.expect("close");
+    loop {
+        match tokio::time::timeout(WAIT, ws.next())
+            .await
+            .expect("close reply")
+        {
+            Some(Ok(Message::Close(_))) | None => break,
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => panic!("close not answered cleanly: {e}"),
+        }
+    }
+
+    // Server-initiated close on shutdown: 1001 going away.
+    let mut ws = connect(&server).await;
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &server.pid().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let (code, _) = next_close(&mut ws).await.expect("a close frame");
+    assert_eq!(code, CloseCode::Away);
+}
+
+#[tokio::test]
+async fn a_client_that_never_answers_pings_is_dropped() {
+    let server = Server::start(&[
+        "serve",
+        "--ws-ping-interval",
+        "100ms",
+        "--ws-pong-timeout",
+        "200ms",
+    ]);
+    // Connected but never read: the library never gets to answer the ping.
+    let _silent = connect(&server).await;
+    let deadline = Instant::now() + WAIT;
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "the silent client was not dropped"
+        );
+        let metrics = common::client()
+            .get(format!("{}/metrics", server.url))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
+        if metrics
+            .lines()
+            .any(|l| l.starts_with("livescore_subscribers_dropped_total{reason=\"timeout\"}"))
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_plain_get_on_ws_is_a_json_400() {
+    let server = Server::start(&["serve"]);
+    let resp = common::client()
+        .get(format!("{}/ws", server.url))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status(), 400);
+    let body: Value = resp.json().await.expect("json");
+    assert!(body["error"].as_str().expect("error").contains("WebSocket"));
+}
+
+/// The Python `websockets` package, an independent implementation, talks
+/// to the server: subscribe, receive, chat. Fails (never skips) when Python
+/// or the package is missing: `.ci/run` installs it.
+#[tokio::test]
+async fn interop_with_the_python_websockets_client() {
+    let server = Server::start(&["demo", "--speed", "2000"]);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/ws_client.py");
+    let out = tokio::time::timeout(
+        Duration::from_secs(60),
+        tokio::process::Command::new("python3")
+            .args([script, &ws_url(&server), GAME])
+            .output(),
+    )
+    .await
+    .expect("the Python client finished")
+    .expect("python3 runs (install Python 3 and `pip install websockets`)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "python client failed: {}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        out.status
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(
+        lines.contains(&"subscribed chat/2015091300 scores"),
+        "{stdout}"
+    );
+    assert!(
+        lines.iter().any(|l| l.starts_with("update 16 games")),
+        "{stdout}"
+    );
+    assert!(
+        lines.contains(&"chat python: <i>hello</i> from websockets"),
+        "{stdout}"
+    );
+    assert!(lines.contains(&"error unknown message type"), "{stdout}");
+}
+
+fn counter(metrics: &str, series: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(series))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_dropped_and_slows_nobody() {
+    let server = Server::start(&["demo", "--speed", "2000", "--ws-send-timeout", "1s"]);
+    let addr: std::net::SocketAddr = server
+        .url
+        .trim_start_matches("http://")
+        .parse()
+        .expect("addr");
+    // A tiny receive window so the kernel cannot absorb the week for it.
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(2048).expect("rcvbuf");
+    let tcp = socket.connect(addr).await.expect("connect");
+    let (mut slow, _) =
+        tokio_tungstenite::client_async(ws_url(&server), MaybeTlsStream::Plain(tcp))
+            .await
+            .expect("handshake");
+    send(
+        &mut slow,
+        json!({"type": "subscribe", "topics": ["scores"]}),
+    )
+    .await;
+    let rss_before = server.rss_kib();
+
+    // A normal client follows the whole replay meanwhile.
+    let mut fast = connect(&server).await;
+    subscribe(&mut fast, &["scores"], None).await;
+    loop {
+        let ev = next_of(&mut fast, "event").await;
+        let games = ev["data"].as_array().expect("games");
+        if games.len() == 16
+            && games
+                .iter()
+                .all(|g| g["state"] == "final" || g["state"] == "final_overtime")
+        {
+            break;
+        }
+    }
+    let rss_after = server.rss_kib();
+    assert!(
+        rss_after < rss_before + 32 * 1024,
+        "a stalled client must not grow server memory: {rss_before} -> {rss_after} KiB"
+    );
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let metrics = common::client()
+            .get(format!("{}/metrics", server.url))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
+        if counter(
+            &metrics,
+            "livescore_subscribers_dropped_total{reason=\"slow\"} ",
+        ) >= 1.0
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the stalled client was not dropped"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
