@@ -280,3 +280,110 @@ async fn bad_urls_and_unreachable_databases_fail_at_open() {
         Some(EPOCH.to_string())
     );
 }
+
+#[tokio::test]
+async fn a_hub_warmed_from_the_store_resumes_inside_its_window_and_resets_before_it() {
+    use livescore::hub::{Hub, Next, Start, HISTORY_PER_TOPIC};
+    for b in backends().await {
+        let n = HISTORY_PER_TOPIC as u64 + 100;
+        let events: Vec<_> = (1..=n)
+            .map(|i| env(i, "t", "e", format!("{i}")))
+            .chain((n + 1..=n + 3).map(|i| env(i, "u", "e", format!("{i}"))))
+            .collect();
+        b.store
+            .write(&Batch::from_events(&events, Utc::now()))
+            .await
+            .expect("write");
+        let hub = Hub::new(EPOCH);
+        let recent = b
+            .store
+            .recent(EPOCH, HISTORY_PER_TOPIC as u32 + 1)
+            .await
+            .expect("recent");
+        for e in &recent {
+            hub.ingest(e);
+        }
+        assert_eq!(hub.last_id(), Some(EventId::new(EPOCH, n + 3)));
+        let frames = |topic: &str, after: u64| {
+            let mut sub = hub.subscribe(
+                vec![topic.to_string()],
+                Start::After(EventId::new(EPOCH, after)),
+            );
+            let mut out = Vec::new();
+            while let Next::Frame(f) = sub.try_next() {
+                out.push(f);
+            }
+            out
+        };
+        // Inside the window: exactly the events after the id.
+        let inside = frames("t", n - 50);
+        assert_eq!(
+            inside.iter().map(|f| f.id.seq).collect::<Vec<_>>(),
+            (n - 49..=n).collect::<Vec<_>>(),
+            "{}",
+            b.name
+        );
+        // Before it: a reset, never a silent gap.
+        let before = frames("t", 50);
+        assert_eq!(before[0].event, "reset", "{}", b.name);
+        assert!(String::from_utf8_lossy(&before[0].data).contains("evicted"));
+        // A small topic is whole.
+        let small = frames("u", n + 1);
+        assert_eq!(
+            small.iter().map(|f| f.id.seq).collect::<Vec<_>>(),
+            vec![n + 2, n + 3]
+        );
+        b.store.close().await;
+    }
+}
+
+#[tokio::test]
+async fn a_document_cut_by_a_crash_is_counted_out_so_its_scores_are_stored_once() {
+    for b in backends().await {
+        let s = b.store.as_ref();
+        // Document 1 whole; document 2 cut after its score event.
+        let events = vec![
+            env(1, "game/g1", "score", json(&score(1, 7, 0))),
+            env(2, "game/g1", "game", game(7, 0, "2")),
+            env(3, "scores", "update", format!("[{}]", game(7, 0, "2"))),
+            env(4, "game/g1", "score", json(&score(2, 14, 0))),
+        ];
+        s.write(&Batch::from_events(&events, Utc::now()))
+            .await
+            .expect("write");
+        let state = store::feed_state(s, EPOCH)
+            .await
+            .expect("state")
+            .expect("some");
+        assert_eq!(
+            state.week.games[0].home.score, 7,
+            "{}: the last whole document",
+            b.name
+        );
+        assert_eq!(
+            state.score_changes["g1"], 1,
+            "{}: the cut one's score is counted out",
+            b.name
+        );
+        // The resumed feed derives that score again, same id, new event id.
+        let again = vec![
+            env(
+                UNCLEAN_SEQ_GAP + 5,
+                "game/g1",
+                "score",
+                json(&score(2, 14, 0)),
+            ),
+            env(UNCLEAN_SEQ_GAP + 6, "game/g1", "game", game(14, 0, "2")),
+        ];
+        s.write(&Batch::from_events(&again, Utc::now()))
+            .await
+            .expect("write");
+        assert_eq!(
+            s.score_events("g1").await.expect("history"),
+            vec![score(1, 7, 0), score(2, 14, 0)],
+            "{}: each score once",
+            b.name
+        );
+        b.store.close().await;
+    }
+}

@@ -45,7 +45,12 @@ pub async fn run(args: &WatchArgs) -> Result<(), WatchError> {
         screen.draw(&view)?;
         let connected = {
             let last_id = view.last_id.clone();
-            let connect = super::connect(&client, &url, last_id.as_deref());
+            // connect_timeout covers TCP only; this covers a server that
+            // accepts but never answers.
+            let connect = tokio::time::timeout(
+                args.timeout,
+                super::connect(&client, &url, last_id.as_deref()),
+            );
             tokio::pin!(connect);
             loop {
                 tokio::select! {
@@ -60,9 +65,10 @@ pub async fn run(args: &WatchArgs) -> Result<(), WatchError> {
             }
         };
         let why = match connected {
-            Err(WatchError::Unreachable { cause, .. }) => cause,
-            Err(err) => err.to_string(),
-            Ok(resp) => {
+            Err(_) => format!("no answer within {}s", args.timeout.as_secs_f64()),
+            Ok(Err(WatchError::Unreachable { cause, .. })) => cause,
+            Ok(Err(err)) => err.to_string(),
+            Ok(Ok(resp)) => {
                 view.status = Status::Connected;
                 screen.draw(&view)?;
                 let mut parser = SseParser::new().with_last_event_id(view.last_id.as_deref());
