@@ -20,23 +20,32 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::bus::{Bus, MemoryBus};
+use crate::bus::BusError;
 use crate::feed::fetch::{FetchConfig, Fetcher};
-use crate::feed::poller::{self, FeedStatus, Polled, Poller};
+use crate::feed::poller::{self, FeedStatus, Poller};
 use crate::feed::replay::Replay;
 use crate::feed::{FeedError, Publisher, Tracker};
 use crate::http::limit::{self, ConnLimits, LimitedListener};
 use crate::http::{self, AppState, HttpConfig};
-use crate::hub::{self, Hub};
+use crate::hub;
 use crate::store::writer::Writer;
 use crate::store::{self, StoreError, StoreHandle, WriterStatus};
 
+mod ingest;
 mod resume;
+mod scale;
 
+pub use ingest::{ingest, IngestConfig};
 use resume::{replay_from, replay_resume_point};
+pub use scale::BusChoice;
 
-/// How long shutdown waits for tasks and open responses before giving up.
+/// How long shutdown waits for tasks and open responses before giving up
+/// (`--shutdown-timeout`'s default; `ingest` always uses it).
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// How long closing the database may take after the tasks are done, so a
+/// database that stopped answering cannot hold the exit past the bound.
+const STORE_CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 /// Where this process gets scores from.
 #[derive(Debug, Clone)]
@@ -74,6 +83,8 @@ pub struct ServerConfig {
     /// Where events, games and score history are kept (`sqlite://PATH`,
     /// `sqlite::memory:`, `postgres://…`).
     pub database_url: String,
+    /// The bus events are shared on (`--bus`).
+    pub bus: BusChoice,
     /// Kernel send buffer per connection, in bytes (0: the kernel's
     /// autotuning, up to several MiB). Bounded, it caps how many stale
     /// events can sit in the kernel for a client that stopped reading, so
@@ -85,6 +96,11 @@ pub struct ServerConfig {
     /// Open connections per client IP at most (0: no cap; leave it off
     /// behind a proxy, where every client has the proxy's address).
     pub max_connections_per_ip: usize,
+    /// Header read and keep-alive timeouts, head size cap.
+    pub conn: http::server::ConnConfig,
+    /// Longest shutdown: past it the process exits with whatever is still
+    /// running (logged), so a supervisor's stop never hangs.
+    pub shutdown_timeout: Duration,
 }
 
 /// Why the server could not start or run.
@@ -104,6 +120,9 @@ pub enum AppError {
     /// The database could not be opened or read at start.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The shared bus could not be reached at start.
+    #[error("bus: {0}")]
+    Bus(#[from] BusError),
     /// Serving failed.
     #[error("server: {0}")]
     Serve(std::io::Error),
@@ -136,24 +155,13 @@ pub async fn serve(
 
     let db = store::open(&config.database_url).await?;
     println!("database: {}", store::redact(&config.database_url));
-    let history = store::begin(db.as_ref(), new_epoch()).await?;
-    let epoch = history.epoch;
-    tracing::info!(
-        epoch,
-        last_seq = history.last_seq,
-        next_seq = history.base_seq + 1,
-        "history read back"
-    );
+    // The bus, where ids stand, and the hub warmed from the store or the
+    // shared stream (see `scale`).
+    let wired = scale::wire(&config.bus, db.as_ref()).await?;
+    let (bus, hub, epoch) = (wired.bus.clone(), wired.hub.clone(), wired.epoch);
 
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
-    let bus: Arc<dyn Bus> = Arc::new(MemoryBus::new(epoch, history.base_seq));
-    let hub = Hub::new(epoch);
-    // Warm start: one more than the hub keeps per topic, so its eviction
-    // mark is right and a resume from before the window gets a reset.
-    for env in db.recent(epoch, hub::HISTORY_PER_TOPIC as u32 + 1).await? {
-        hub.ingest(&env);
-    }
     let feed_state = store::feed_state(db.as_ref(), epoch).await?;
     // Subscribe before any producer starts so the hub and the store writer
     // miss nothing.
@@ -163,15 +171,20 @@ pub async fn serve(
         bus.subscribe(),
         cancel.clone(),
     ));
-    let writer_status = WriterStatus::new(epoch, history.last_seq);
+    let writer_status = WriterStatus::new(epoch, wired.written);
     let writer = Writer::new(
         db.clone(),
         bus.clone(),
         bus.subscribe(),
         writer_status.clone(),
-        history.base_seq,
+        wired.writer_base,
     );
     tracker.spawn(writer.run(cancel.clone()));
+    if let Some(redis) = &wired.redis {
+        // Live delivery from the shared stream, after both consumers above
+        // subscribed and after the hub was warmed up to where it starts.
+        tracker.spawn(redis.clone().run(cancel.clone()));
+    }
 
     if let Some(replay) = replay {
         let bus = bus.clone();
@@ -194,8 +207,37 @@ pub async fn serve(
         });
     }
 
-    let feed_status = match (config.feed, fetcher) {
-        (FeedSource::Poll { interval, .. }, Some(fetcher)) => {
+    let feed_status = match (config.feed, fetcher, &wired.redis, &config.bus) {
+        (
+            FeedSource::Poll {
+                interval,
+                source,
+                fetch,
+            },
+            Some(_),
+            Some(redis),
+            BusChoice::Redis(redis_config),
+        ) => {
+            // Shared bus: one poller across all nodes, under the lease.
+            let status = FeedStatus::default();
+            let feed = scale::LedFeed {
+                source,
+                fetch,
+                interval,
+                status: status.clone(),
+            };
+            scale::spawn_led_poller(
+                feed,
+                redis,
+                &redis_config.prefix,
+                hub.clone(),
+                bus.clone(),
+                &tracker,
+                cancel.clone(),
+            );
+            Some(status)
+        }
+        (FeedSource::Poll { interval, .. }, Some(fetcher), _, _) => {
             let status = FeedStatus::default();
             let resumed =
                 feed_state.map_or_else(Tracker::new, |s| Tracker::resume(s.week, s.score_changes));
@@ -229,7 +271,6 @@ pub async fn serve(
     }
     tracing::info!(%local, "serving");
 
-    let stop = cancel.clone();
     let fd_ceiling = limit::raise_fd_limit();
     let auto_max = limit::default_max_connections(fd_ceiling);
     let max = match config.max_connections {
@@ -243,110 +284,41 @@ pub async fn serve(
         send_buffer: config.send_buffer_bytes,
     };
     let listener = LimitedListener::new(listener, limits, tracker.clone());
-    let served = axum::serve(listener, http::router(state))
-        .with_graceful_shutdown(async move {
-            tokio::select! {
-                _ = shutdown => tracing::info!("shutting down"),
-                _ = stop.cancelled() => {}
-            }
-            // Ends SSE streams and background loops; graceful shutdown would
-            // otherwise wait forever on open streams.
-            stop.cancel();
-        })
-        .await;
+    tracker.spawn(http::server::run(
+        listener,
+        http::router(state),
+        config.conn,
+        tracker.clone(),
+        cancel.clone(),
+    ));
+    tokio::select! {
+        // SIGTERM or Ctrl-C.
+        _ = shutdown => tracing::info!("shutting down"),
+        // A task ended the process (none does today; kept for the bus).
+        _ = cancel.cancelled() => {}
+    }
+    // Stops accepting, ends SSE streams, closes WebSockets with 1001, stops
+    // the feed; the store writer flushes what is queued.
     cancel.cancel();
     tracker.close();
-    if tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait())
+    let started = tokio::time::Instant::now();
+    if tokio::time::timeout(config.shutdown_timeout, tracker.wait())
         .await
         .is_err()
     {
-        tracing::warn!("tasks still running after the shutdown deadline");
+        tracing::warn!(
+            still_running = tracker.len(),
+            "tasks still running after the shutdown deadline"
+        );
     }
-    db.close().await;
-    served.map_err(AppError::Serve)
-}
-
-/// Everything `ingest` needs.
-#[derive(Debug, Clone)]
-pub struct IngestConfig {
-    /// Where to read the scorestrip document.
-    pub source: poller::Source,
-    /// Poll interval while games are on.
-    pub interval: Duration,
-    /// HTTP timeouts and retries.
-    pub fetch: FetchConfig,
-    /// Fetch, publish the changes and return, instead of polling.
-    pub once: bool,
-    /// Store the events here too, and resume from its last feed state.
-    /// `None`: memory only. Not defaulted like `serve`'s: two processes
-    /// giving ids in one database would collide, so sharing one is a
-    /// deliberate choice.
-    pub database_url: Option<String>,
-}
-
-/// Runs the feed poller alone until `shutdown` (or, with `once`, for one
-/// poll, whose outcome is returned). With `once`, a bad or unreachable
-/// feed is an error and nothing is published or stored: the document is
-/// parsed whole before any event goes out.
-pub async fn ingest(
-    config: IngestConfig,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<Option<Polled>, AppError> {
-    let fetcher = Fetcher::new(config.source, config.fetch)?;
-    let db = match &config.database_url {
-        Some(url) => Some(store::open(url).await?),
-        None => None,
-    };
-    let (history, feed_state) = match &db {
-        Some(db) => {
-            let history = store::begin(db.as_ref(), new_epoch()).await?;
-            let state = store::feed_state(db.as_ref(), history.epoch).await?;
-            (Some(history), state)
-        }
-        None => (None, None),
-    };
-    let (epoch, base_seq) = history.map_or((new_epoch(), 0), |h| (h.epoch, h.base_seq));
-    let bus: Arc<dyn Bus> = Arc::new(MemoryBus::new(epoch, base_seq));
-    let cancel = CancellationToken::new();
-    let tracker = TaskTracker::new();
-    if let (Some(db), Some(h)) = (&db, history) {
-        // Subscribed before the first poll so the writer misses nothing.
-        let status = WriterStatus::new(h.epoch, h.last_seq);
-        let writer = Writer::new(db.clone(), bus.clone(), bus.subscribe(), status, h.base_seq);
-        tracker.spawn(writer.run(cancel.clone()));
-    }
-    let resumed =
-        feed_state.map_or_else(Tracker::new, |s| Tracker::resume(s.week, s.score_changes));
-    let publisher = Publisher::new(bus, resumed);
-    let mut poller = Poller::new(fetcher, publisher, config.interval, FeedStatus::default());
-    let outcome = if config.once {
-        // Kept until the writer has flushed and the store is closed.
-        Some(poller.poll().await)
-    } else {
-        let stop = cancel.clone();
-        tracker.spawn(async move {
-            poller.run(stop.clone()).await;
-            // Ends the process when the poller ends on its own (closed bus).
-            stop.cancel();
-        });
-        tokio::select! {
-            _ = shutdown => tracing::info!("shutting down"),
-            _ = cancel.cancelled() => {}
-        }
-        None
-    };
-    cancel.cancel();
-    tracker.close();
-    if tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait())
+    if tokio::time::timeout(STORE_CLOSE_GRACE, db.close())
         .await
         .is_err()
     {
-        tracing::warn!("tasks still running after the shutdown deadline");
+        tracing::warn!("the database did not close in time");
     }
-    if let Some(db) = db {
-        db.close().await;
-    }
-    Ok(outcome.transpose()?)
+    tracing::info!(took_ms = started.elapsed().as_millis() as u64, "stopped");
+    Ok(())
 }
 
 /// An address a browser on this machine can open (`0.0.0.0` is not one).

@@ -6,12 +6,21 @@
 //! ```
 //!
 //! - `model`: the shapes of SPEC.md, no I/O.
-//! - `feed`: scorestrip parsing, the recorded-week replay, change detection.
-//! - `bus`: gives every event its id and delivers it to every node.
-//! - `hub`: per-node fan-out; encodes each event once, keeps recent history.
+//! - `feed`: scorestrip parsing (`scorestrip`), HTTP/file fetching
+//!   (`fetch`), the adaptive schedule (`schedule`), the poll loop
+//!   (`poller`), the single-poller lease (`leader`), the recorded-week
+//!   replay (`replay`), and change detection (`Tracker`, `Publisher`).
+//! - `bus`: gives every event its id and delivers it to every node:
+//!   in-process (`memory`) or shared through a Redis Stream (`redis`).
+//! - `hub`: per-node fan-out; encodes each event once, keeps recent history
+//!   and latest state, resumes and conflates.
 //! - `store`: SQLite/PostgreSQL behind one seam; written behind the bus,
 //!   read at start (epoch, next id, recent history) and for score history.
-//! - `http`: the HTTP API, SSE, the page.
+//! - `http`: the accept loop and connection limits (`server`, `limit`),
+//!   the JSON API, publish, SSE, WebSocket + chat, the page, health,
+//!   metrics and the OpenAPI description.
+//! - `cli`: the command line, the terminal scoreboard (`watch`), the
+//!   publish client and the load generator (`bench`).
 //! - `app`: wiring, task ownership and shutdown.
 
 pub mod app;

@@ -63,6 +63,7 @@ async fn main() -> anyhow::Result<()> {
                 },
                 once: args.once,
                 database_url: args.database_url.clone(),
+                bus: bus_choice(&args.bus, &args.redis_prefix),
             };
             match app::ingest(config, shutdown_signal()).await {
                 Ok(Some(Polled::Changed { games, scores })) => {
@@ -101,10 +102,7 @@ async fn main() -> anyhow::Result<()> {
                 std::process::exit(1);
             }
         },
-        Command::Bench(_) => {
-            eprintln!("livescore: this command is not yet available");
-            std::process::exit(2);
-        }
+        Command::Bench(args) => std::process::exit(cli::bench::main(args).await),
     }
 }
 
@@ -116,8 +114,15 @@ fn server_config(args: &ServerArgs, feed: FeedSource, announce_url: bool) -> Ser
             keepalive: args.keepalive,
             publish_token: args.publish_token.as_deref().and_then(PublishToken::new),
             ws: args.ws.config(),
+            max_body_bytes: args.limits.max_body,
+            cors_origins: args.limits.cors_origins.clone(),
             ..HttpConfig::default()
         },
+        conn: livescore::http::server::ConnConfig {
+            header_timeout: args.limits.header_timeout,
+            max_header_bytes: args.limits.max_header_bytes,
+        },
+        shutdown_timeout: args.limits.shutdown_timeout,
         announce_url,
         send_buffer_bytes: args.send_buffer,
         max_connections: args.max_connections,
@@ -126,6 +131,19 @@ fn server_config(args: &ServerArgs, feed: FeedSource, announce_url: bool) -> Ser
             .database_url
             .clone()
             .unwrap_or_else(|| store::DEFAULT_URL.to_string()),
+        bus: bus_choice(&args.bus, &args.redis_prefix),
+    }
+}
+
+/// The `--bus` URL (already checked by the parser) as a typed choice.
+fn bus_choice(bus: &str, redis_prefix: &str) -> app::BusChoice {
+    if bus.starts_with("redis://") {
+        app::BusChoice::Redis(livescore::bus::RedisConfig {
+            url: bus.to_string(),
+            prefix: redis_prefix.to_string(),
+        })
+    } else {
+        app::BusChoice::Memory
     }
 }
 

@@ -8,9 +8,12 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::openapi::RefOr;
+use utoipa::ToSchema;
 
 /// Where a game is in its life; derived from the feed's quarter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum GameState {
     /// Not started yet.
@@ -111,6 +114,22 @@ impl Serialize for Quarter {
     }
 }
 
+/// OpenAPI: a string, one of the feed's spellings (hand-written because
+/// the serde impls above are).
+impl utoipa::PartialSchema for Quarter {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some(
+                "The feed's raw quarter: P, 1-4, 5 (overtime), H, F, FO, S.",
+            ))
+            .enum_values(Some(["P", "1", "2", "3", "4", "5", "H", "F", "FO", "S"]))
+            .into()
+    }
+}
+
+impl ToSchema for Quarter {}
+
 impl<'de> Deserialize<'de> for Quarter {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
@@ -120,7 +139,7 @@ impl<'de> Deserialize<'de> for Quarter {
 }
 
 /// One side of a game.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Team {
     /// Abbreviation, e.g. `NE`.
     pub abbr: String,
@@ -131,7 +150,7 @@ pub struct Team {
 }
 
 /// A game as SPEC.md shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Game {
     /// `YYYYMMDDNN`, the date in US Eastern time and a counter.
     pub eid: String,
@@ -164,7 +183,7 @@ pub struct Game {
 }
 
 /// One score change seen on the feed (SPEC "ScoreEvent").
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ScoreEvent {
     /// `<eid>-<n>`: the n-th score change of that game, stable across
     /// restarts and nodes because it depends only on the feed.
@@ -252,6 +271,22 @@ impl Serialize for EventId {
         s.collect_str(self)
     }
 }
+
+/// OpenAPI: an opaque string (`<epoch>-<seq>` today; clients must not
+/// rely on that).
+impl utoipa::PartialSchema for EventId {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some(
+                "An event id: opaque, increasing, the same for an event on every node.",
+            ))
+            .examples([serde_json::json!("19abc-42")])
+            .into()
+    }
+}
+
+impl ToSchema for EventId {}
 
 impl<'de> Deserialize<'de> for EventId {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

@@ -4,15 +4,17 @@
 
 mod common;
 mod persistence_support;
+#[path = "common/pg_cluster.rs"]
+mod pg_cluster;
 
 use std::collections::BTreeSet;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Server, SseStream, TempDir};
+use common::{Server, SseStream};
 use persistence_support::{
-    all_final, get_json, read_until, scores_seen, stream_url, wait_written, Seen, WAIT,
+    all_final, read_until, scores_seen, stream_url, wait_written, Seen, WAIT,
 };
+use pg_cluster::Cluster;
 
 /// Seqs of `seen` that are not in `stored`.
 fn missing(seen: &[Seen], stored: &BTreeSet<i64>) -> Vec<u64> {
@@ -20,102 +22,6 @@ fn missing(seen: &[Seen], stored: &BTreeSet<i64>) -> Vec<u64> {
         .map(|s| s.id.1)
         .filter(|seq| !stored.contains(&i64::try_from(*seq).expect("seq")))
         .collect()
-}
-
-const BIN: &str = "/usr/lib/postgresql/15/bin";
-
-/// Runs a PostgreSQL binary as the `postgres` user when we are root
-/// (initdb and postgres refuse to run as root).
-fn pg(tool: &str, args: &[&str]) -> std::process::Output {
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false);
-    let path = format!("{BIN}/{tool}");
-    let mut cmd = if root {
-        let mut c = Command::new("runuser");
-        c.args(["-u", "postgres", "--", &path]);
-        c
-    } else {
-        Command::new(&path)
-    };
-    let out = cmd
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run a PostgreSQL tool");
-    assert!(
-        out.status.success(),
-        "{tool} {args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-/// The throwaway cluster; stopped at once when dropped.
-struct Cluster {
-    data: String,
-    port: u16,
-    _dir: TempDir,
-}
-
-impl Cluster {
-    fn new() -> Cluster {
-        let dir = TempDir::new("pg");
-        let _ = Command::new("chown")
-            .args(["-R", "postgres:postgres", &dir.path().display().to_string()])
-            .status();
-        let data = dir.path().join("data").display().to_string();
-        pg(
-            "initdb",
-            &["-D", &data, "-A", "trust", "-U", "postgres", "--no-sync"],
-        );
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        let cluster = Cluster {
-            data,
-            port,
-            _dir: dir,
-        };
-        cluster.start();
-        cluster
-    }
-
-    fn start(&self) {
-        let opts = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
-            self.port,
-            self._dir.path().display()
-        );
-        let log = self._dir.path().join("log").display().to_string();
-        pg(
-            "pg_ctl",
-            &["-D", &self.data, "-o", &opts, "-l", &log, "-w", "start"],
-        );
-    }
-
-    fn stop(&self) {
-        pg("pg_ctl", &["-D", &self.data, "-m", "fast", "-w", "stop"]);
-    }
-
-    fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        let _ = std::panic::catch_unwind(|| {
-            pg(
-                "pg_ctl",
-                &["-D", &self.data, "-m", "immediate", "-w", "stop"],
-            )
-        });
-    }
 }
 
 #[tokio::test]
@@ -133,7 +39,8 @@ async fn every_streamed_event_reaches_postgres_across_an_outage() {
         let n = seen.len();
         seen.extend(read_until(&mut sse, |s| s.len() >= 20, WAIT).await);
         assert!(seen.len() > n);
-        let health = get_json(&format!("{}/healthz", server.url)).await;
+        // 503 while the database is down (issue 10), same JSON.
+        let (_, health) = common::health(&server.url).await;
         if health["database"]["write_errors"].as_u64() > Some(0) {
             assert_eq!(health["database"]["reachable"], false, "{health}");
             break;

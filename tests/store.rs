@@ -253,6 +253,52 @@ async fn the_writer_takes_everything_even_after_lagging_behind_the_bus() {
 }
 
 #[tokio::test]
+async fn a_new_bus_epoch_is_written_from_its_first_event() {
+    // A flushed Redis starts a new epoch at seq 1: those events are new,
+    // not repeats of the old epoch's seq 1..n.
+    for b in backends().await {
+        let history = store::begin(b.store.as_ref(), EPOCH).await.expect("begin");
+        let bus: Arc<dyn Bus> = Arc::new(MemoryBus::new(history.epoch, history.base_seq));
+        let (tx, rx) = tokio::sync::broadcast::channel(64);
+        let status = WriterStatus::new(history.epoch, history.last_seq);
+        let writer = Writer::new(b.store.clone(), bus, rx, status, history.base_seq);
+        let cancel = CancellationToken::new();
+        let task = tokio::spawn(writer.run(cancel.clone()));
+        let new_epoch = history.epoch + 1;
+        for seq in 1..=5 {
+            let mut e = (*env(seq, "news", "m", format!("{{\"old\":{seq}}}"))).clone();
+            e.id = EventId::new(history.epoch, seq);
+            tx.send(Arc::new(e)).expect("send");
+        }
+        for seq in 1..=3 {
+            let mut e = (*env(seq, "news", "m", format!("{{\"new\":{seq}}}"))).clone();
+            e.id = EventId::new(new_epoch, seq);
+            tx.send(Arc::new(e)).expect("send");
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let stored = b.store.recent(new_epoch, 100).await.expect("recent");
+            if stored.len() == 3 {
+                let seqs: Vec<u64> = stored.iter().map(|e| e.id.seq).collect();
+                assert_eq!(seqs, vec![1, 2, 3], "{}", b.name);
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{}: new-epoch events were not written",
+                b.name
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let old = b.store.recent(history.epoch, 100).await.expect("recent");
+        assert_eq!(old.len(), 5, "{}: the old epoch is kept", b.name);
+        cancel.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(30), task).await;
+        b.store.close().await;
+    }
+}
+
+#[tokio::test]
 async fn bad_urls_and_unreachable_databases_fail_at_open() {
     let bad = |r: Result<Arc<dyn Store>, StoreError>| match r {
         Ok(_) => panic!("opened a database that should not open"),

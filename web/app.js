@@ -1,9 +1,14 @@
 // livescore - the live scoreboard page.
 //
-// Follows `GET /api/livescore` (SSE, named event `update`, data = JSON array
-// of every Game of the week, sent in full on connect and after each change)
-// and keeps one card per game, keyed by eid, updated in place so that a
-// running highlight animation is never cut short by a re-render.
+// Follows `GET /api/stream?topic=scores` (SSE, named event `update`, data =
+// JSON array of every Game of the week, sent in full on connect and after
+// each change) and keeps one card per game, keyed by eid, updated in place so
+// that a running highlight animation is never cut short by a re-render.
+//
+// The stream is resumable: on a reconnect the browser sends Last-Event-ID
+// (our own reconnect, after EventSource gives up, passes ?lastEventId=), the
+// server replays every `update` missed meanwhile, or sends `event: reset`
+// when it cannot, and the page says which in #notice (see "catch-up" below).
 //
 // Everything that comes from the feed goes into the DOM with textContent;
 // there is no innerHTML anywhere in this file.
@@ -12,10 +17,18 @@
 'use strict';
 
 (() => {
-  const STREAM_URL = '/api/livescore';
+  const STREAM_URL = '/api/stream?topic=scores';
   const SNAPSHOT_URL = '/api/';
   /** How long a changed score stays highlighted (matches style.css). */
   const HIGHLIGHT_MS = 1500;
+  /** How long the reconnect notice stays before it fades (fade: style.css). */
+  const NOTICE_MS = 8000;
+  const NOTICE_FADE_MS = 600;
+  /**
+   * Catch-up safety net: with neither end condition met (see catch-up
+   * below), the replay counts as over after this long without an update.
+   */
+  const CATCHUP_QUIET_MS = 3000;
   /** Back-off for when the browser gives up on the EventSource (HTTP error). */
   const RETRY_MIN_MS = 1000;
   const RETRY_MAX_MS = 30000;
@@ -43,6 +56,7 @@
   const weekLine = $('week');
   const updated = $('updated');
   const announcer = $('announcer');
+  const notice = $('notice');
   const template = $('game-template');
 
   /** eid -> { el, game } for every card on the page. */
@@ -112,8 +126,38 @@
   // ---- connection indicator ------------------------------------------------
 
   function setConn(state) {
+    if (conn.dataset.state === state) return;
     conn.dataset.state = state;
     connText.textContent = { connecting: 'connecting\u2026', live: 'live', reconnecting: 'reconnecting\u2026' }[state];
+  }
+
+  // ---- reconnect notice -----------------------------------------------------
+
+  let noticeTimer = null;
+
+  /**
+   * Shows `text` near the indicator; it fades out by itself. `kind`, `by`
+   * (why: the catch-up rule that ended it, or the reset's reason) and a
+   * catch-up's ids stay on the element as data-*, for styling and tests.
+   */
+  function showNotice(kind, text, by, ids = {}) {
+    clearTimeout(noticeTimer);
+    notice.dataset.kind = kind;
+    notice.dataset.by = by;
+    // A catch-up's bounds: it counted the updates after `since` up to `head`.
+    for (const k of ['since', 'head']) {
+      if (ids[k]) notice.dataset[k] = ids[k];
+      else delete notice.dataset[k];
+    }
+    notice.textContent = text;
+    // Screen readers hear it through the live region (the notice itself was hidden).
+    announcer.textContent = text;
+    notice.classList.remove('fading');
+    notice.hidden = false;
+    noticeTimer = setTimeout(() => {
+      notice.classList.add('fading');
+      noticeTimer = setTimeout(() => { notice.hidden = true; }, NOTICE_FADE_MS);
+    }, NOTICE_MS);
   }
 
   // ---- cards ----------------------------------------------------------------
@@ -278,16 +322,117 @@
     }
   }
 
+  // ---- catch-up after a reconnect ---------------------------------------------
+  //
+  // On a reconnect the server first replays every `update` published after
+  // our last id, then goes live; nothing on the wire marks the end of the
+  // replay. So on `open` the page asks GET /api/ for `last_event_id`, the
+  // newest id on the server (the head). It is read after the server took
+  // our subscription, so every replayed update has an id at or below it.
+  // The replay is over, and "caught up: N updates" is shown, as soon as
+  //   (a) an update with seq >= the head's seq has arrived, or
+  //   (b) the board last received equals the games /api/ returned (the head
+  //       may be a chat or game event after the last board: then no update
+  //       reaches it, but the last replayed board is the current one), or
+  //   (c) as a safety net (e.g. /api/ failed), CATCHUP_QUIET_MS pass with
+  //       no update.
+  // N counts the updates received since `open` with seq <= the head's seq,
+  // i.e. those published while the page was away (plus any published in the
+  // instant between the server taking the reconnect and answering /api/).
+  // Nothing missed gives "caught up: 0 updates". `event: reset` ends the
+  // catch-up and shows "history reset: showing current scores" instead.
+  // Ids are `<epoch>-<seq>`: only seqs of the same epoch are compared.
+
+  /** Id of the last event seen on the stream: where a reconnect resumes. */
+  let lastId = '';
+  /** Games of the last `update` drawn from the stream. */
+  let lastGames = null;
+  /** The catch-up in progress, or null. */
+  let catchup = null;
+
+  function parseId(id) {
+    const m = /^(.+)-(\d+)$/.exec(String(id ?? ''));
+    return m ? { epoch: m[1], seq: Number(m[2]) } : null;
+  }
+
+  /** a is at or after b, when both are ids of the same history. */
+  function reached(a, b) {
+    return !!(a && b && a.epoch === b.epoch && a.seq >= b.seq);
+  }
+
+  function sameJson(a, b) {
+    if (a === b) return true;
+    if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+    if (Array.isArray(a) !== Array.isArray(b)) return false;
+    const ka = Object.keys(a);
+    if (ka.length !== Object.keys(b).length) return false;
+    return ka.every((k) => Object.prototype.hasOwnProperty.call(b, k) && sameJson(a[k], b[k]));
+  }
+
+  function beginCatchUp() {
+    endCatchUp();
+    const run = { sinceId: lastId, since: parseId(lastId), ids: [], headId: '', head: undefined, games: null, timer: null };
+    catchup = run;
+    armQuiet(run);
+    fetch(SNAPSHOT_URL, { headers: { Accept: 'application/json' }, cache: 'no-store' })
+      .then((res) => (res.ok ? res.json() : Promise.reject(new Error(`HTTP ${res.status}`))))
+      .then((body) => {
+        if (catchup !== run) return;
+        run.headId = String(body?.last_event_id ?? '');
+        run.head = parseId(run.headId);
+        run.games = Array.isArray(body?.games) ? body.games : null;
+        checkCaughtUp(run);
+      })
+      .catch((err) => {
+        console.warn('livescore: cannot read the head id', err);
+        if (catchup === run) run.head = null; // the quiet timer ends it
+      });
+  }
+
+  function armQuiet(run) {
+    clearTimeout(run.timer);
+    run.timer = setTimeout(() => { if (catchup === run) finishCatchUp(run, 'quiet'); }, CATCHUP_QUIET_MS);
+  }
+
+  function endCatchUp() {
+    if (catchup) clearTimeout(catchup.timer);
+    catchup = null;
+  }
+
+  /** After each update of a catch-up and when the head arrives. */
+  function checkCaughtUp(run) {
+    if (run.head === undefined) return armQuiet(run); // /api/ not answered yet
+    const newest = run.ids.length ? run.ids[run.ids.length - 1] : run.since;
+    if (reached(newest, run.head)) return finishCatchUp(run, 'head');
+    if (run.games && lastGames && sameJson(lastGames, run.games)) return finishCatchUp(run, 'board');
+    armQuiet(run);
+  }
+
+  /** `how` (head, board or quiet: which rule ended it) goes on #notice as data-by. */
+  function finishCatchUp(run, how) {
+    endCatchUp();
+    const head = run.head;
+    // Updates past the head arrived live, after the replay.
+    const n = run.ids.filter((id) => !(head && id && id.epoch === head.epoch && id.seq > head.seq)).length;
+    showNotice('caught-up', `caught up: ${n} update${n === 1 ? '' : 's'}`, how, { since: run.sinceId, head: run.headId });
+  }
+
+  // ---- the stream ------------------------------------------------------------
+
   let source = null;
   let retryMs = RETRY_MIN_MS;
   let retryTimer = null;
 
   function connect() {
     clearTimeout(retryTimer);
-    source = new EventSource(STREAM_URL);
+    // A new EventSource starts without an id: resume with the query parameter.
+    const url = lastId ? `${STREAM_URL}&lastEventId=${encodeURIComponent(lastId)}` : STREAM_URL;
+    source = new EventSource(url);
     source.addEventListener('open', () => {
       retryMs = RETRY_MIN_MS;
       setConn('live');
+      // A reconnect (we had events before): the server replays what we missed.
+      if (lastId) beginCatchUp();
     });
     source.addEventListener('update', (ev) => {
       let games;
@@ -297,12 +442,32 @@
         console.warn('livescore: bad update data', err);
         return;
       }
+      if (ev.lastEventId) lastId = ev.lastEventId;
       haveStreamData = true;
       setConn('live');
       render(games);
+      lastGames = games;
+      if (catchup) {
+        catchup.ids.push(parseId(ev.lastEventId));
+        checkCaughtUp(catchup);
+      }
+    });
+    // The server could not resume from our id (history evicted, reset, or
+    // unknown id): the current list follows at once and replaces the board.
+    source.addEventListener('reset', (ev) => {
+      if (ev.lastEventId) lastId = ev.lastEventId;
+      endCatchUp();
+      let reason = '';
+      try {
+        reason = String(JSON.parse(ev.data)?.reason ?? '');
+      } catch (err) {
+        console.warn('livescore: bad reset data', err);
+      }
+      showNotice('reset', 'history reset: showing current scores', reason);
     });
     source.addEventListener('error', () => {
       setConn('reconnecting');
+      endCatchUp();
       if (source.readyState === EventSource.CLOSED) {
         // The browser gave up (e.g. an HTTP error from a proxy): retry ourselves.
         source.close();
@@ -310,7 +475,7 @@
         retryMs = Math.min(retryMs * 2, RETRY_MAX_MS);
       }
       // Otherwise readyState is CONNECTING: the browser retries on its own,
-      // after the server's `retry:` delay.
+      // after the server's `retry:` delay, and sends Last-Event-ID itself.
     });
   }
 

@@ -107,6 +107,8 @@ impl Bus for MemoryBus {
             kind: "memory",
             connected: true,
             last_id: (inner.last_seq > 0).then(|| EventId::new(self.epoch, inner.last_seq)),
+            lag: None,
+            reconnects: None,
         }
     }
 }

@@ -8,6 +8,7 @@
 //! games or clients.
 
 pub mod memory;
+pub mod redis;
 
 use std::sync::Arc;
 
@@ -18,6 +19,7 @@ use tokio::sync::broadcast;
 
 use crate::model::EventId;
 
+pub use self::redis::{RedisBus, RedisConfig};
 pub use memory::MemoryBus;
 
 /// One event as it travels the bus: already has its id, data is JSON.
@@ -45,10 +47,20 @@ pub enum BusError {
     /// The id belongs to another history (the bus was reset).
     #[error("event id {0} is from another epoch")]
     OtherEpoch(EventId),
+    /// The shared bus cannot be reached now (Redis down); a publish gave
+    /// up after retrying.
+    #[error("the bus is unavailable: {0}")]
+    Unavailable(String),
+    /// Redis answered with an error.
+    #[error("Redis: {0}")]
+    Redis(#[from] ::redis::RedisError),
+    /// The shared log holds something that is not an event of ours.
+    #[error("the bus holds corrupt data: {0}")]
+    Corrupt(String),
 }
 
 /// What `/healthz` reports for the bus.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct BusHealth {
     /// `memory`, `redis`, ...
     pub kind: &'static str,
@@ -56,6 +68,13 @@ pub struct BusHealth {
     pub connected: bool,
     /// Id of the last event seen, if any.
     pub last_id: Option<EventId>,
+    /// Events in the shared log this node has not delivered yet (shared
+    /// buses only): non-zero while it catches up after an outage.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lag: Option<u64>,
+    /// Times this node reconnected to the shared bus since start.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reconnects: Option<u64>,
 }
 
 /// A shared, ordered event log with live delivery.

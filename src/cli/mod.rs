@@ -1,6 +1,8 @@
 //! The command line (SPEC "Commands"): one binary, subcommands, every flag
 //! also read from a `LIVESCORE_*` environment variable.
 
+pub mod bench;
+pub mod limits;
 pub mod publish;
 pub mod watch;
 
@@ -56,8 +58,12 @@ pub enum Command {
     /// the board as plain text and exits.
     /// Example: livescore watch http://127.0.0.1:8000
     Watch(watch::WatchArgs),
-    /// Load generator (not yet available).
-    Bench(PendingArgs),
+    /// Load generator: N subscribers (SSE, WebSocket or both) against a
+    /// server, M events through the publish API; reports deliveries/s,
+    /// latency percentiles, lost events, server memory and CPU. Exits 1
+    /// when a subscriber failed or an event was lost.
+    /// Example: livescore bench --spawn --subscribers 10000 --events 100 --rate 10
+    Bench(bench::BenchArgs),
 }
 
 /// Flags every server command shares.
@@ -69,10 +75,17 @@ pub struct ServerArgs {
     #[arg(long, env = "LIVESCORE_ADDR", default_value = "127.0.0.1:8000", value_parser = parse_addr)]
     pub addr: SocketAddr,
 
-    /// Event bus: `memory` (this process only).
-    /// Example: --bus memory
+    /// Event bus: `memory` (this process only) or `redis://host:port[/db]`
+    /// to share events between nodes (any node can resume any client).
+    /// Example: --bus redis://127.0.0.1:6379
     #[arg(long, env = "LIVESCORE_BUS", default_value = "memory", value_parser = parse_bus)]
     pub bus: String,
+
+    /// Prefix of every Redis key this deployment uses (`--bus redis://…`),
+    /// so several deployments or test runs can share one Redis.
+    /// Example: --redis-prefix scores-prod
+    #[arg(long, env = "LIVESCORE_REDIS_PREFIX", default_value = "livescore", value_parser = parse_redis_prefix)]
+    pub redis_prefix: String,
 
     /// Longest silence on an SSE stream before a `: keep-alive` comment.
     /// Example: --keepalive 15s
@@ -113,6 +126,10 @@ pub struct ServerArgs {
     /// Example: --publish-token "$(openssl rand -hex 32)"
     #[arg(long, env = "LIVESCORE_PUBLISH_TOKEN", hide_env_values = true)]
     pub publish_token: Option<String>,
+
+    /// Request limits, timeouts, CORS, shutdown bound.
+    #[command(flatten)]
+    pub limits: limits::LimitArgs,
 
     /// WebSocket and chat limits.
     #[command(flatten)]
@@ -262,11 +279,17 @@ pub struct IngestArgs {
     #[arg(long, env = "LIVESCORE_FEED_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub feed_timeout: Duration,
 
-    /// Event bus to publish on: `memory` (this process only, until a shared
-    /// bus lands).
-    /// Example: --bus memory
+    /// Event bus to publish on: `memory` (this process only) or
+    /// `redis://host:port[/db]` (the nodes' shared stream; polling then
+    /// takes the same feed lease as `serve --feed`, so only one poller runs).
+    /// Example: --bus redis://127.0.0.1:6379
     #[arg(long, env = "LIVESCORE_BUS", default_value = "memory", value_parser = parse_bus)]
     pub bus: String,
+
+    /// Prefix of every Redis key (`--bus redis://…`); the nodes' prefix.
+    /// Example: --redis-prefix scores-prod
+    #[arg(long, env = "LIVESCORE_REDIS_PREFIX", default_value = "livescore", value_parser = parse_redis_prefix)]
+    pub redis_prefix: String,
 
     /// Database to store the events in and resume the feed from (same forms
     /// as `serve`). No default: without it nothing is stored.
@@ -306,10 +329,30 @@ fn parse_database_url(s: &str) -> Result<String, String> {
 fn parse_bus(s: &str) -> Result<String, String> {
     match s {
         "memory" => Ok(s.to_string()),
-        _ if s.starts_with("redis://") || s.starts_with("nats://") => Err(format!(
-            "{s:?}: the Redis and NATS buses are not yet available; use `memory`"
+        _ if s.starts_with("redis://") => match ::redis::Client::open(s) {
+            Ok(_) => Ok(s.to_string()),
+            Err(err) => Err(format!("{s:?} is not a Redis URL: {err}")),
+        },
+        _ if s.starts_with("nats://") => Err(format!(
+            "{s:?}: the NATS bus is not yet available; use `memory` or `redis://host:port`"
         )),
-        _ => Err(format!("{s:?} is not a bus: use `memory`")),
+        _ => Err(format!(
+            "{s:?} is not a bus: use `memory` or `redis://host:port[/db]`"
+        )),
+    }
+}
+
+fn parse_redis_prefix(s: &str) -> Result<String, String> {
+    let ok = !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "{s:?}: a prefix is 1 to 64 letters, digits, `-`, `_`, `.` or `:`"
+        ))
     }
 }
 
@@ -351,6 +394,9 @@ mod tests {
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert!(parse_duration("soon").is_err());
         assert!(parse_speed("0").is_err() && parse_speed("600").is_ok());
+        assert!(parse_bus("redis://127.0.0.1:6379/2").is_ok());
+        assert!(parse_bus("nats://127.0.0.1:4222").is_err());
+        assert!(parse_redis_prefix("t-1_a").is_ok() && parse_redis_prefix("a b").is_err());
         Cli::try_parse_from([
             "livescore",
             "demo",

@@ -6,6 +6,7 @@
 //! bus. Nothing here talks to clients or the database directly.
 
 pub mod fetch;
+pub mod leader;
 pub mod poller;
 pub mod replay;
 pub mod schedule;

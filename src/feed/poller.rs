@@ -27,7 +27,7 @@ use crate::model::Game;
 pub use super::fetch::{FetchConfig, Source};
 
 /// What `/healthz` reports for the feed.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct FeedHealth {
     /// When the last document was accepted (or found not modified).
     pub last_ok: Option<DateTime<Utc>>,

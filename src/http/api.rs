@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -9,15 +10,17 @@ use axum::Json;
 use bytes::Bytes;
 use serde::Serialize;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::AppState;
 use crate::bus::BusHealth;
 use crate::feed::poller::FeedHealth;
-use crate::model::{self, EventId, Game};
+use crate::model::{self, EventId, Game, ScoreEvent};
 use crate::store::{StoreError, StoreHealth};
 
-#[derive(Serialize)]
-struct WeekView {
+/// The body of `GET /api/`; the week fields are null before the first
+/// feed document.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct WeekView {
     season: Option<u16>,
     week: Option<u8>,
     season_type: Option<String>,
@@ -26,6 +29,8 @@ struct WeekView {
 }
 
 /// `GET /api/`: the whole week as last published.
+#[utoipa::path(get, path = "/api/", tag = "api",
+    responses((status = 200, description = "The week as last published", body = WeekView)))]
 pub async fn index(State(st): State<AppState>) -> Result<Response, ApiError> {
     let games: Vec<Game> = match st.hub.state(model::TOPIC_SCORES, model::EVENT_UPDATE) {
         Some(frame) => serde_json::from_slice(&frame.data)
@@ -44,10 +49,18 @@ pub async fn index(State(st): State<AppState>) -> Result<Response, ApiError> {
 }
 
 /// `GET /api/games/{eid}`.
+#[utoipa::path(get, path = "/api/games/{eid}", tag = "api",
+    params(("eid" = String, Path, description = "Game id, e.g. 2015091000")),
+    responses(
+        (status = 200, description = "The game's latest state", body = Game),
+        (status = 400, description = "The path is not valid UTF-8", body = ErrorBody),
+        (status = 404, description = "No such game", body = ErrorBody),
+    ))]
 pub async fn game(
     State(st): State<AppState>,
-    Path(eid): Path<String>,
+    eid: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
+    let Path(eid) = eid?;
     let frame = st
         .hub
         .state(&model::game_topic(&eid), model::EVENT_GAME)
@@ -63,10 +76,19 @@ const HISTORY_CATCH_UP: Duration = Duration::from_secs(2);
 /// `GET /api/games/{eid}/events`: the game's ScoreEvents, oldest first,
 /// from the database (SPEC), which holds the whole game however long the
 /// hub's window is.
+#[utoipa::path(get, path = "/api/games/{eid}/events", tag = "api",
+    params(("eid" = String, Path, description = "Game id, e.g. 2015091000")),
+    responses(
+        (status = 200, description = "The game's score changes, oldest first", body = [ScoreEvent]),
+        (status = 400, description = "The path is not valid UTF-8", body = ErrorBody),
+        (status = 404, description = "No such game", body = ErrorBody),
+        (status = 503, description = "The database is unavailable", body = ErrorBody),
+    ))]
 pub async fn game_events(
     State(st): State<AppState>,
-    Path(eid): Path<String>,
+    eid: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
+    let Path(eid) = eid?;
     let topic = model::game_topic(&eid);
     let streamed = st.hub.state(&topic, model::EVENT_GAME).is_some();
     if let Some(last) = st.hub.last_id() {
@@ -93,19 +115,46 @@ fn json_bytes(body: Bytes) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-#[derive(Serialize)]
-struct Health {
+/// The body of `GET /healthz`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Health {
+    /// `ok`, or `degraded` with a 503.
     status: &'static str,
+    /// Why it is degraded: `bus disconnected`, `database unreachable`,
+    /// `shutting down`; absent when ok.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    reasons: Vec<&'static str>,
     bus: BusHealth,
+    /// The database: kind, reachable, write queue, last written id, errors.
+    #[schema(value_type = Object)]
     database: StoreHealth,
     #[serde(skip_serializing_if = "Option::is_none")]
     feed: Option<FeedHealth>,
 }
 
 /// `GET /healthz`: 200 while this node can serve, 503 when it cannot.
+#[utoipa::path(get, path = "/healthz", tag = "ops",
+    responses(
+        (status = 200, description = "This node is serving", body = Health),
+        (status = 503, description = "This node cannot serve now", body = Health),
+    ))]
 pub async fn healthz(State(st): State<AppState>) -> Response {
     let bus = st.bus.health();
-    let ok = bus.connected;
+    // The stream itself survives a database outage (writes queue behind
+    // the bus), but history reads fail and an outage past the queue loses
+    // events, so a balancer should prefer another node: 503 with the reason.
+    let database = st.store.health().await;
+    let mut reasons = Vec::new();
+    if !bus.connected {
+        reasons.push("bus disconnected");
+    }
+    if !database.reachable {
+        reasons.push("database unreachable");
+    }
+    if st.cancel.is_cancelled() {
+        reasons.push("shutting down");
+    }
+    let ok = reasons.is_empty();
     let code = if ok {
         axum::http::StatusCode::OK
     } else {
@@ -116,11 +165,9 @@ pub async fn healthz(State(st): State<AppState>) -> Response {
         .as_ref()
         .map(|f| f.lock().expect("feed status lock").clone());
     let status = if ok { "ok" } else { "degraded" };
-    // Reported, not yet judged: a database that is down does not stop the
-    // stream (writes queue), so it does not make this node unhealthy here.
-    let database = st.store.health().await;
     let health = Health {
         status,
+        reasons,
         bus,
         database,
         feed,

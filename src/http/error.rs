@@ -1,8 +1,19 @@
 //! `ApiError`: every HTTP failure as a status and `{"error": "..."}`.
 
+use axum::extract::rejection::PathRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use serde::Serialize;
+
+/// The body of every error answer (SPEC: `{"error": "message"}`); a type
+/// of its own so the OpenAPI description is generated from what is sent.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"error": "unknown game \"1\""}))]
+pub struct ErrorBody {
+    /// What went wrong, for a person.
+    pub error: String,
+}
 
 /// An error answered to an HTTP client. 5xx causes are logged here and the
 /// client gets a plain message, never internals.
@@ -50,7 +61,17 @@ impl IntoResponse for ApiError {
         if let ApiError::Internal(cause) = &self {
             tracing::error!(%cause, "internal error");
         }
-        let body = Json(serde_json::json!({ "error": self.to_string() }));
+        let body = Json(ErrorBody {
+            error: self.to_string(),
+        });
         (self.status(), body).into_response()
+    }
+}
+
+/// A path segment axum cannot decode (e.g. `%FF`, not UTF-8) is the
+/// client's mistake: a JSON 400 like every other, not axum's plain text.
+impl From<PathRejection> for ApiError {
+    fn from(why: PathRejection) -> Self {
+        ApiError::BadRequest(format!("bad path: {}", why.body_text()))
     }
 }

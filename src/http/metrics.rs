@@ -1,18 +1,56 @@
-//! `/metrics` in Prometheus text format, and the connection gauge.
+//! `/metrics` in Prometheus text format; every metric name lives here.
 //!
-//! Metric names (all `livescore_*`): `connections{transport}`,
-//! `events_total`, `resets_total{reason}`, `subscribers_conflated_total`,
-//! `subscribers_dropped_total{reason}`, `hub_lagged_total`,
-//! `history_events{topic}`.
+//! Metrics are recorded where things happen through the `metrics` facade
+//! (one atomic add, no log line, never per client per event at info) and
+//! rendered by `metrics-exporter-prometheus`. All names are `livescore_*`:
+//!
+//! | name | type | labels | what |
+//! |---|---|---|---|
+//! | `connections` | gauge | `transport` = `sse`, `ws` | open streams |
+//! | `tcp_connections` | gauge | | open TCP connections (all kinds) |
+//! | `connections_rejected_total` | counter | `reason` = `max_connections`, `per_ip` | turned away at accept |
+//! | `accept_errors_total` | counter | | `accept` failed (EMFILE...) |
+//! | `events_total` | counter | | events published on the bus, as this node's hub took them |
+//! | `bus_connected` | gauge | | 1 while the bus is usable, set at each scrape |
+//! | `bus_lag_events` | gauge | | events in the shared log this node has not delivered yet (Redis), set at each scrape |
+//! | `bus_reconnects_total` | counter | | reconnections to the shared bus (Redis) |
+//! | `bus_publish_retries_total` | counter | | publishes retried on the shared bus (Redis) |
+//! | `bus_corrupt_total` | counter | | unreadable entries skipped on the shared bus (Redis) |
+//! | `events_delivered_total` | counter | `transport` | event frames written to clients |
+//! | `resumes_total` | counter | | `Last-Event-ID` resumes served from history |
+//! | `resets_total` | counter | `reason` = `evicted`, `epoch`, `unknown` | `reset` events sent |
+//! | `subscribers_conflated_total` | counter | | lagging subscribers skipped to the latest state |
+//! | `subscribers_dropped_total` | counter | `reason` = `lagged`, `slow`, `timeout` | subscribers disconnected |
+//! | `hub_lagged_total` | counter | | the hub fell behind the bus and refilled |
+//! | `history_events` | gauge | `topic` | events kept for resume, set at each scrape |
+//! | `feed_polls_total` | counter | `result` | feed polls by outcome |
+//! | `store_queue` | gauge | | events published but not yet written |
+//! | `store_writes_total` | counter | | events written to the database |
+//! | `store_write_errors_total` | counter | | failed write attempts |
+//! | `store_lost_total` | counter | | events that never reached the database |
+//! | `chat_messages_total` | counter | | chat messages published |
+//! | `chat_rejected_total` | counter | `reason` = `invalid`, `rate` | chat messages refused |
+//! | `http_request_duration_seconds` | histogram | `status` | time to the response head, streams (SSE, WebSocket upgrades) excluded: their lifetime is not latency |
 
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{header, Response, StatusCode};
 use axum::response::IntoResponse;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tower_http::trace::{DefaultOnResponse, OnResponse};
 
 use super::AppState;
+
+/// The request latency histogram's name.
+const LATENCY: &str = "livescore_http_request_duration_seconds";
+
+/// Latency buckets in seconds: sub-millisecond for the hub-backed JSON
+/// answers up to seconds for a history read waiting on a slow database.
+const LATENCY_BUCKETS_SECS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -21,7 +59,10 @@ static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 pub fn handle() -> PrometheusHandle {
     HANDLE
         .get_or_init(|| {
-            let recorder = PrometheusBuilder::new().build_recorder();
+            let recorder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Full(LATENCY.into()), LATENCY_BUCKETS_SECS)
+                .expect("the latency bucket list is not empty")
+                .build_recorder();
             let handle = recorder.handle();
             // Fails only if another recorder was installed first, in which
             // case our handle renders nothing but the process still works.
@@ -34,14 +75,51 @@ pub fn handle() -> PrometheusHandle {
 }
 
 /// `GET /metrics`.
+#[utoipa::path(get, path = "/metrics", tag = "ops",
+    responses((status = 200, description = "Prometheus text exposition format",
+        content_type = "text/plain", body = String)))]
 pub async fn render(State(st): State<AppState>) -> impl IntoResponse {
     for (topic, n) in st.hub.history_sizes() {
         metrics::gauge!("livescore_history_events", "topic" => topic).set(n as f64);
+    }
+    let bus = st.bus.health();
+    metrics::gauge!("livescore_bus_connected").set(if bus.connected { 1.0 } else { 0.0 });
+    if let Some(lag) = bus.lag {
+        metrics::gauge!("livescore_bus_lag_events").set(lag as f64);
     }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         st.metrics.render(),
     )
+}
+
+/// The counter of event frames a transport writes to its clients; taken
+/// once per connection so each write is a single atomic add.
+pub fn delivered(transport: &'static str) -> metrics::Counter {
+    metrics::counter!("livescore_events_delivered_total", "transport" => transport)
+}
+
+/// `TraceLayer` response hook: records the latency of ordinary requests,
+/// then logs like the default hook. Streams are left out: an SSE response
+/// or a WebSocket upgrade lives for hours, and its head goes out at once.
+#[derive(Debug, Clone, Default)]
+pub struct RecordLatency {
+    log: DefaultOnResponse,
+}
+
+impl<B> OnResponse<B> for RecordLatency {
+    fn on_response(self, response: &Response<B>, latency: Duration, span: &tracing::Span) {
+        let stream = response.status() == StatusCode::SWITCHING_PROTOCOLS
+            || response
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+        if !stream {
+            metrics::histogram!(LATENCY, "status" => response.status().as_str().to_string())
+                .record(latency.as_secs_f64());
+        }
+        self.log.on_response(response, latency, span);
+    }
 }
 
 /// Counts one open connection of a transport for as long as it lives.

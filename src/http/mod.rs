@@ -5,9 +5,12 @@
 
 pub mod api;
 pub mod error;
+pub mod guard;
 pub mod limit;
 pub mod metrics;
+pub mod openapi;
 pub mod publish;
+pub mod server;
 pub mod sse;
 pub mod ui;
 pub mod ws;
@@ -42,6 +45,11 @@ pub struct HttpConfig {
     pub publish_token: Option<publish::PublishToken>,
     /// WebSocket limits and timers.
     pub ws: ws::WsConfig,
+    /// Largest request body on any route, in bytes; past it, 413.
+    pub max_body_bytes: usize,
+    /// Origins whose pages may call this API from a browser (`*`: any);
+    /// empty sends no CORS headers at all.
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for HttpConfig {
@@ -51,6 +59,8 @@ impl Default for HttpConfig {
             retry: Duration::from_secs(2),
             publish_token: None,
             ws: ws::WsConfig::default(),
+            max_body_bytes: guard::DEFAULT_MAX_BODY_BYTES,
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -79,7 +89,9 @@ pub struct AppState {
 
 /// The whole HTTP surface; tests drive it directly or over a socket.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let body_limit = guard::BodyLimit(state.config.max_body_bytes);
+    let cors = guard::cors(&state.config.cors_origins);
+    let routes = Router::new()
         .route("/", get(ui::index))
         .route("/api", get(|| async { Redirect::permanent("/api/") }))
         .route("/api/", get(api::index))
@@ -89,6 +101,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/stream", get(sse::stream))
         .route("/ws", get(ws::handler))
         .route("/api/publish", post(publish::publish))
+        .route("/api/openapi.json", get(openapi::openapi_json))
         .route("/healthz", get(api::healthz))
         .route("/metrics", get(metrics::render))
         .fallback(ui::asset)
@@ -101,6 +114,16 @@ pub fn router(state: AppState) -> Router {
             )
                 .into_response()
         })
-        .layer(TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn_with_state(
+            body_limit,
+            guard::limit_body,
+        ));
+    // CORS outside the body limit, so an allowed page can read a 413 too.
+    let routes = match cors {
+        Some(cors) => routes.layer(cors),
+        None => routes,
+    };
+    routes
+        .layer(TraceLayer::new_for_http().on_response(metrics::RecordLatency::default()))
         .with_state(state)
 }

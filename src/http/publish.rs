@@ -16,19 +16,20 @@ use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::AppState;
-use crate::model::{self, Game, ScoreEvent};
+use crate::model::{self, EventId, Game, ScoreEvent};
 
 /// Largest request body accepted; larger gets 413. Events are small; a
 /// client that sends more is broken or hostile.
 pub const MAX_PUBLISH_BYTES: usize = 64 * 1024;
 
-/// Longest event name, in bytes.
-pub const MAX_EVENT_NAME_BYTES: usize = 64;
+/// Longest event name, in characters (as JSON Schema's `maxLength`
+/// counts, so the OpenAPI description can state the limit exactly).
+pub const MAX_EVENT_NAME_CHARS: usize = 64;
 
 /// The bearer token of the publish API. Its `Debug` never shows the value,
 /// so it cannot leak through a logged config.
@@ -55,16 +56,46 @@ impl std::fmt::Debug for PublishToken {
     }
 }
 
-/// The request body.
-#[derive(Debug, Deserialize)]
+/// The request body of `POST /api/publish` (its schema attributes state
+/// what `check` enforces, so schema-valid bodies are accepted).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct PublishRequest {
+pub(crate) struct PublishRequest {
+    /// Topic, e.g. `news` or `chat/2015091000`. Data for the state topics
+    /// (`scores` `update`, `game/*` `game`, `game/*` `score`) must have the
+    /// shape clients expect there (a Game list, a Game, a ScoreEvent).
+    #[schema(pattern = "^[A-Za-z0-9/_.:-]{1,128}$", example = "news")]
     topic: String,
+    /// SSE event name: no control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$",
+        example = "flash"
+    )]
     event: String,
+    /// Any JSON value; sent to clients as the event's data.
     data: serde_json::Value,
 }
 
+/// The 202 answer: the id the bus gave the event.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct Published {
+    id: EventId,
+}
+
 /// `POST /api/publish`: 202 `{"id": "<event id>"}`.
+#[utoipa::path(post, path = "/api/publish", tag = "api",
+    request_body = PublishRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 202, description = "Published; the event's id", body = Published),
+        (status = 400, description = "Malformed body, bad topic or event name, or data of the wrong shape for a state topic", body = ErrorBody),
+        (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
+        (status = 403, description = "The server has no publish token: the publish API is off", body = ErrorBody),
+        (status = 413, description = "Body over 64 KiB", body = ErrorBody),
+        (status = 503, description = "The bus cannot take events now", body = ErrorBody),
+    ))]
 pub async fn publish(State(st): State<AppState>, req: Request) -> Result<Response, ApiError> {
     let Some(token) = &st.config.publish_token else {
         return Err(ApiError::Forbidden(
@@ -93,7 +124,7 @@ pub async fn publish(State(st): State<AppState>, req: Request) -> Result<Respons
         .await
         .map_err(|e| ApiError::Unavailable(format!("cannot publish: {e}")))?;
     tracing::debug!(topic = req.topic, event = req.event, %id, "published from outside");
-    Ok((StatusCode::ACCEPTED, Json(serde_json::json!({ "id": id }))).into_response())
+    Ok((StatusCode::ACCEPTED, Json(Published { id })).into_response())
 }
 
 async fn read_body(body: Body) -> Result<bytes::Bytes, ApiError> {
@@ -115,9 +146,10 @@ fn check(req: &PublishRequest) -> Result<(), ApiError> {
         )));
     }
     let ev = &req.event;
-    if ev.is_empty() || ev.len() > MAX_EVENT_NAME_BYTES || ev.chars().any(char::is_control) {
+    let chars = ev.chars().count();
+    if chars == 0 || chars > MAX_EVENT_NAME_CHARS || ev.chars().any(char::is_control) {
         return Err(ApiError::BadRequest(format!(
-            "bad event name: 1 to {MAX_EVENT_NAME_BYTES} bytes, no line breaks or control characters"
+            "bad event name: 1 to {MAX_EVENT_NAME_CHARS} characters, no line breaks or control characters"
         )));
     }
     let shape = |ok: bool, what: &str| {

@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
 use tokio_util::sync::CancellationToken;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::metrics::ConnectionGuard;
 use super::AppState;
 use crate::hub::{Next, Start, Subscriber, MAX_TOPICS_PER_SUBSCRIPTION};
@@ -30,6 +30,15 @@ const KEEPALIVE: &[u8] = b": keep-alive\n\n";
 /// `GET /api/livescore`: the full list at once, then after every change.
 /// Without `Accept: text/event-stream` it is a browser or script that wants
 /// the JSON, so it is sent there.
+#[utoipa::path(get, path = "/api/livescore", tag = "stream",
+    responses(
+        (status = 200, description = "With `Accept: text/event-stream`: a never-ending SSE stream; \
+            `event: update` with the JSON array of all games at once, then after every change",
+            content_type = "text/event-stream", body = super::openapi::LivescoreEvent,
+            headers(("Cache-Control" = String, description = "no-cache"))),
+        (status = 302, description = "Without `Accept: text/event-stream`: the JSON is at /api/",
+            headers(("Location" = String, description = "/api/"))),
+    ))]
 pub async fn livescore(State(st): State<AppState>, headers: HeaderMap) -> Response {
     if !wants_event_stream(&headers) {
         // SPEC: `302 Found` (axum's `Redirect::to` would be a 303).
@@ -49,6 +58,24 @@ pub async fn livescore(State(st): State<AppState>, headers: HeaderMap) -> Respon
 
 /// `GET /api/stream?topic=T[&topic=T2…]`, resumable with `Last-Event-ID`
 /// (header) or `lastEventId` (query, for clients that cannot set headers).
+#[utoipa::path(get, path = "/api/stream", tag = "stream",
+    params(
+        ("topic" = Vec<super::openapi::Topic>, Query, style = Form, explode, min_items = 1, max_items = 32,
+            description = "Topics to follow, repeated: `scores`, `game/{eid}`, `chat/{eid}` or any \
+                published topic (at most 32)",
+            example = json!(["scores", "game/2015091000"])),
+        ("lastEventId" = Option<String>, Query,
+            description = "Resume after this event id (for clients that cannot set Last-Event-ID)"),
+        ("Last-Event-ID" = Option<String>, Header,
+            description = "Resume after this event id; wins over `lastEventId`"),
+    ),
+    responses(
+        (status = 200, description = "A never-ending SSE stream of the topics' events, resumed \
+            after the last id when given (or `event: reset` first when it cannot be)",
+            content_type = "text/event-stream", body = super::openapi::StreamEvent,
+            headers(("Cache-Control" = String, description = "no-cache"))),
+        (status = 400, description = "No topic, a bad topic or too many topics", body = ErrorBody),
+    ))]
 pub async fn stream(
     State(st): State<AppState>,
     RawQuery(query): RawQuery,
@@ -70,12 +97,19 @@ pub async fn stream(
     Ok(respond(&st, st.hub.subscribe(topics, start)))
 }
 
-/// Validates, sorts and deduplicates the topics of a subscription.
+/// Validates, sorts and deduplicates the topics of a subscription. The
+/// limit counts the topics as asked, repeats included, as the documented
+/// `maxItems` does (and so a huge list is refused before it is sorted).
 pub fn check_topics(mut topics: Vec<String>) -> Result<Vec<String>, ApiError> {
     if topics.is_empty() {
         return Err(ApiError::BadRequest(
             "at least one topic is required (?topic=scores)".into(),
         ));
+    }
+    if topics.len() > MAX_TOPICS_PER_SUBSCRIPTION {
+        return Err(ApiError::BadRequest(format!(
+            "at most {MAX_TOPICS_PER_SUBSCRIPTION} topics per subscription"
+        )));
     }
     if let Some(bad) = topics.iter().find(|t| !model::valid_topic(t)) {
         let shown: String = bad.chars().take(40).collect();
@@ -86,11 +120,6 @@ pub fn check_topics(mut topics: Vec<String>) -> Result<Vec<String>, ApiError> {
     }
     topics.sort();
     topics.dedup();
-    if topics.len() > MAX_TOPICS_PER_SUBSCRIPTION {
-        return Err(ApiError::BadRequest(format!(
-            "at most {MAX_TOPICS_PER_SUBSCRIPTION} topics per subscription"
-        )));
-    }
     Ok(topics)
 }
 
@@ -122,6 +151,7 @@ fn respond(st: &AppState, sub: Subscriber) -> Response {
             st.config.retry.as_millis()
         ))),
         _guard: ConnectionGuard::new("sse"),
+        delivered: super::metrics::delivered("sse"),
     };
     let stream = futures::stream::unfold(body, |mut b| async move {
         b.next_chunk()
@@ -153,6 +183,8 @@ struct SseBody {
     /// The opening `retry:` line, sent with the first chunk.
     retry: Option<Bytes>,
     _guard: ConnectionGuard,
+    /// `livescore_events_delivered_total{transport="sse"}`, looked up once.
+    delivered: metrics::Counter,
 }
 
 impl SseBody {
@@ -176,9 +208,13 @@ impl SseBody {
             Next::Frame(second) => {
                 buf.extend_from_slice(&first.sse);
                 buf.extend_from_slice(&second.sse);
+                self.delivered.increment(2);
             }
             // The common case, one event: share the encoded bytes as is.
-            Next::Empty | Next::Closed => return Some(first.sse.clone()),
+            Next::Empty | Next::Closed => {
+                self.delivered.increment(1);
+                return Some(first.sse.clone());
+            }
         }
         self.gather(&mut buf);
         Some(buf.freeze())
@@ -189,7 +225,10 @@ impl SseBody {
     fn gather(&mut self, buf: &mut BytesMut) -> bool {
         while buf.len() < MAX_BATCH_BYTES {
             match self.sub.try_next() {
-                Next::Frame(f) => buf.extend_from_slice(&f.sse),
+                Next::Frame(f) => {
+                    buf.extend_from_slice(&f.sse);
+                    self.delivered.increment(1);
+                }
                 Next::Empty => return true,
                 Next::Closed => return false,
             }

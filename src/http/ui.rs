@@ -12,6 +12,9 @@ use super::error::ApiError;
 struct Assets;
 
 /// `GET /`.
+#[utoipa::path(get, path = "/", tag = "ui",
+    responses((status = 200, description = "The live scoreboard page",
+        content_type = "text/html", body = String)))]
 pub async fn index() -> Response {
     serve("index.html")
 }

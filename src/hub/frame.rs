@@ -158,3 +158,7 @@ mod tests {
         assert_eq!(f.ws_text().as_bytes(), &f.ws_json()[..]);
     }
 }
+
+#[cfg(test)]
+#[path = "frame_props.rs"]
+mod props;

@@ -91,6 +91,9 @@ struct TopicEntry {
 struct Inner {
     epoch: u64,
     last: Option<EventId>,
+    /// Seq at or after which this hub holds every event (0: all); a resume
+    /// from before it would have a silent gap (see [`Hub::set_floor`]).
+    floor: u64,
     topics: HashMap<String, TopicEntry>,
     channels: HashMap<Arc<[String]>, broadcast::Sender<Arc<Frame>>>,
 }
@@ -115,6 +118,7 @@ impl Hub {
             inner: Mutex::new(Inner {
                 epoch,
                 last: None,
+                floor: 0,
                 topics: HashMap::new(),
                 channels: HashMap::new(),
             }),
@@ -123,6 +127,14 @@ impl Hub {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().expect("hub lock poisoned")
+    }
+
+    /// Says the hub was warmed from a log that starts after `seq` (a new
+    /// node reading the tail of a shared stream): it holds nothing at or
+    /// before `seq`, so a resume from before it gets `reset` (evicted)
+    /// instead of a replay with a silent gap.
+    pub fn set_floor(&self, seq: u64) {
+        self.lock().floor = seq;
     }
 
     /// Id of the last event the hub has seen.
@@ -181,6 +193,7 @@ impl Hub {
                 entry.history.clear();
                 entry.evicted_upto = 0;
             }
+            inner.floor = 0;
         }
         inner.epoch = env.id.epoch;
         inner.last = Some(env.id);
@@ -293,12 +306,17 @@ impl Inner {
         if id.seq > last.seq {
             return Err(ResetReason::Unknown);
         }
+        if id.seq < self.floor {
+            return Err(ResetReason::Evicted);
+        }
         if key
             .iter()
             .any(|t| self.topics.get(t).is_some_and(|e| e.evicted_upto > id.seq))
         {
             return Err(ResetReason::Evicted);
         }
+        // Served from history: counted here so SSE and WebSocket agree.
+        metrics::counter!("livescore_resumes_total").increment(1);
         Ok(())
     }
 
@@ -386,6 +404,12 @@ async fn refill(hub: &Hub, bus: &dyn Bus) {
             }
             Err(BusError::Evicted(_)) | Err(BusError::OtherEpoch(_)) | Err(BusError::Closed) => {
                 tracing::error!(%after, "hub fell further behind than the bus retains; clients will get current state");
+                return;
+            }
+            Err(err) => {
+                // Shared bus unreachable: what was missed is not refilled;
+                // lagging clients of non-state topics are dropped and resume.
+                tracing::error!(%err, %after, "cannot refill the hub from the bus");
                 return;
             }
         }

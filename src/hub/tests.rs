@@ -151,3 +151,25 @@ fn a_slow_subscriber_on_a_plain_topic_refills_from_history_or_is_dropped() {
         "past history: dropped, never a silent gap"
     );
 }
+
+#[test]
+fn a_hub_warmed_from_the_tail_of_a_log_resets_resumes_from_before_it() {
+    let hub = Hub::new(1);
+    // Warmed with events 11..=12 of a log whose first ten it never saw.
+    hub.ingest(&env(11, "news", "x", "{}"));
+    hub.ingest(&env(12, "news", "x", "{}"));
+    hub.set_floor(10);
+    let mut from_before = hub.subscribe(topics(&["news"]), Start::After(EventId::new(1, 5)));
+    assert_eq!(drain(&mut from_before)[0].1, "reset");
+    let mut from_floor = hub.subscribe(topics(&["news"]), Start::After(EventId::new(1, 10)));
+    assert_eq!(
+        drain(&mut from_floor),
+        vec![(11, "x".into()), (12, "x".into())]
+    );
+    // A new epoch (the log was reset) starts complete: no floor.
+    let mut first = env(1, "news", "x", "{}");
+    first.id = EventId::new(2, 1);
+    hub.ingest(&first);
+    let mut fresh = hub.subscribe(topics(&["news"]), Start::After(EventId::new(2, 0)));
+    assert_eq!(drain(&mut fresh), vec![(1, "x".into())]);
+}

@@ -154,6 +154,9 @@ pub struct Writer {
     pending: VecDeque<Arc<Envelope>>,
     /// Seq of the newest event queued; older ones from the bus are repeats.
     last_queued: u64,
+    /// Epoch of `last_queued`. A new epoch (a flushed Redis) restarts seq
+    /// from 1, so its events must not be taken for repeats of the old one.
+    last_epoch: u64,
     /// The receiver lagged (or was left unread while full): refill from the
     /// bus ring before trusting it again.
     behind: bool,
@@ -170,6 +173,7 @@ impl Writer {
         status: Arc<WriterStatus>,
         base_seq: u64,
     ) -> Self {
+        let last_epoch = bus.epoch();
         Self {
             store,
             bus,
@@ -177,6 +181,7 @@ impl Writer {
             status,
             pending: VecDeque::new(),
             last_queued: base_seq,
+            last_epoch,
             behind: false,
             closed: false,
         }
@@ -247,6 +252,15 @@ impl Writer {
     }
 
     fn accept(&mut self, env: Arc<Envelope>) {
+        if env.id.epoch != self.last_epoch {
+            tracing::warn!(
+                old = self.last_epoch,
+                new = env.id.epoch,
+                "the bus started a new history; writing it from its start"
+            );
+            self.last_epoch = env.id.epoch;
+            self.last_queued = 0;
+        }
         if env.id.seq <= self.last_queued {
             return; // already queued through a refill
         }
@@ -274,7 +288,14 @@ impl Writer {
             match self.bus.read_after(after, room).await {
                 Ok(events) if events.is_empty() => break,
                 Ok(events) => events.into_iter().for_each(|e| self.accept(e)),
-                Err(BusError::Evicted(_) | BusError::OtherEpoch(_) | BusError::Closed) => {
+                Err(
+                    BusError::Evicted(_)
+                    | BusError::OtherEpoch(_)
+                    | BusError::Closed
+                    | BusError::Unavailable(_)
+                    | BusError::Redis(_)
+                    | BusError::Corrupt(_),
+                ) => {
                     // What is gone is gone; `accept` counts the gap when the
                     // receiver delivers the next event.
                     break;

@@ -2,24 +2,20 @@
 // Rust server: a tiny in-test HTTP server serves web/ and an SSE endpoint that
 // the test drives. Covers what the replay cannot show on demand: every status
 // line, possession and red-zone markers, overtime, dimmed losers, in-place
-// updates, reconnect state and that feed text can never become markup.
+// updates, reconnect state and that feed text can never become markup, and
+// what the page says after a reconnect: the stub keeps a history like the
+// real server's `/api/stream?topic=scores` (ids `<epoch>-<seq>`, replay after
+// Last-Event-ID or `?lastEventId=`, `event: reset` when told to).
 //
 //   npm ci && node --test tests/browser/
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { launchBrowser, OUT, ROOT } from './lib.mjs';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-  '--disable-component-update', '--disable-quic', '--no-first-run', '--disable-sync',
-];
 const TIMEOUT_MS = 10_000; // guards hangs only
 const ASSETS = {
   '/': ['index.html', 'text/html; charset=utf-8'],
@@ -64,16 +60,81 @@ let browser;
 let page;
 const streams = new Set();
 const pageErrors = [];
-let nextId = 1;
 
+// The stub's event history, as the real server keeps it: ids `1-<seq>`.
+const EPOCH = '1';
+let nextSeq = 1;
+/** Every `update` published: {seq, games}. */
+const history = [];
+/** Each stream request: {lastEventIdHeader, lastEventIdQuery}. */
+const streamRequests = [];
+/** How the next stream request is answered: 'normal', 'reset' (send `event: reset` first) or 'fail' (HTTP 503). */
+let nextAnswer = 'normal';
+
+function frame(seq, event, data) {
+  return `id: ${EPOCH}-${seq}\nevent: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+}
+
+/** Publishes a board: kept in history and sent to every open stream. */
 function send(games) {
-  const frame = `id: ${nextId++}\nevent: update\ndata: ${JSON.stringify(games)}\n\n`;
-  for (const res of streams) res.write(frame);
+  const seq = nextSeq++;
+  history.push({ seq, games });
+  for (const res of streams) res.write(frame(seq, 'update', games));
+}
+
+function current() {
+  return history.length ? history[history.length - 1] : null;
+}
+
+/** Id of the last `update`: what the page resumes from. */
+function lastEventId() {
+  return history.length ? `${EPOCH}-${current().seq}` : null;
+}
+
+/** The newest id on the stub, any topic (GET /api/'s last_event_id). */
+function headId() {
+  return nextSeq > 1 ? `${EPOCH}-${nextSeq - 1}` : null;
 }
 
 function dropStreams() {
   for (const res of streams) res.destroy();
   streams.clear();
+}
+
+/** `GET /api/stream?topic=scores`, like the server: replay after the id, or state; a reset when told. */
+function serveStream(req, res, url) {
+  const header = req.headers['last-event-id'] ?? null;
+  const query = url.searchParams.get('lastEventId');
+  streamRequests.push({ lastEventIdHeader: header, lastEventIdQuery: query });
+  const answer = nextAnswer;
+  nextAnswer = 'normal';
+  // Other topics (the docs' snippet also asks for a game's) are accepted and stay silent.
+  if (!url.searchParams.getAll('topic').includes('scores')) {
+    res.writeHead(400, { 'Content-Type': 'application/json' });
+    res.end('{"error":"this stub serves ?topic=scores only"}');
+    return;
+  }
+  if (answer === 'fail') {
+    res.writeHead(503, { 'Content-Type': 'application/json' });
+    res.end('{"error":"try again"}');
+    return;
+  }
+  res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache' });
+  res.write('retry: 500\n\n');
+  streams.add(res);
+  res.on('close', () => streams.delete(res));
+  const id = header ?? query;
+  const m = /^1-(\d+)$/.exec(id ?? '');
+  const last = current();
+  if (answer === 'reset' || (id && !m)) {
+    // The reset's id sits just before the state that follows (as on the server).
+    res.write(frame(last.seq - 1, 'reset', { reason: 'evicted', last_id: id }));
+    res.write(frame(last.seq, 'update', last.games));
+  } else if (m) {
+    for (const h of history) if (h.seq > Number(m[1])) res.write(frame(h.seq, 'update', h.games));
+  } else if (last) {
+    res.write(frame(last.seq, 'update', last.games));
+  }
 }
 
 /** Text and classes of one card, for assertions. */
@@ -101,27 +162,17 @@ function card(eid) {
 }
 
 before(async () => {
-  try {
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 60_000 });
-  } catch (err) {
-    throw new Error(
-      `Chromium could not start from ${CHROMIUM} (install it with \`apt-get install -y chromium\` ` +
-        `or set CHROMIUM_PATH): ${err.message}`,
-    );
-  }
+  browser = await launchBrowser();
+  send(week());
   server = createServer((req, res) => {
     const url = new URL(req.url, 'http://x');
-    if (url.pathname === '/api/livescore') {
-      res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache' });
-      res.write('retry: 500\n\n');
-      streams.add(res);
-      res.on('close', () => streams.delete(res));
-      send(week());
+    if (url.pathname === '/api/stream') {
+      serveStream(req, res, url);
       return;
     }
     if (url.pathname === '/api/') {
-      res.writeHead(200, { 'Content-Type': 'application/json' });
-      res.end(JSON.stringify({ season: 2015, week: 1, season_type: 'REG', games: week(), last_event_id: '0' }));
+      res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache' });
+      res.end(JSON.stringify({ season: 2015, week: 1, season_type: 'REG', games: current().games, last_event_id: headId() }));
       return;
     }
     const asset = ASSETS[url.pathname];
@@ -145,7 +196,46 @@ before(async () => {
     undefined,
     { timeout: TIMEOUT_MS },
   );
+  // Record every notice and indicator state, however briefly shown.
+  await page.evaluate(() => {
+    window.__notices = [];
+    window.__connStates = [];
+    const notice = document.getElementById('notice');
+    const conn = document.getElementById('conn');
+    new MutationObserver(() => {
+      if (notice.textContent) window.__notices.push(`${notice.dataset.kind}|${notice.textContent}|${notice.dataset.by}`);
+    }).observe(notice, { childList: true, characterData: true, subtree: true });
+    new MutationObserver(() => window.__connStates.push(conn.dataset.state))
+      .observe(conn, { attributes: true, attributeFilter: ['data-state'] });
+  });
 });
+
+/** How many notices and indicator changes the page has shown so far. */
+function marks() {
+  return page.evaluate(() => ({ notices: window.__notices.length, conn: window.__connStates.length }));
+}
+
+/** The first notice shown after `mark`, once there is one: "kind|text|by". */
+async function noticeAfter(mark) {
+  await page.waitForFunction((n) => window.__notices.length > n.notices, mark, { timeout: TIMEOUT_MS });
+  return page.evaluate((n) => window.__notices[n.notices], mark);
+}
+
+/** The indicator states shown after `mark`. */
+function connStatesAfter(mark) {
+  return page.evaluate((n) => window.__connStates.slice(n.conn), mark);
+}
+
+/** The stub's current board with one score changed, as the next update to publish. */
+function withScore(eid, side, score) {
+  const games = structuredClone(current().games);
+  games.find((g) => g.eid === eid)[side].score = score;
+  return games;
+}
+
+function homeScore(eid) {
+  return page.evaluate((id) => document.querySelector(`.game[data-eid="${id}"] [data-side="home"] .score`).textContent, eid);
+}
 
 after(async () => {
   await browser?.close().catch(() => {});
@@ -261,17 +351,142 @@ test('a score change updates the card in place and highlights the score', async 
   await page.waitForFunction(() => !window.__score.classList.contains('changed'), undefined, { timeout: TIMEOUT_MS });
 });
 
-test('the indicator shows reconnecting while the stream is down, then live again', async () => {
+test('the indicator shows reconnecting while the stream is down, then live again; nothing missed', async () => {
+  const mark = await marks();
+  const seen = lastEventId();
+  const requests = streamRequests.length;
   dropStreams();
   await page.waitForFunction(() => document.getElementById('conn').dataset.state === 'reconnecting', undefined, { timeout: TIMEOUT_MS });
   assert.match((await page.textContent('#conn')).trim(), /^reconnecting/);
   await page.waitForFunction(() => document.getElementById('conn').dataset.state === 'live', undefined, { timeout: TIMEOUT_MS });
   assert.equal(await page.evaluate(() => document.querySelectorAll('.game').length), 7);
+  // Nothing was published meanwhile: the page says so.
+  // (By the head id: /api/'s last_event_id is the id the page already had.)
+  assert.equal(await noticeAfter(mark), 'caught-up|caught up: 0 updates|head');
+  assert.equal(streamRequests[requests]?.lastEventIdHeader, seen, 'the browser resumed with Last-Event-ID');
+});
+
+test('after a drop the page resumes with Last-Event-ID and says how many updates it caught up on', async () => {
+  const mark = await marks();
+  const seen = lastEventId();
+  const requests = streamRequests.length;
+  dropStreams();
+  // While the page is away, Jacksonville scores three times.
+  for (const score of [6, 9, 12]) send(withScore('2015091302', 'home', score));
+  assert.equal(await noticeAfter(mark), 'caught-up|caught up: 3 updates|head');
+  assert.equal(await page.textContent('#announcer'), 'caught up: 3 updates', 'screen readers hear it');
+  assert.deepEqual(
+    streamRequests.slice(requests).map((r) => r.lastEventIdHeader),
+    [seen],
+    'one reconnect, by the browser, with the last id it had',
+  );
+  assert.equal(await homeScore('2015091302'), '12', 'the board shows the last replayed update');
+  assert.deepEqual(await connStatesAfter(mark), ['reconnecting', 'live']);
+  assert.ok(await page.isVisible('#notice'), 'the notice is shown');
+  // On a phone it fits the screen too.
+  await page.setViewportSize({ width: 360, height: 740 });
+  const fit = await page.evaluate(() => {
+    const r = document.getElementById('notice').getBoundingClientRect();
+    return { left: r.left, right: r.right, scrollWidth: document.documentElement.scrollWidth };
+  });
+  mkdirSync(OUT, { recursive: true });
+  await page.screenshot({ path: path.join(OUT, 'notice-phone.png') });
+  await page.setViewportSize({ width: 1280, height: 720 });
+  assert.ok(fit.left >= 0 && fit.right <= 360 && fit.scrollWidth <= 360, `the notice overflows a 360px screen: ${JSON.stringify(fit)}`);
+  // Live again: a later update is drawn and is not a catch-up.
+  send(withScore('2015091302', 'home', 15));
+  await page.waitForFunction(() =>
+    document.querySelector('.game[data-eid="2015091302"] [data-side="home"] .score').textContent === '15', undefined, { timeout: TIMEOUT_MS });
+  assert.equal((await marks()).notices, mark.notices + 1, 'exactly one notice');
+});
+
+test('when the browser gives up (HTTP error), the page reconnects itself with ?lastEventId=', async () => {
+  const mark = await marks();
+  const seen = lastEventId();
+  const requests = streamRequests.length;
+  nextAnswer = 'fail'; // the browser's own reconnect gets a 503: EventSource closes for good
+  dropStreams();
+  for (const score of [10, 17]) send(withScore('2015091302', 'away', score));
+  assert.equal(await noticeAfter(mark), 'caught-up|caught up: 2 updates|head');
+  assert.deepEqual(streamRequests.slice(requests), [
+    { lastEventIdHeader: seen, lastEventIdQuery: null }, // EventSource's reconnect: 503
+    { lastEventIdHeader: null, lastEventIdQuery: seen }, // the page's new EventSource
+  ]);
+  assert.equal(await page.textContent('.game[data-eid="2015091302"] [data-side="away"] .score'), '17');
+  assert.equal(await page.getAttribute('#conn', 'data-state'), 'live');
+});
+
+test('the replay also counts as over when the newest id is not a board (e.g. a chat message after it)', async () => {
+  const mark = await marks();
+  dropStreams();
+  send(withScore('2015091302', 'home', 19));
+  nextSeq += 2; // two events on other topics: /api/'s last_event_id is past the last update
+  assert.equal(await noticeAfter(mark), 'caught-up|caught up: 1 update|board');
+  assert.equal(await homeScore('2015091302'), '19');
+});
+
+test('when the server cannot resume, the page says the history was reset and shows the current scores', async () => {
+  const mark = await marks();
+  nextAnswer = 'reset';
+  dropStreams();
+  send(withScore('2015091302', 'home', 22));
+  assert.equal(await noticeAfter(mark), 'reset|history reset: showing current scores|evicted');
+  await page.waitForFunction(() =>
+    document.querySelector('.game[data-eid="2015091302"] [data-side="home"] .score').textContent === '22', undefined, { timeout: TIMEOUT_MS });
+  assert.equal(await page.getAttribute('#conn', 'data-state'), 'live');
+  // No "caught up" after it (the catch-up safety net is 3 s), and the notice fades by itself.
+  await page.waitForFunction(() => document.getElementById('notice').hidden, undefined, { timeout: 15_000 });
+  assert.deepEqual(await page.evaluate((n) => window.__notices.slice(n), mark.notices), ['reset|history reset: showing current scores|evicted']);
 });
 
 test('a game that leaves the list loses its card; no page errors', async () => {
   send(week().slice(0, 6));
   await page.waitForFunction(() => document.querySelectorAll('.game').length === 6, undefined, { timeout: TIMEOUT_MS });
   assert.equal(await page.evaluate(() => document.querySelectorAll('.slot').length), 2, 'the empty slot is removed');
+  assert.deepEqual(pageErrors, []);
+});
+
+test('the browser snippet of docs/CLIENTS.md works as shown: resumes by itself and with ?lastEventId=, sees a reset', async () => {
+  await page.close(); // from here on only the snippet's page talks to the stub
+  const doc = readFileSync(path.join(ROOT, 'docs/CLIENTS.md'), 'utf8');
+  const code = /```js\n([\s\S]*?)```/.exec(doc.slice(doc.indexOf('## Browser: EventSource')))?.[1];
+  assert.ok(code, 'docs/CLIENTS.md has a js block under "## Browser: EventSource"');
+  const snippet = await browser.newPage();
+  snippet.on('pageerror', (err) => pageErrors.push(String(err)));
+  await snippet.goto(`${baseUrl}docs-snippet`); // any page of the stub's origin
+  // The functions the snippet leaves to the reader, recording their calls.
+  await snippet.addScriptTag({ content: `
+    window.calls = [];
+    function render(games) { calls.push('render ' + games.length); }
+    function renderGame() { calls.push('game'); }
+    function flash() { calls.push('score'); }
+    function notice(text) { calls.push('notice ' + text); }
+    function catchUp() { calls.push('catchUp'); }
+  ` });
+  await snippet.addScriptTag({ content: code });
+  const calls = () => snippet.evaluate(() => window.calls);
+  const waitCall = (c) => snippet.waitForFunction((want) => window.calls.includes(want), c, { timeout: TIMEOUT_MS });
+  const games = current().games.length;
+  await waitCall(`render ${games}`);
+
+  // The browser gives up (HTTP 503): the snippet's own reconnect resumes with ?lastEventId=.
+  const seen = lastEventId();
+  const requests = streamRequests.length;
+  nextAnswer = 'fail';
+  dropStreams();
+  send(withScore('2015091302', 'home', 30));
+  await waitCall('catchUp');
+  await snippet.waitForFunction((n) => window.calls.filter((c) => c.startsWith('render')).length === n, 2, { timeout: TIMEOUT_MS });
+  assert.deepEqual(streamRequests.slice(requests), [
+    { lastEventIdHeader: seen, lastEventIdQuery: null },
+    { lastEventIdHeader: null, lastEventIdQuery: seen },
+  ]);
+
+  // A reset: the notice, then the current board.
+  nextAnswer = 'reset';
+  dropStreams();
+  await waitCall('notice history reset: showing current scores');
+  await snippet.waitForFunction((n) => window.calls.filter((c) => c.startsWith('render')).length === n, 3, { timeout: TIMEOUT_MS });
+  assert.deepEqual((await calls()).slice(-2), ['notice history reset: showing current scores', `render ${games}`]);
   assert.deepEqual(pageErrors, []);
 });

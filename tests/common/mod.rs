@@ -106,6 +106,18 @@ pub fn client() -> reqwest::Client {
         .expect("client")
 }
 
+/// `/healthz` as (status, body), whatever the status: 503 is an answer
+/// too (database or bus down, shutting down), with the same JSON.
+pub async fn health(base: &str) -> (u16, serde_json::Value) {
+    let resp = client()
+        .get(format!("{base}/healthz"))
+        .send()
+        .await
+        .expect("get /healthz");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.expect("health is JSON"))
+}
+
 /// One SSE event as the WHATWG parser sees it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SseEvent {

@@ -53,6 +53,8 @@ pub(super) struct Connection {
     ping_sent: Option<Instant>,
     /// Keeps `livescore_connections{transport="ws"}` right.
     _guard: ConnectionGuard,
+    /// `livescore_events_delivered_total{transport="ws"}`, looked up once.
+    delivered: metrics::Counter,
 }
 
 impl Connection {
@@ -67,6 +69,7 @@ impl Connection {
             last_heard: now,
             ping_sent: None,
             _guard: ConnectionGuard::new("ws"),
+            delivered: crate::http::metrics::delivered("ws"),
         }
     }
 
@@ -216,10 +219,12 @@ impl Connection {
             if batch.is_empty() && open {
                 break;
             }
+            let n = batch.len() as u64;
             let flow = self.send(batch).await;
             if !matches!(flow, Flow::Continue) {
                 return flow;
             }
+            self.delivered.increment(n);
             if !open {
                 return Flow::Close(TRY_AGAIN_LATER, "too far behind; resume");
             }
@@ -274,7 +279,11 @@ impl Connection {
             return Flow::Continue;
         };
         let (batch, open) = gather(sub, Some(first));
+        let n = batch.len() as u64;
         let flow = self.send(batch).await;
+        if matches!(flow, Flow::Continue) {
+            self.delivered.increment(n);
+        }
         if matches!(flow, Flow::Continue) && !open {
             return Flow::Close(TRY_AGAIN_LATER, "too far behind; resume");
         }

@@ -39,6 +39,7 @@ use std::time::Duration;
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::{State, WebSocketUpgrade};
+use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use tracing::Instrument;
 
@@ -93,8 +94,25 @@ impl Default for WsConfig {
 }
 
 /// `GET /ws`. A plain GET (no upgrade) gets a JSON 400, like every error.
+#[utoipa::path(get, path = "/ws", tag = "stream",
+    description = "WebSocket: JSON text frames (SPEC `/ws`). Client sends `subscribe`, \
+        `unsubscribe`, `chat`; server sends `subscribed`, `event`, `error`.",
+    params(
+        ("Connection" = String, Header, pattern = "[Uu][Pp][Gg][Rr][Aa][Dd][Ee]",
+            description = "Contains `upgrade` (any case)"),
+        ("Upgrade" = String, Header, pattern = "^[Ww][Ee][Bb][Ss][Oo][Cc][Kk][Ee][Tt]$",
+            description = "`websocket` (any case)"),
+        ("Sec-WebSocket-Version" = String, Header, pattern = "^13$", description = "13"),
+        ("Sec-WebSocket-Key" = String, Header, pattern = "^[A-Za-z0-9+/]{22}==$",
+            description = "16 random bytes, base64 (RFC 6455)"),
+    ),
+    responses(
+        (status = 101, description = "Switching Protocols: the request carried a WebSocket upgrade"),
+        (status = 400, description = "Not a WebSocket handshake (RFC 6455 section 4.2.1)", body = super::error::ErrorBody),
+    ))]
 pub async fn handler(
     State(st): State<AppState>,
+    headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     let upgrade = match upgrade {
@@ -104,6 +122,17 @@ pub async fn handler(
                 .into_response()
         }
     };
+    // axum only checks that the key is there; RFC 6455 (4.2.1) wants a
+    // 400 unless it is 16 bytes in base64, so say so rather than upgrade.
+    if !headers
+        .get(header::SEC_WEBSOCKET_KEY)
+        .is_some_and(|k| valid_key(k.as_bytes()))
+    {
+        return ApiError::BadRequest(
+            "/ws needs a WebSocket upgrade: Sec-WebSocket-Key must be 16 bytes in base64".into(),
+        )
+        .into_response();
+    }
     let cfg = &st.config.ws;
     // Counts as a task of the app until the connection ends, so shutdown
     // waits for the 1001 close to go out.
@@ -120,4 +149,33 @@ pub async fn handler(
             }
             .instrument(span)
         })
+}
+
+/// A `Sec-WebSocket-Key` that decodes to 16 bytes: 22 base64 characters
+/// and `==` padding.
+fn valid_key(key: &[u8]) -> bool {
+    key.len() == 24
+        && key.ends_with(b"==")
+        && key[..22]
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+}
+
+#[cfg(test)]
+mod key_tests {
+    #[test]
+    fn only_16_byte_base64_keys_are_valid() {
+        // RFC 6455's own example key.
+        assert!(super::valid_key(b"dGhlIHNhbXBsZSBub25jZQ=="));
+        for bad in [
+            &b""[..],
+            b"dGhlIHNhbXBsZSBub25jZQ",
+            b"dGhlIHNhbXBsZSBub25jZQ=",
+            b"dGhlIHNhbXBsZSBub25jZ===",
+            b"dGhlIHNhbXBsZSBub25jZ!==",
+            b"dGhlIHNhbXBsZSBub25jZQ==x",
+        ] {
+            assert!(!super::valid_key(bad), "{bad:?}");
+        }
+    }
 }

@@ -155,3 +155,7 @@ mod tests {
         assert_eq!(t.as_str(), r#"{"type":"error","message":"no \"x\""}"#);
     }
 }
+
+#[cfg(test)]
+#[path = "protocol_props.rs"]
+mod props;

@@ -1,0 +1,48 @@
+//! Hub fan-out: one event into the hub (`Hub::ingest`: encode once, record,
+//! send on the topic's channel) and out to 10,000 subscribers, each taking
+//! it with `Subscriber::try_next` as an SSE body does.
+
+use bytes::Bytes;
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use livescore::bus::Envelope;
+use livescore::hub::{Hub, Next, Start};
+use livescore::model::EventId;
+
+const SUBSCRIBERS: usize = 10_000;
+
+fn fanout(c: &mut Criterion) {
+    let hub = Hub::new(1);
+    let mut subs: Vec<_> = (0..SUBSCRIBERS)
+        .map(|_| hub.subscribe(vec!["bench".to_string()], Start::Current))
+        .collect();
+    let data = Bytes::from(format!(
+        r#"{{"n":1,"pad":"{}","t":1764000000000000000}}"#,
+        "x".repeat(84)
+    ));
+    let mut seq = 0u64;
+    let mut group = c.benchmark_group("hub");
+    group.throughput(Throughput::Elements(SUBSCRIBERS as u64));
+    group.bench_function("ingest + 10k try_next", |b| {
+        b.iter(|| {
+            seq += 1;
+            hub.ingest(&Envelope {
+                id: EventId::new(1, seq),
+                topic: "bench".into(),
+                event: "bench".into(),
+                data: data.clone(),
+            });
+            let mut bytes = 0;
+            for sub in &mut subs {
+                match sub.try_next() {
+                    Next::Frame(f) => bytes += f.sse.len(),
+                    Next::Empty | Next::Closed => panic!("every subscriber gets the event"),
+                }
+            }
+            bytes
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, fanout);
+criterion_main!(benches);

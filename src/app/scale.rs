@@ -1,0 +1,264 @@
+//! Wiring of the bus a node runs on, and of the feed poller over a shared
+//! bus (`--bus redis://…`).
+//!
+//! Memory bus: ids continue from the store (epoch, next seq) and the hub is
+//! warmed from the store. Redis bus: the shared stream is the history, so
+//! the epoch and where ids stand come from Redis, and the hub is warmed
+//! from the stream's tail (state topics and resume work on a new node
+//! before the next event). The store writer then writes every event from
+//! where this node joined; with several nodes on one database each writes
+//! them all, which the store's idempotent insert (`ON CONFLICT (epoch,
+//! seq) DO NOTHING`) makes harmless.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::{new_epoch, AppError};
+use crate::bus::redis::WARM_EVENTS;
+use crate::bus::{Bus, MemoryBus, RedisBus, RedisConfig};
+use crate::feed::fetch::{FetchConfig, Fetcher};
+use crate::feed::leader::{self, Lease};
+use crate::feed::poller::{FeedStatus, Poller, Source};
+use crate::feed::{Publisher, Tracker};
+use crate::hub::{self, Hub};
+use crate::model::{self, Game, Week};
+use crate::store::{self, Store};
+
+/// Which bus a server shares events on.
+#[derive(Debug, Clone, Default)]
+pub enum BusChoice {
+    /// In-process: this node alone.
+    #[default]
+    Memory,
+    /// A Redis stream shared by every node of a deployment.
+    Redis(RedisConfig),
+}
+
+/// A node's bus and warmed hub, and where its store writer starts.
+pub(super) struct Wired {
+    pub bus: Arc<dyn Bus>,
+    /// The same bus when it is Redis (reader task, lease).
+    pub redis: Option<Arc<RedisBus>>,
+    pub hub: Arc<Hub>,
+    pub epoch: u64,
+    /// Seq already in the store, for `/healthz`.
+    pub written: u64,
+    /// The store writer takes events after this seq.
+    pub writer_base: u64,
+}
+
+/// Opens the bus, reads where the history stands and warms the hub.
+pub(super) async fn wire(choice: &BusChoice, db: &dyn Store) -> Result<Wired, AppError> {
+    match choice {
+        BusChoice::Memory => {
+            let history = store::begin(db, new_epoch()).await?;
+            let epoch = history.epoch;
+            tracing::info!(
+                epoch,
+                last_seq = history.last_seq,
+                next_seq = history.base_seq + 1,
+                "history read back"
+            );
+            let hub = Hub::new(epoch);
+            // Warm start: one more than the hub keeps per topic, so its
+            // eviction mark is right and a resume from before the window
+            // gets a reset.
+            for env in db.recent(epoch, hub::HISTORY_PER_TOPIC as u32 + 1).await? {
+                hub.ingest(&env);
+            }
+            Ok(Wired {
+                bus: Arc::new(MemoryBus::new(epoch, history.base_seq)),
+                redis: None,
+                hub,
+                epoch,
+                written: history.last_seq,
+                writer_base: history.base_seq,
+            })
+        }
+        BusChoice::Redis(config) => {
+            let redis = RedisBus::connect(config).await?;
+            let epoch = redis.epoch();
+            let head = redis.delivered();
+            let hub = Hub::new(epoch);
+            let recent = redis.recent(WARM_EVENTS).await?;
+            // The hub holds everything after `floor`; a resume from before
+            // it gets a reset rather than a replay with a hole.
+            let floor = recent.first().map_or(head, |e| e.id.seq - 1);
+            let has_week = recent
+                .iter()
+                .any(|e| e.topic == model::TOPIC_SCORES && e.event == model::EVENT_UPDATE);
+            if !has_week {
+                // A tail of chat and news only: the week's state from a
+                // shared database that stored this epoch, ingested first
+                // (it is older than the tail).
+                let stored = db
+                    .latest(epoch, model::TOPIC_SCORES, model::EVENT_UPDATE)
+                    .await?;
+                if let Some(env) = stored.filter(|e| e.id.seq <= floor) {
+                    hub.ingest(&env);
+                }
+            }
+            for env in &recent {
+                hub.ingest(env);
+            }
+            hub.set_floor(floor);
+            tracing::info!(epoch, head, warmed = recent.len(), "joined the Redis bus");
+            Ok(Wired {
+                bus: redis.clone(),
+                redis: Some(redis),
+                hub,
+                epoch,
+                written: db.last_seq(epoch).await?,
+                writer_base: head,
+            })
+        }
+    }
+}
+
+/// What a node needs to poll the feed whenever it holds the lease.
+pub(super) struct LedFeed {
+    pub source: Source,
+    pub fetch: FetchConfig,
+    pub interval: Duration,
+    pub status: FeedStatus,
+}
+
+/// Spawns the lease loop: the poller runs only while this node holds the
+/// feed lease, each time resumed from the hub's current state (another
+/// node may have published since this one started).
+pub(super) fn spawn_led_poller(
+    feed: LedFeed,
+    redis: &RedisBus,
+    prefix: &str,
+    hub: Arc<Hub>,
+    bus: Arc<dyn Bus>,
+    tracker: &TaskTracker,
+    cancel: CancellationToken,
+) {
+    let lease = Lease::new(redis.client(), prefix);
+    tracker.spawn(leader::run(lease, cancel, move |term| {
+        let fetcher = Fetcher::new(feed.source.clone(), feed.fetch.clone());
+        let publisher = Publisher::new(bus.clone(), tracker_from(&hub));
+        let (interval, status) = (feed.interval, feed.status.clone());
+        async move {
+            match fetcher {
+                Ok(fetcher) => {
+                    Poller::new(fetcher, publisher, interval, status)
+                        .run(term)
+                        .await
+                }
+                Err(err) => {
+                    tracing::error!(%err, "cannot set up the feed");
+                    term.cancelled().await;
+                }
+            }
+        }
+    }));
+}
+
+/// A tracker that carries on from the last `scores` update the hub holds,
+/// with each game's score changes counted (they number ScoreEvent ids), so
+/// a new leader publishes only real changes.
+fn tracker_from(hub: &Hub) -> Tracker {
+    let Some(update) = hub.state(model::TOPIC_SCORES, model::EVENT_UPDATE) else {
+        return Tracker::new();
+    };
+    let games: Vec<Game> = match serde_json::from_slice(&update.data) {
+        Ok(g) => g,
+        Err(err) => {
+            tracing::warn!(%err, "the last scores update does not parse; starting the feed afresh");
+            return Tracker::new();
+        }
+    };
+    let Some(first) = games.first() else {
+        return Tracker::new();
+    };
+    let mut counts = HashMap::new();
+    for g in &games {
+        let n = hub
+            .history(&model::game_topic(&g.eid), model::EVENT_SCORE)
+            .iter()
+            .filter(|f| f.id.seq < update.id.seq)
+            .count();
+        counts.insert(g.eid.clone(), u32::try_from(n).unwrap_or(u32::MAX));
+    }
+    let week = Week {
+        season: first.season,
+        week: first.week,
+        season_type: first.season_type.clone(),
+        games,
+    };
+    Tracker::resume(week, counts)
+}
+
+/// `livescore ingest --bus redis://…`: the feed poller alone, publishing
+/// on the shared stream. Polling (not `--once`) runs under the same lease
+/// as the nodes' pollers, so an ingester and `serve --feed` nodes never
+/// poll at once; `--once` is an operator's deliberate single poll and takes
+/// no lease. The tracker resumes from the stream's current state, and with
+/// `--database-url` the events are stored too (idempotently).
+pub(super) async fn ingest(
+    config: super::IngestConfig,
+    redis_config: &RedisConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<Option<crate::feed::poller::Polled>, AppError> {
+    let fetcher = Fetcher::new(config.source.clone(), config.fetch.clone())?;
+    let db = match &config.database_url {
+        Some(url) => Some(store::open(url).await?),
+        None => None,
+    };
+    let redis = RedisBus::connect(redis_config).await?;
+    let bus: Arc<dyn Bus> = redis.clone();
+    let hub = Hub::new(redis.epoch());
+    for env in redis.recent(WARM_EVENTS).await? {
+        hub.ingest(&env);
+    }
+    let cancel = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    // The hub follows the stream so a lease taken later resumes from the
+    // state of that moment.
+    tracker.spawn(hub::run(
+        hub.clone(),
+        bus.clone(),
+        bus.subscribe(),
+        cancel.clone(),
+    ));
+    if let Some(db) = &db {
+        let head = redis.delivered();
+        let status = store::WriterStatus::new(redis.epoch(), head);
+        let writer =
+            store::writer::Writer::new(db.clone(), bus.clone(), bus.subscribe(), status, head);
+        tracker.spawn(writer.run(cancel.clone()));
+    }
+    tracker.spawn(redis.clone().run(cancel.clone()));
+    let outcome = if config.once {
+        let publisher = Publisher::new(bus.clone(), tracker_from(&hub));
+        let mut poller = Poller::new(fetcher, publisher, config.interval, FeedStatus::default());
+        Some(poller.poll().await)
+    } else {
+        let feed = LedFeed {
+            source: config.source,
+            fetch: config.fetch,
+            interval: config.interval,
+            status: FeedStatus::default(),
+        };
+        spawn_led_poller(
+            feed,
+            &redis,
+            &redis_config.prefix,
+            hub,
+            bus,
+            &tracker,
+            cancel.clone(),
+        );
+        shutdown.await;
+        tracing::info!("shutting down");
+        None
+    };
+    super::ingest::wind_down(&cancel, &tracker, db).await;
+    Ok(outcome.transpose()?)
+}

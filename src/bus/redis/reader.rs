@@ -1,0 +1,207 @@
+//! The reader task: the one place a node hears the shared stream.
+//!
+//! It reads with a blocking `XREAD` from the last id it delivered and
+//! broadcasts each entry locally in stream order. Every error ends the
+//! connection; it reconnects with a capped backoff and reads on from the
+//! same id, so an outage costs latency, never an event, and never a
+//! repeat. Each round also asks for the epoch and the head seq: a changed
+//! epoch (Redis lost its data) restarts reading from the new stream's
+//! start; the head gives `/healthz` its lag.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::streams::{StreamId, StreamReadReply};
+use redis::AsyncConnectionConfig;
+use tokio_util::sync::CancellationToken;
+
+use super::{RedisBus, BACKOFF_MAX, BACKOFF_MIN, RESPONSE_TIMEOUT};
+use crate::bus::{BusError, Envelope};
+use crate::model::EventId;
+
+/// How long one `XREAD` blocks when nothing is new. Bounds how soon a
+/// flushed Redis (new epoch, shorter stream) is noticed and how fresh the
+/// reported lag is.
+pub const READ_BLOCK: Duration = Duration::from_secs(1);
+/// Most entries taken per read.
+pub const READ_BATCH: usize = 1_000;
+
+impl RedisBus {
+    /// Delivers the stream to this node's subscribers until `cancel`.
+    pub async fn run(self: Arc<Self>, cancel: CancellationToken) {
+        let mut backoff = BACKOFF_MIN;
+        let mut first = true;
+        loop {
+            if !first {
+                self.reconnects.fetch_add(1, Ordering::Relaxed);
+                metrics::counter!("livescore_bus_reconnects_total").increment(1);
+            }
+            first = false;
+            let err = tokio::select! {
+                // Shutdown: stop reading; publishes give up too.
+                _ = cancel.cancelled() => {
+                    self.close();
+                    return;
+                }
+                // Reads until the connection breaks.
+                err = self.read_until_error(&mut backoff) => err,
+            };
+            self.lock().connected = false;
+            tracing::warn!(%err, ?backoff, "Redis bus connection lost; reconnecting");
+            tokio::select! {
+                _ = cancel.cancelled() => {
+                    self.close();
+                    return;
+                }
+                // Capped backoff before the next attempt.
+                _ = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(BACKOFF_MAX);
+        }
+    }
+
+    /// One connection's life: reads and delivers until an error.
+    async fn read_until_error(&self, backoff: &mut Duration) -> BusError {
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(RESPONSE_TIMEOUT))
+            .set_response_timeout(Some(RESPONSE_TIMEOUT + READ_BLOCK));
+        let mut conn = match self
+            .client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+        {
+            Ok(c) => c,
+            Err(err) => return err.into(),
+        };
+        loop {
+            let after = self.lock().delivered;
+            let reply: Result<(Option<String>, Option<u64>, Option<StreamReadReply>), _> =
+                redis::pipe()
+                    .cmd("GET")
+                    .arg(&self.keys.epoch)
+                    .cmd("GET")
+                    .arg(&self.keys.seq)
+                    .cmd("XREAD")
+                    .arg("COUNT")
+                    .arg(READ_BATCH)
+                    .arg("BLOCK")
+                    .arg(READ_BLOCK.as_millis() as u64)
+                    .arg("STREAMS")
+                    .arg(&self.keys.stream)
+                    .arg(format!("{after}-0"))
+                    .query_async(&mut conn)
+                    .await;
+            let (epoch, head, read) = match reply {
+                Ok(r) => r,
+                Err(err) => return err.into(),
+            };
+            if !self.lock().connected {
+                tracing::info!(after, "Redis bus reconnected; catching up");
+            }
+            {
+                let mut s = self.lock();
+                s.connected = true;
+                s.head = head.unwrap_or(0);
+            }
+            *backoff = BACKOFF_MIN;
+            if let Some(epoch) = epoch.and_then(|e| e.parse::<u64>().ok()) {
+                if self.observe_epoch(epoch) {
+                    // What this read returned was read after an id of the
+                    // old history: re-read the new stream from its start.
+                    continue;
+                }
+            }
+            let entries = read.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids);
+            for entry in entries {
+                match parse(&entry) {
+                    Ok(env) => {
+                        if !self.deliver(Arc::new(env)) {
+                            break; // epoch changed mid-batch: re-read from the start
+                        }
+                    }
+                    Err(err) => self.skip(&entry, &err),
+                }
+            }
+        }
+    }
+
+    /// Steps over an entry that does not read as an event (written by
+    /// something else under our prefix), so it cannot stall every node.
+    fn skip(&self, entry: &StreamId, err: &BusError) {
+        tracing::error!(%err, id = entry.id, "skipping a stream entry that is not an event");
+        metrics::counter!("livescore_bus_corrupt_total").increment(1);
+        let seq = entry
+            .id
+            .split_once('-')
+            .and_then(|(s, _)| s.parse::<u64>().ok());
+        if let Some(seq) = seq {
+            let mut s = self.lock();
+            s.delivered = s.delivered.max(seq);
+        }
+    }
+
+    /// Takes note of the epoch Redis holds now; a new one means the old
+    /// stream is gone, so reading restarts from the new stream's start.
+    fn observe_epoch(&self, epoch: u64) -> bool {
+        let mut s = self.lock();
+        let changed = s.epoch != epoch;
+        if changed {
+            tracing::warn!(
+                old = s.epoch,
+                new = epoch,
+                "Redis history was reset (new epoch)"
+            );
+            s.epoch = epoch;
+            s.delivered = 0;
+            s.head = 0;
+        }
+        changed
+    }
+
+    /// Broadcasts one entry if it is the next one; false when it belongs to
+    /// another epoch (the caller re-reads).
+    fn deliver(&self, env: Arc<Envelope>) -> bool {
+        let mut s = self.lock();
+        if env.id.epoch != s.epoch {
+            drop(s);
+            return !self.observe_epoch(env.id.epoch);
+        }
+        if env.id.seq <= s.delivered {
+            return true; // already delivered (cannot happen with XREAD after an id)
+        }
+        s.delivered = env.id.seq;
+        s.head = s.head.max(env.id.seq);
+        // Sent under the lock so receivers see ids in order; an error only
+        // means nobody listens, which loses nothing (the stream has it).
+        let _ = self.tx.send(env);
+        true
+    }
+}
+
+/// Stream entries as envelopes, in stream order.
+pub(super) fn parse_all(entries: &[StreamId]) -> Result<Vec<Arc<Envelope>>, BusError> {
+    entries.iter().map(|e| parse(e).map(Arc::new)).collect()
+}
+
+fn parse(entry: &StreamId) -> Result<Envelope, BusError> {
+    let corrupt = |what: &str| BusError::Corrupt(format!("stream entry {}: {what}", entry.id));
+    let seq = entry
+        .id
+        .split_once('-')
+        .and_then(|(s, _)| s.parse::<u64>().ok())
+        .ok_or_else(|| corrupt("id"))?;
+    let epoch = entry
+        .get::<String>("e")
+        .and_then(|e| e.parse::<u64>().ok())
+        .ok_or_else(|| corrupt("epoch"))?;
+    let topic: String = entry.get("t").ok_or_else(|| corrupt("topic"))?;
+    let event: String = entry.get("v").ok_or_else(|| corrupt("event"))?;
+    let data: Vec<u8> = entry.get("d").ok_or_else(|| corrupt("data"))?;
+    Ok(Envelope {
+        id: EventId::new(epoch, seq),
+        topic,
+        event,
+        data: data.into(),
+    })
+}

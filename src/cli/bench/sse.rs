@@ -1,0 +1,244 @@
+//! A lightweight SSE subscriber: a raw `TcpStream`, an HTTP/1.1 request
+//! written by hand, and a parser that only looks for the bench's `data:`
+//! lines. Tens of thousands of these run in one process, so each is a
+//! socket and a few KiB of buffer, not an HTTP client stack.
+
+use std::io;
+
+use bytes::{Buf, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::fleet::Plan;
+
+/// Socket read buffer per connection; it grows only if a read finds it full.
+const READ_BUF_BYTES: usize = 4096;
+
+/// Most response-head bytes accepted before giving up on a server.
+const MAX_HEAD_BYTES: usize = 16 * 1024;
+
+/// Where the chunked-transfer decoder is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Chunk {
+    /// Reading a `<hex size>\r\n` line.
+    Size,
+    /// This many payload bytes left in the current chunk.
+    Data(usize),
+    /// This many bytes left of the `\r\n` after a chunk.
+    Trailer(usize),
+    /// The last (empty) chunk was seen: the response is over.
+    Done,
+}
+
+/// One open `/api/stream` response.
+pub struct SseConn {
+    stream: TcpStream,
+    dec: Decoder,
+}
+
+/// The body decoder: chunked framing, then lines.
+struct Decoder {
+    /// Bytes read from the socket, not yet decoded.
+    raw: BytesMut,
+    /// Decoded body bytes, not yet a whole line.
+    text: Vec<u8>,
+    /// `None` when the body is not chunked (read to EOF).
+    chunk: Option<Chunk>,
+}
+
+/// Connects and subscribes to the plan's topic; `Ok` once the server
+/// answered 200 with an event stream. Errors are one line for the report.
+pub async fn connect(plan: &Plan) -> Result<SseConn, String> {
+    let mut stream = TcpStream::connect(plan.addr)
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
+    let _ = stream.set_nodelay(true);
+    let request = format!(
+        "GET /api/stream?topic={} HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n\r\n",
+        plan.topic, plan.authority
+    );
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .map_err(|e| format!("send request: {e}"))?;
+    let mut raw = BytesMut::with_capacity(READ_BUF_BYTES);
+    let head_end = loop {
+        if let Some(i) = find(&raw, b"\r\n\r\n") {
+            break i + 4;
+        }
+        if raw.len() > MAX_HEAD_BYTES {
+            return Err("response head too large".into());
+        }
+        match stream.read_buf(&mut raw).await {
+            Ok(0) => return Err(closed_early(&raw)),
+            Ok(_) => {}
+            Err(e) => return Err(format!("read response: {e}")),
+        }
+    };
+    let head = String::from_utf8_lossy(&raw[..head_end]).to_ascii_lowercase();
+    let status = head.lines().next().unwrap_or_default().to_string();
+    if !status.starts_with("http/1.1 200") && !status.starts_with("http/1.0 200") {
+        return Err(format!("status {:?}", status.trim()));
+    }
+    let chunked = head
+        .lines()
+        .any(|l| l.starts_with("transfer-encoding:") && l.contains("chunked"));
+    raw.advance(head_end);
+    let mut dec = Decoder {
+        raw,
+        text: Vec::new(),
+        chunk: chunked.then_some(Chunk::Size),
+    };
+    // Whatever came with the head (the `retry:` line) holds no bench event.
+    dec.decode(&mut Vec::new())
+        .map_err(|e| format!("bad body: {e}"))?;
+    Ok(SseConn { stream, dec })
+}
+
+fn closed_early(raw: &[u8]) -> String {
+    let first = String::from_utf8_lossy(raw);
+    match first.lines().next() {
+        Some(line) if !line.is_empty() => format!("closed after {line:?}"),
+        _ => "closed before answering".into(),
+    }
+}
+
+impl SseConn {
+    /// Waits for the next read and appends the `(t, n)` of every bench
+    /// event it completed; `Ok(false)` when the server ended the stream.
+    pub async fn next_batch(&mut self, out: &mut Vec<(u64, u64)>) -> io::Result<bool> {
+        let raw = &mut self.dec.raw;
+        if raw.capacity() - raw.len() < READ_BUF_BYTES / 4 {
+            raw.reserve(READ_BUF_BYTES);
+        }
+        if self.stream.read_buf(raw).await? == 0 {
+            return Ok(false);
+        }
+        self.dec.decode(out)
+    }
+}
+
+impl Decoder {
+    /// Decodes the chunked framing, then scans whole lines.
+    fn decode(&mut self, out: &mut Vec<(u64, u64)>) -> io::Result<bool> {
+        let bad = |why: &str| io::Error::new(io::ErrorKind::InvalidData, why.to_string());
+        match self.chunk {
+            None => {
+                self.text.extend_from_slice(&self.raw);
+                self.raw.clear();
+            }
+            Some(mut state) => {
+                while !self.raw.is_empty() && state != Chunk::Done {
+                    state = match state {
+                        Chunk::Size => {
+                            let Some(eol) = find(&self.raw, b"\r\n") else {
+                                break;
+                            };
+                            let line = std::str::from_utf8(&self.raw[..eol])
+                                .map_err(|_| bad("chunk size"))?;
+                            let hex = line.split(';').next().unwrap_or_default().trim();
+                            let size =
+                                usize::from_str_radix(hex, 16).map_err(|_| bad("chunk size"))?;
+                            self.raw.advance(eol + 2);
+                            if size == 0 {
+                                Chunk::Done
+                            } else {
+                                Chunk::Data(size)
+                            }
+                        }
+                        Chunk::Data(left) => {
+                            let take = left.min(self.raw.len());
+                            self.text.extend_from_slice(&self.raw[..take]);
+                            self.raw.advance(take);
+                            if take == left {
+                                Chunk::Trailer(2)
+                            } else {
+                                Chunk::Data(left - take)
+                            }
+                        }
+                        Chunk::Trailer(left) => {
+                            let take = left.min(self.raw.len());
+                            self.raw.advance(take);
+                            if take == left {
+                                Chunk::Size
+                            } else {
+                                Chunk::Trailer(left - take)
+                            }
+                        }
+                        Chunk::Done => Chunk::Done,
+                    };
+                }
+                self.chunk = Some(state);
+            }
+        }
+        if let Some(last_nl) = self.text.iter().rposition(|&b| b == b'\n') {
+            for line in self.text[..last_nl].split(|&b| b == b'\n') {
+                if let Some(data) = line.strip_prefix(b"data: ") {
+                    if let Some(d) = parse_delivery(data) {
+                        out.push(d);
+                    }
+                }
+            }
+            self.text.drain(..=last_nl);
+        }
+        Ok(self.chunk != Some(Chunk::Done))
+    }
+}
+
+/// `(t, n)` from a bench event's data (`{"n":…,"pad":"…","t":…}`, keys in
+/// any order), anywhere in `text` (also inside a WebSocket message). The
+/// pad is only `x`, so the keys cannot occur inside it.
+pub fn parse_delivery(text: &[u8]) -> Option<(u64, u64)> {
+    let t = number_after(text, text.windows(4).rposition(|w| w == b"\"t\":")? + 4)?;
+    let n = number_after(text, find(text, b"\"n\":")? + 4)?;
+    Some((t, n))
+}
+
+fn number_after(text: &[u8], start: usize) -> Option<u64> {
+    let digits = text.get(start..)?;
+    let end = digits
+        .iter()
+        .position(|b| !b.is_ascii_digit())
+        .unwrap_or(digits.len());
+    std::str::from_utf8(&digits[..end]).ok()?.parse().ok()
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deliveries_parse_in_either_key_order() {
+        assert_eq!(
+            parse_delivery(br#"{"n":7,"pad":"xxxx","t":1700000000123456789}"#),
+            Some((1_700_000_000_123_456_789, 7))
+        );
+        assert_eq!(parse_delivery(br#"{"t":5,"n":12,"pad":""}"#), Some((5, 12)));
+        let ws = br#"{"type":"event","topic":"bench-1","event":"bench","id":"a-3","data":{"n":2,"pad":"x","t":9}}"#;
+        assert_eq!(parse_delivery(ws), Some((9, 2)));
+        assert_eq!(parse_delivery(b"[]"), None);
+    }
+
+    #[test]
+    fn chunked_bodies_decode_across_any_split() {
+        let body: &[u8] = b"d\r\nretry: 3000\n\n\r\n2A\r\nid: a-1\nevent: bench\ndata: {\"n\":0,\"t\":5}\n\n\r\n0\r\n\r\n";
+        for split in 0..body.len() {
+            let mut dec = Decoder {
+                raw: BytesMut::new(),
+                text: Vec::new(),
+                chunk: Some(Chunk::Size),
+            };
+            let mut out = Vec::new();
+            dec.raw.extend_from_slice(&body[..split]);
+            dec.decode(&mut out).expect("decodes");
+            dec.raw.extend_from_slice(&body[split..]);
+            let open = dec.decode(&mut out).expect("decodes");
+            assert_eq!(out, vec![(5, 0)], "split at {split}");
+            assert!(!open, "the last chunk ends the stream");
+        }
+    }
+}

@@ -1,0 +1,45 @@
+//! Operational flags every server command shares: request limits,
+//! connection timeouts, the CORS allow-list and the shutdown bound (see
+//! docs/OPERATIONS.md). Kept apart from the transport flags so the two
+//! lists stay readable.
+
+use std::time::Duration;
+
+use clap::Args;
+
+/// Request limits, timeouts, CORS and the shutdown bound.
+#[derive(Debug, Args)]
+pub struct LimitArgs {
+    /// Largest request body on any route, in bytes; a bigger one gets a
+    /// JSON 413.
+    /// Example: --max-body 65536
+    #[arg(long, env = "LIVESCORE_MAX_BODY", default_value_t = crate::http::guard::DEFAULT_MAX_BODY_BYTES)]
+    pub max_body: usize,
+
+    /// Time a client has to send a whole request head; also how long an
+    /// idle keep-alive connection is kept. Past it the connection closes,
+    /// so slow or silent clients cannot hold connections.
+    /// Example: --header-timeout 10s
+    #[arg(long, env = "LIVESCORE_HEADER_TIMEOUT", default_value = "10s", value_parser = super::parse_duration)]
+    pub header_timeout: Duration,
+
+    /// Most bytes of one request head (request line and headers); a bigger
+    /// one gets 431.
+    /// Example: --max-header-bytes 65536
+    #[arg(long, env = "LIVESCORE_MAX_HEADER_BYTES", default_value_t = 64 * 1024)]
+    pub max_header_bytes: usize,
+
+    /// An origin whose pages may call this server from a browser (CORS);
+    /// repeat the flag (or comma-separate the variable) for several, `*`
+    /// for any. Without it no CORS headers are sent.
+    /// Example: --cors-origin https://scores.example.com
+    #[arg(long = "cors-origin", env = "LIVESCORE_CORS_ORIGINS", value_delimiter = ',', value_parser = crate::http::guard::parse_origin)]
+    pub cors_origins: Vec<String>,
+
+    /// Longest graceful shutdown (SIGTERM, Ctrl-C): streams end, WebSockets
+    /// close with 1001 and queued database writes are flushed within it;
+    /// then the process exits anyway.
+    /// Example: --shutdown-timeout 10s
+    #[arg(long, env = "LIVESCORE_SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = super::parse_duration)]
+    pub shutdown_timeout: Duration,
+}

@@ -1,0 +1,116 @@
+//! The accept loop: each admitted connection served by hyper's HTTP/1
+//! builder in a task of the app's `TaskTracker`, ending gracefully on the
+//! app's `CancellationToken`.
+//!
+//! Why not `axum::serve`: it hides hyper's builder, so a client that sends
+//! half a request head (slowloris) or nothing at all holds its socket and
+//! its place in the connection count for ever. Here every connection gets a
+//! header read timeout, which hyper also applies to an idle keep-alive
+//! connection waiting for its next request, and a cap on the bytes buffered
+//! for a head. HTTP/1 only, on purpose: hyper's version sniffing for HTTP/2
+//! would wait for the client's first bytes with no timeout at all, and
+//! behind nginx (`deploy/nginx.conf`) upstreams speak HTTP/1.1 anyway.
+//!
+//! Shutdown: the loop stops accepting (the listener is dropped) as soon as
+//! the token is cancelled; each connection then finishes the response in
+//! flight (SSE bodies end on the same token), sends no keep-alive and
+//! closes. Upgraded WebSockets live on in their own tasks, which close with
+//! 1001. The app waits for all of them under `--shutdown-timeout`.
+//!
+//! It must not: answer requests itself (the router does), or count
+//! connections (the [`LimitedListener`] does, before a task is spawned).
+
+use std::time::Duration;
+
+use axum::serve::Listener;
+use axum::Router;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+
+use super::limit::LimitedListener;
+
+/// Smallest head buffer hyper accepts (its own minimum is 8 KiB).
+const MIN_HEAD_BYTES: usize = 8 * 1024;
+
+/// Connection-level limits (flags `--header-timeout`, `--max-header-bytes`).
+#[derive(Debug, Clone, Copy)]
+pub struct ConnConfig {
+    /// Time a client has to send a whole request head, counted from the
+    /// first byte read or, on a keep-alive connection, from the end of the
+    /// previous response; past it the connection is closed. Bounds both
+    /// slow senders and idle keep-alive connections.
+    pub header_timeout: Duration,
+    /// Most bytes buffered for one request head; a bigger head gets 431
+    /// and the connection closes.
+    pub max_header_bytes: usize,
+}
+
+impl Default for ConnConfig {
+    fn default() -> Self {
+        Self {
+            header_timeout: Duration::from_secs(10),
+            max_header_bytes: 64 * 1024,
+        }
+    }
+}
+
+/// Serves `router` on `listener` until `cancel`, one tracked task per
+/// connection. Returns once it stops accepting; connections may still be
+/// finishing (the caller waits on the tracker).
+pub async fn run(
+    mut listener: LimitedListener,
+    router: Router,
+    config: ConnConfig,
+    tracker: TaskTracker,
+    cancel: CancellationToken,
+) {
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(config.header_timeout)
+        .max_buf_size(config.max_header_bytes.max(MIN_HEAD_BYTES))
+        .keep_alive(true);
+    loop {
+        let (io, peer) = tokio::select! {
+            biased;
+            // Shutdown: stop accepting; dropping the listener closes the
+            // socket so new clients are refused (and try another node).
+            () = cancel.cancelled() => break,
+            // The next admitted connection (rejections are answered inside).
+            conn = listener.accept() => conn,
+        };
+        let service = TowerToHyperService::new(router.clone());
+        let conn = builder
+            .serve_connection(TokioIo::new(io), service)
+            .with_upgrades();
+        let cancel = cancel.clone();
+        let span = tracing::debug_span!("conn", %peer);
+        tracker.spawn(
+            async move {
+                tracing::debug!("connection opened");
+                let mut conn = std::pin::pin!(conn);
+                let result = tokio::select! {
+                    // The client closed, the header timeout fired, or a
+                    // WebSocket was handed over to its own task.
+                    r = conn.as_mut() => r,
+                    // Shutdown: let the response in flight finish, then close.
+                    () = cancel.cancelled() => {
+                        conn.as_mut().graceful_shutdown();
+                        conn.await
+                    }
+                };
+                match result {
+                    Ok(()) => tracing::debug!("connection closed"),
+                    // Timeouts, resets, malformed requests: the client's doing.
+                    Err(err) => tracing::debug!(%err, "connection closed with an error"),
+                }
+            }
+            .instrument(span),
+        );
+    }
+    tracing::info!("stopped accepting connections");
+}
