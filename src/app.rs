@@ -133,12 +133,10 @@ pub async fn serve(
     config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), AppError> {
-    let listener = TcpListener::bind(config.addr)
-        .await
-        .map_err(|source| AppError::Bind {
-            addr: config.addr,
-            source,
-        })?;
+    let listener = bind(config.addr).map_err(|source| AppError::Bind {
+        addr: config.addr,
+        source,
+    })?;
     let local = listener.local_addr().map_err(AppError::Serve)?;
     // Validate the feed before announcing the address: a broken build should
     // fail at start, not after a client connected.
@@ -180,10 +178,10 @@ pub async fn serve(
         wired.writer_base,
     );
     tracker.spawn(writer.run(cancel.clone()));
-    if let Some(redis) = &wired.redis {
+    if let Some(shared) = &wired.shared {
         // Live delivery from the shared stream, after both consumers above
         // subscribed and after the hub was warmed up to where it starts.
-        tracker.spawn(redis.clone().run(cancel.clone()));
+        shared.spawn_reader(&tracker, cancel.clone());
     }
 
     if let Some(replay) = replay {
@@ -207,7 +205,7 @@ pub async fn serve(
         });
     }
 
-    let feed_status = match (config.feed, fetcher, &wired.redis, &config.bus) {
+    let feed_status = match (config.feed, fetcher, &wired.shared) {
         (
             FeedSource::Poll {
                 interval,
@@ -215,8 +213,7 @@ pub async fn serve(
                 fetch,
             },
             Some(_),
-            Some(redis),
-            BusChoice::Redis(redis_config),
+            Some(shared),
         ) => {
             // Shared bus: one poller across all nodes, under the lease.
             let status = FeedStatus::default();
@@ -228,8 +225,7 @@ pub async fn serve(
             };
             scale::spawn_led_poller(
                 feed,
-                redis,
-                &redis_config.prefix,
+                shared.lease(),
                 hub.clone(),
                 bus.clone(),
                 &tracker,
@@ -237,7 +233,7 @@ pub async fn serve(
             );
             Some(status)
         }
-        (FeedSource::Poll { interval, .. }, Some(fetcher), _, _) => {
+        (FeedSource::Poll { interval, .. }, Some(fetcher), _) => {
             let status = FeedStatus::default();
             let resumed =
                 feed_state.map_or_else(Tracker::new, |s| Tracker::resume(s.week, s.score_changes));
@@ -319,6 +315,26 @@ pub async fn serve(
     }
     tracing::info!(took_ms = started.elapsed().as_millis() as u64, "stopped");
     Ok(())
+}
+
+/// Pending connections the kernel may queue before we accept them. tokio's
+/// default (1,024) overflows in a reconnect storm after a deploy, and each
+/// overflowed SYN costs its client a one-second retry; the kernel caps this
+/// at `net.core.somaxconn` anyway.
+const LISTEN_BACKLOG: u32 = 16_384;
+
+/// Binds the listening socket with [`LISTEN_BACKLOG`].
+fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    // A restarted node can take its port back while old connections linger
+    // in TIME_WAIT.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// An address a browser on this machine can open (`0.0.0.0` is not one).

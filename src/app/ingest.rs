@@ -45,8 +45,8 @@ pub async fn ingest(
     config: IngestConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<Option<Polled>, AppError> {
-    if let BusChoice::Redis(redis) = config.bus.clone() {
-        return scale::ingest(config, &redis, shutdown).await;
+    if !matches!(config.bus, BusChoice::Memory) {
+        return scale::ingest(config, shutdown).await;
     }
     let fetcher = Fetcher::new(config.source, config.fetch)?;
     let db = match &config.database_url {

@@ -1,5 +1,5 @@
 //! Wiring of the bus a node runs on, and of the feed poller over a shared
-//! bus (`--bus redis://…`).
+//! bus (`--bus redis://…` or `--bus nats://…`).
 //!
 //! Memory bus: ids continue from the store (epoch, next seq) and the hub is
 //! warmed from the store. Redis bus: the shared stream is the history, so
@@ -8,7 +8,8 @@
 //! before the next event). The store writer then writes every event from
 //! where this node joined; with several nodes on one database each writes
 //! them all, which the store's idempotent insert (`ON CONFLICT (epoch,
-//! seq) DO NOTHING`) makes harmless.
+//! seq) DO NOTHING`) makes harmless. NATS works exactly like Redis here:
+//! [`SharedBus`] hides which of the two a node shares.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -19,7 +20,7 @@ use tokio_util::task::TaskTracker;
 
 use super::{new_epoch, AppError};
 use crate::bus::redis::WARM_EVENTS;
-use crate::bus::{Bus, MemoryBus, RedisBus, RedisConfig};
+use crate::bus::{Bus, BusError, Envelope, MemoryBus, NatsBus, NatsConfig, RedisBus, RedisConfig};
 use crate::feed::fetch::{FetchConfig, Fetcher};
 use crate::feed::leader::{self, Lease};
 use crate::feed::poller::{FeedStatus, Poller, Source};
@@ -36,13 +37,83 @@ pub enum BusChoice {
     Memory,
     /// A Redis stream shared by every node of a deployment.
     Redis(RedisConfig),
+    /// A NATS JetStream stream shared by every node of a deployment.
+    Nats(NatsConfig),
+}
+
+/// A bus shared between nodes: what a node needs beyond [`Bus`] (warm
+/// start, its reader task, the feed lease on the same server).
+#[derive(Clone)]
+pub(super) enum SharedBus {
+    /// The Redis bus and its key prefix (the lease key's too).
+    Redis(Arc<RedisBus>, String),
+    /// The NATS bus (its stream names the lease bucket).
+    Nats(Arc<NatsBus>),
+}
+
+impl SharedBus {
+    /// Connects to the shared bus of `choice`; `None` for the memory bus.
+    async fn connect(choice: &BusChoice) -> Result<Option<Self>, BusError> {
+        Ok(match choice {
+            BusChoice::Memory => None,
+            BusChoice::Redis(c) => Some(Self::Redis(RedisBus::connect(c).await?, c.prefix.clone())),
+            BusChoice::Nats(c) => Some(Self::Nats(NatsBus::connect(c).await?)),
+        })
+    }
+
+    fn bus(&self) -> Arc<dyn Bus> {
+        match self {
+            Self::Redis(b, _) => b.clone(),
+            Self::Nats(b) => b.clone(),
+        }
+    }
+
+    /// Seq of the last event delivered (at start: where live delivery
+    /// continues).
+    fn delivered(&self) -> u64 {
+        match self {
+            Self::Redis(b, _) => b.delivered(),
+            Self::Nats(b) => b.delivered(),
+        }
+    }
+
+    /// The newest events up to the delivery point, oldest first.
+    async fn recent(&self, max: usize) -> Result<Vec<Arc<Envelope>>, BusError> {
+        match self {
+            Self::Redis(b, _) => b.recent(max).await,
+            Self::Nats(b) => b.recent(max).await,
+        }
+    }
+
+    /// Spawns the task delivering the shared log to this node.
+    pub fn spawn_reader(&self, tracker: &TaskTracker, cancel: CancellationToken) {
+        match self {
+            Self::Redis(b, _) => tracker.spawn(b.clone().run(cancel)),
+            Self::Nats(b) => tracker.spawn(b.clone().run(cancel)),
+        };
+    }
+
+    /// This node's claim on the feed, on the same server.
+    pub fn lease(&self) -> Lease {
+        match self {
+            Self::Redis(b, prefix) => Lease::new(b.client(), prefix),
+            Self::Nats(b) => Lease::nats(b.jetstream(), b.stream_name()),
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::Redis(..) => "Redis",
+            Self::Nats(_) => "NATS",
+        }
+    }
 }
 
 /// A node's bus and warmed hub, and where its store writer starts.
 pub(super) struct Wired {
     pub bus: Arc<dyn Bus>,
-    /// The same bus when it is Redis (reader task, lease).
-    pub redis: Option<Arc<RedisBus>>,
+    /// The same bus when it is shared (reader task, lease).
+    pub shared: Option<SharedBus>,
     pub hub: Arc<Hub>,
     pub epoch: u64,
     /// Seq already in the store, for `/healthz`.
@@ -72,19 +143,22 @@ pub(super) async fn wire(choice: &BusChoice, db: &dyn Store) -> Result<Wired, Ap
             }
             Ok(Wired {
                 bus: Arc::new(MemoryBus::new(epoch, history.base_seq)),
-                redis: None,
+                shared: None,
                 hub,
                 epoch,
                 written: history.last_seq,
                 writer_base: history.base_seq,
             })
         }
-        BusChoice::Redis(config) => {
-            let redis = RedisBus::connect(config).await?;
-            let epoch = redis.epoch();
-            let head = redis.delivered();
+        BusChoice::Redis(_) | BusChoice::Nats(_) => {
+            let shared = SharedBus::connect(choice)
+                .await?
+                .expect("a shared bus choice connects a shared bus");
+            let bus = shared.bus();
+            let epoch = bus.epoch();
+            let head = shared.delivered();
             let hub = Hub::new(epoch);
-            let recent = redis.recent(WARM_EVENTS).await?;
+            let recent = shared.recent(WARM_EVENTS).await?;
             // The hub holds everything after `floor`; a resume from before
             // it gets a reset rather than a replay with a hole.
             let floor = recent.first().map_or(head, |e| e.id.seq - 1);
@@ -106,10 +180,16 @@ pub(super) async fn wire(choice: &BusChoice, db: &dyn Store) -> Result<Wired, Ap
                 hub.ingest(env);
             }
             hub.set_floor(floor);
-            tracing::info!(epoch, head, warmed = recent.len(), "joined the Redis bus");
+            tracing::info!(
+                epoch,
+                head,
+                warmed = recent.len(),
+                bus = shared.kind(),
+                "joined the shared bus"
+            );
             Ok(Wired {
-                bus: redis.clone(),
-                redis: Some(redis),
+                bus,
+                shared: Some(shared),
                 hub,
                 epoch,
                 written: db.last_seq(epoch).await?,
@@ -132,14 +212,12 @@ pub(super) struct LedFeed {
 /// node may have published since this one started).
 pub(super) fn spawn_led_poller(
     feed: LedFeed,
-    redis: &RedisBus,
-    prefix: &str,
+    lease: Lease,
     hub: Arc<Hub>,
     bus: Arc<dyn Bus>,
     tracker: &TaskTracker,
     cancel: CancellationToken,
 ) {
-    let lease = Lease::new(redis.client(), prefix);
     tracker.spawn(leader::run(lease, cancel, move |term| {
         let fetcher = Fetcher::new(feed.source.clone(), feed.fetch.clone());
         let publisher = Publisher::new(bus.clone(), tracker_from(&hub));
@@ -195,7 +273,7 @@ fn tracker_from(hub: &Hub) -> Tracker {
     Tracker::resume(week, counts)
 }
 
-/// `livescore ingest --bus redis://…`: the feed poller alone, publishing
+/// `livescore ingest --bus redis://…` (or `nats://…`): the feed poller alone, publishing
 /// on the shared stream. Polling (not `--once`) runs under the same lease
 /// as the nodes' pollers, so an ingester and `serve --feed` nodes never
 /// poll at once; `--once` is an operator's deliberate single poll and takes
@@ -203,7 +281,6 @@ fn tracker_from(hub: &Hub) -> Tracker {
 /// `--database-url` the events are stored too (idempotently).
 pub(super) async fn ingest(
     config: super::IngestConfig,
-    redis_config: &RedisConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<Option<crate::feed::poller::Polled>, AppError> {
     let fetcher = Fetcher::new(config.source.clone(), config.fetch.clone())?;
@@ -211,10 +288,14 @@ pub(super) async fn ingest(
         Some(url) => Some(store::open(url).await?),
         None => None,
     };
-    let redis = RedisBus::connect(redis_config).await?;
-    let bus: Arc<dyn Bus> = redis.clone();
-    let hub = Hub::new(redis.epoch());
-    for env in redis.recent(WARM_EVENTS).await? {
+    let Some(shared) = SharedBus::connect(&config.bus).await? else {
+        return Err(AppError::Bus(BusError::Unavailable(
+            "ingest over a shared bus needs `--bus redis://…` or `nats://…`".into(),
+        )));
+    };
+    let bus = shared.bus();
+    let hub = Hub::new(bus.epoch());
+    for env in shared.recent(WARM_EVENTS).await? {
         hub.ingest(&env);
     }
     let cancel = CancellationToken::new();
@@ -228,13 +309,13 @@ pub(super) async fn ingest(
         cancel.clone(),
     ));
     if let Some(db) = &db {
-        let head = redis.delivered();
-        let status = store::WriterStatus::new(redis.epoch(), head);
+        let head = shared.delivered();
+        let status = store::WriterStatus::new(bus.epoch(), head);
         let writer =
             store::writer::Writer::new(db.clone(), bus.clone(), bus.subscribe(), status, head);
         tracker.spawn(writer.run(cancel.clone()));
     }
-    tracker.spawn(redis.clone().run(cancel.clone()));
+    shared.spawn_reader(&tracker, cancel.clone());
     let outcome = if config.once {
         let publisher = Publisher::new(bus.clone(), tracker_from(&hub));
         let mut poller = Poller::new(fetcher, publisher, config.interval, FeedStatus::default());
@@ -246,15 +327,7 @@ pub(super) async fn ingest(
             interval: config.interval,
             status: FeedStatus::default(),
         };
-        spawn_led_poller(
-            feed,
-            &redis,
-            &redis_config.prefix,
-            hub,
-            bus,
-            &tracker,
-            cancel.clone(),
-        );
+        spawn_led_poller(feed, shared.lease(), hub, bus, &tracker, cancel.clone());
         shutdown.await;
         tracing::info!("shutting down");
         None

@@ -8,6 +8,7 @@
 //! games or clients.
 
 pub mod memory;
+pub mod nats;
 pub mod redis;
 
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use tokio::sync::broadcast;
 
 use crate::model::EventId;
 
+pub use self::nats::{NatsBus, NatsConfig};
 pub use self::redis::{RedisBus, RedisConfig};
 pub use memory::MemoryBus;
 

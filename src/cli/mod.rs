@@ -75,8 +75,9 @@ pub struct ServerArgs {
     #[arg(long, env = "LIVESCORE_ADDR", default_value = "127.0.0.1:8000", value_parser = parse_addr)]
     pub addr: SocketAddr,
 
-    /// Event bus: `memory` (this process only) or `redis://host:port[/db]`
-    /// to share events between nodes (any node can resume any client).
+    /// Event bus: `memory` (this process only), `redis://host:port[/db]`
+    /// or `nats://host:port` (NATS JetStream) to share events between
+    /// nodes (any node can resume any client).
     /// Example: --bus redis://127.0.0.1:6379
     #[arg(long, env = "LIVESCORE_BUS", default_value = "memory", value_parser = parse_bus)]
     pub bus: String,
@@ -86,6 +87,10 @@ pub struct ServerArgs {
     /// Example: --redis-prefix scores-prod
     #[arg(long, env = "LIVESCORE_REDIS_PREFIX", default_value = "livescore", value_parser = parse_redis_prefix)]
     pub redis_prefix: String,
+
+    /// The JetStream stream (`--bus nats://…`).
+    #[command(flatten)]
+    pub nats: NatsArgs,
 
     /// Longest silence on an SSE stream before a `: keep-alive` comment.
     /// Example: --keepalive 15s
@@ -279,8 +284,9 @@ pub struct IngestArgs {
     #[arg(long, env = "LIVESCORE_FEED_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub feed_timeout: Duration,
 
-    /// Event bus to publish on: `memory` (this process only) or
-    /// `redis://host:port[/db]` (the nodes' shared stream; polling then
+    /// Event bus to publish on: `memory` (this process only),
+    /// `redis://host:port[/db]` or `nats://host:port` (the nodes' shared
+    /// stream; polling then
     /// takes the same feed lease as `serve --feed`, so only one poller runs).
     /// Example: --bus redis://127.0.0.1:6379
     #[arg(long, env = "LIVESCORE_BUS", default_value = "memory", value_parser = parse_bus)]
@@ -290,6 +296,10 @@ pub struct IngestArgs {
     /// Example: --redis-prefix scores-prod
     #[arg(long, env = "LIVESCORE_REDIS_PREFIX", default_value = "livescore", value_parser = parse_redis_prefix)]
     pub redis_prefix: String,
+
+    /// The JetStream stream (`--bus nats://…`).
+    #[command(flatten)]
+    pub nats: NatsArgs,
 
     /// Database to store the events in and resume the feed from (same forms
     /// as `serve`). No default: without it nothing is stored.
@@ -333,12 +343,47 @@ fn parse_bus(s: &str) -> Result<String, String> {
             Ok(_) => Ok(s.to_string()),
             Err(err) => Err(format!("{s:?} is not a Redis URL: {err}")),
         },
-        _ if s.starts_with("nats://") => Err(format!(
-            "{s:?}: the NATS bus is not yet available; use `memory` or `redis://host:port`"
-        )),
+        _ if s.starts_with("nats://") => match s.parse::<async_nats::ServerAddr>() {
+            Ok(_) => Ok(s.to_string()),
+            Err(err) => Err(format!("{s:?} is not a NATS URL: {err}")),
+        },
         _ => Err(format!(
-            "{s:?} is not a bus: use `memory` or `redis://host:port[/db]`"
+            "{s:?} is not a bus: use `memory`, `redis://host:port[/db]` or `nats://host:port`"
         )),
+    }
+}
+
+/// The JetStream stream of a deployment (`--bus nats://…`), shared by
+/// `serve` and `ingest`.
+#[derive(Debug, Args)]
+pub struct NatsArgs {
+    /// Name of the JetStream stream (also its subject root `<name>.ev.>` and
+    /// the lease bucket `<name>-lease`), so several deployments or test runs
+    /// can share one NATS: letters, digits, `-` and `_`.
+    /// Example: --nats-stream scores-prod
+    #[arg(long, env = "LIVESCORE_NATS_STREAM", default_value = "livescore", value_parser = parse_nats_stream)]
+    pub nats_stream: String,
+
+    /// Most events the stream keeps; resumes from before them get a reset.
+    /// Example: --nats-max-events 100000
+    #[arg(long, env = "LIVESCORE_NATS_MAX_EVENTS", default_value_t = crate::bus::nats::RETENTION_EVENTS, value_parser = clap::value_parser!(i64).range(1..))]
+    pub nats_max_events: i64,
+
+    /// Longest the stream keeps an event.
+    /// Example: --nats-max-age 24h
+    #[arg(long, env = "LIVESCORE_NATS_MAX_AGE", default_value = "24h", value_parser = parse_duration)]
+    pub nats_max_age: Duration,
+}
+
+fn parse_nats_stream(s: &str) -> Result<String, String> {
+    let ok = !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b));
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(format!("{s:?}: use 1-64 letters, digits, `-` or `_`"))
     }
 }
 
@@ -395,7 +440,8 @@ mod tests {
         assert!(parse_duration("soon").is_err());
         assert!(parse_speed("0").is_err() && parse_speed("600").is_ok());
         assert!(parse_bus("redis://127.0.0.1:6379/2").is_ok());
-        assert!(parse_bus("nats://127.0.0.1:4222").is_err());
+        assert!(parse_bus("nats://127.0.0.1:4222").is_ok());
+        assert!(parse_nats_stream("ls-test_1").is_ok() && parse_nats_stream("a.b").is_err());
         assert!(parse_redis_prefix("t-1_a").is_ok() && parse_redis_prefix("a b").is_err());
         Cli::try_parse_from([
             "livescore",

@@ -1,4 +1,5 @@
-//! One feed poller at a time across all nodes: a lease in Redis.
+//! One feed poller at a time across all nodes: a lease in Redis (here) or
+//! in a NATS key-value bucket (`nats`, the same contract).
 //!
 //! Two pollers would publish every change twice (with different ids), so
 //! with a shared bus each node runs the poller only while it holds the
@@ -12,6 +13,8 @@
 //! lease can have expired, so two nodes never poll at once for longer than
 //! a clock's skew. It owns no feed logic: `run` drives whatever leading
 //! means for the caller (in `app`: a poller resumed from the current state).
+
+mod nats;
 
 use std::future::Future;
 use std::sync::LazyLock;
@@ -50,21 +53,85 @@ static RELEASE: LazyLock<redis::Script> = LazyLock::new(|| {
     )
 });
 
-/// This node's claim on the feed.
-pub struct Lease {
+/// Why a lease command failed (the caller retries or gives the lease up).
+#[derive(Debug, thiserror::Error)]
+pub enum LeaseError {
+    /// Redis failed or is unreachable.
+    #[error("Redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    /// NATS failed or is unreachable.
+    #[error("NATS: {0}")]
+    Nats(String),
+}
+
+/// This node's claim on the feed, on the deployment's shared bus.
+pub enum Lease {
+    /// `SET NX PX` on the Redis bus's server.
+    Redis(Box<RedisLease>),
+    /// A key in a JetStream KV bucket on the NATS bus's server.
+    Nats(Box<nats::NatsLease>),
+}
+
+impl Lease {
+    /// The Redis lease `<prefix>:feed-lease`, claimed as a fresh node id.
+    pub fn new(client: redis::Client, prefix: &str) -> Self {
+        Self::Redis(Box::new(RedisLease::new(client, prefix)))
+    }
+
+    /// The NATS lease in bucket `<stream>-lease`, as a fresh node id.
+    pub fn nats(js: async_nats::jetstream::Context, stream: &str) -> Self {
+        Self::Nats(Box::new(nats::NatsLease::new(js, stream, node_id())))
+    }
+
+    fn node(&self) -> &str {
+        match self {
+            Self::Redis(l) => &l.node,
+            Self::Nats(l) => &l.node,
+        }
+    }
+
+    async fn acquire(&mut self) -> Result<bool, LeaseError> {
+        match self {
+            Self::Redis(l) => Ok(l.acquire().await?),
+            Self::Nats(l) => l.acquire().await,
+        }
+    }
+
+    async fn renew(&mut self) -> Result<bool, LeaseError> {
+        match self {
+            Self::Redis(l) => Ok(l.renew().await?),
+            Self::Nats(l) => l.renew().await,
+        }
+    }
+
+    async fn release(&mut self) {
+        match self {
+            Self::Redis(l) => l.release().await,
+            Self::Nats(l) => l.release().await,
+        }
+    }
+}
+
+/// A node id unique across nodes and restarts.
+fn node_id() -> String {
+    format!("{:x}.{:016x}", std::process::id(), fastrand::u64(..))
+}
+
+/// This node's claim on the feed, in Redis.
+pub struct RedisLease {
     client: redis::Client,
     key: String,
     node: String,
     conn: Option<MultiplexedConnection>,
 }
 
-impl Lease {
+impl RedisLease {
     /// The lease `<prefix>:feed-lease`, claimed as a fresh node id.
     pub fn new(client: redis::Client, prefix: &str) -> Self {
         Self {
             client,
             key: format!("{prefix}:feed-lease"),
-            node: format!("{:x}.{:016x}", std::process::id(), fastrand::u64(..)),
+            node: node_id(),
             conn: None,
         }
     }
@@ -150,7 +217,7 @@ where
                 _ = tokio::time::sleep(RENEW_EVERY) => {}
             }
         }
-        tracing::info!(node = lease.node, "took the feed lease; polling");
+        tracing::info!(node = lease.node(), "took the feed lease; polling");
         metrics::counter!("livescore_feed_lease_acquired_total").increment(1);
         let term = cancel.child_token();
         let work = lead(term.clone());

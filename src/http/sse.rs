@@ -6,6 +6,7 @@
 //! for a client in one chunk rather than one write per event.
 
 use std::convert::Infallible;
+use std::pin::Pin;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -13,7 +14,8 @@ use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
-use tokio_util::sync::CancellationToken;
+use tokio::time::{Instant, Sleep};
+use tokio_util::sync::WaitForCancellationFutureOwned;
 
 use super::error::{ApiError, ErrorBody};
 use super::metrics::ConnectionGuard;
@@ -144,8 +146,10 @@ fn wants_event_stream(headers: &HeaderMap) -> bool {
 fn respond(st: &AppState, sub: Subscriber) -> Response {
     let body = SseBody {
         sub,
-        cancel: st.cancel.clone(),
+        cancelled: Box::pin(st.cancel.clone().cancelled_owned()),
         keepalive: st.config.keepalive,
+        idle: Box::pin(tokio::time::sleep(st.config.keepalive)),
+        last_write: Instant::now(),
         retry: Some(Bytes::from(format!(
             "retry: {}\n\n",
             st.config.retry.as_millis()
@@ -178,8 +182,18 @@ fn respond(st: &AppState, sub: Subscriber) -> Response {
 
 struct SseBody {
     sub: Subscriber,
-    cancel: CancellationToken,
+    /// Resolves on shutdown. Made once per stream, not once per chunk:
+    /// registering and dropping a waiter on the token for every event was
+    /// ~6% of a delivery's user-space instructions (callgrind,
+    /// docs/BENCHMARKS.md).
+    cancelled: Pin<Box<WaitForCancellationFutureOwned>>,
     keepalive: Duration,
+    /// Fires when the stream may have been idle for `keepalive`; re-armed
+    /// from `last_write` when it fires, so a busy stream never touches the
+    /// timer wheel (a new `sleep` per chunk did).
+    idle: Pin<Box<Sleep>>,
+    /// When the last chunk went out.
+    last_write: Instant,
     /// The opening `retry:` line, sent with the first chunk.
     retry: Option<Bytes>,
     _guard: ConnectionGuard,
@@ -194,15 +208,29 @@ impl SseBody {
             let open = self.gather(&mut buf);
             return (open || buf.len() > retry.len()).then(|| buf.freeze());
         }
-        let first = tokio::select! {
-            biased;
-            // Shutdown: end the response cleanly so EventSource reconnects
-            // (to another node behind the balancer).
-            _ = self.cancel.cancelled() => return None,
-            f = self.sub.next() => f?,
-            // Idle: a comment keeps proxies and browsers from timing out.
-            _ = tokio::time::sleep(self.keepalive) => return Some(Bytes::from_static(KEEPALIVE)),
+        let first = loop {
+            tokio::select! {
+                biased;
+                // Shutdown: end the response cleanly so EventSource
+                // reconnects (to another node behind the balancer).
+                _ = self.cancelled.as_mut() => return None,
+                f = self.sub.next() => break f?,
+                // Idle: a comment keeps proxies and browsers from timing
+                // out; if something was written since the timer was armed,
+                // it is only re-armed.
+                _ = self.idle.as_mut() => {
+                    let due = self.last_write + self.keepalive;
+                    if due > Instant::now() {
+                        self.idle.as_mut().reset(due);
+                        continue;
+                    }
+                    self.last_write = Instant::now();
+                    self.idle.as_mut().reset(self.last_write + self.keepalive);
+                    return Some(Bytes::from_static(KEEPALIVE));
+                }
+            }
         };
+        self.last_write = Instant::now();
         let mut buf = BytesMut::new();
         match self.sub.try_next() {
             Next::Frame(second) => {

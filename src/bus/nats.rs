@@ -1,0 +1,413 @@
+//! `NatsBus`: one event log shared by every node over NATS JetStream
+//! (`--bus nats://…`), with the same guarantees as [`super::RedisBus`].
+//!
+//! Design: one JetStream stream per deployment (`--nats-stream`, e.g.
+//! `livescore`), not core NATS subjects, because core NATS forgets what a
+//! node misses while it is disconnected; a stream is a replayable log.
+//!
+//! - **Subjects.** An event on topic `game/2015091000` is published on
+//!   `<stream>.ev.game.2015091000` (each `/` a subject token), so operators
+//!   can watch one topic with `nats sub '<stream>.ev.game.>'` and the stream
+//!   captures `<stream>.ev.>`. The mapping is not reversible (`.` and `/`
+//!   both split tokens), so the exact topic and event name travel in the
+//!   `Ls-Topic` and `Ls-Event` headers; the payload is the JSON data as is.
+//! - **Ids.** The seq is the JetStream stream sequence: the server gives it
+//!   on append, global to the stream, gap-free and in stream order, so the
+//!   id `<epoch>-<seq>` is the same on every node. The epoch is the
+//!   stream's creation time (`created` in the stream info, milliseconds):
+//!   a stream deleted and recreated gets a new one, and clients resuming
+//!   with an id of the old stream get `event: reset` reason `epoch`.
+//! - **Retention.** The stream keeps at most `--nats-max-events` events
+//!   for at most `--nats-max-age` (oldest dropped first; a node starting
+//!   with other values updates an existing stream); a resume or
+//!   catch-up from before the stream's first sequence gets
+//!   [`BusError::Evicted`].
+//! - **Delivery.** Each node runs one reader task ([`NatsBus::run`], in
+//!   `reader`): an ephemeral pull consumer without acks from the sequence
+//!   after the last one it delivered, broadcasting locally. On any error or
+//!   client disconnect it makes a new consumer from that same sequence, so
+//!   a node that lost NATS misses nothing and repeats nothing.
+//! - **Publish retry.** A publish waits for JetStream's ack; on failure it
+//!   retries with backoff (at most [`PUBLISH_QUEUE`] wait at once, each at
+//!   most [`PUBLISH_DEADLINE`]). Every attempt carries the same
+//!   `Nats-Msg-Id`, and the stream's duplicate window ([`DEDUP_WINDOW`],
+//!   longer than the deadline) makes the server append it once and ack a
+//!   retry with the original sequence.
+//!
+//! It knows nothing of HTTP, games or clients; the feed lease (a KV bucket)
+//! lives in `feed::leader` and only borrows [`NatsBus::jetstream`].
+
+mod reader;
+mod stream;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_nats::jetstream;
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::StreamExt;
+use tokio::sync::{broadcast, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+use self::stream::{ensure_stream, ephemeral, epoch_of, parse, subject_for, unavailable};
+use super::{Bus, BusError, BusHealth, Envelope};
+use crate::model::EventId;
+
+/// Events a local consumer may fall behind before it gets `Lagged`; it
+/// then refills from the stream with [`Bus::read_after`].
+pub const CHANNEL_CAPACITY: usize = 4096;
+/// Default of `--nats-max-events`: events the stream keeps.
+pub const RETENTION_EVENTS: i64 = 100_000;
+/// Default of `--nats-max-age`: how long the stream keeps an event.
+pub const RETENTION_AGE: Duration = Duration::from_secs(24 * 3600);
+/// Publishes that may wait for NATS at once. Past it a publish fails at
+/// once (the publish API answers 503) instead of piling up memory.
+pub const PUBLISH_QUEUE: usize = 10_000;
+/// How long one publish keeps retrying while NATS is unreachable.
+pub const PUBLISH_DEADLINE: Duration = Duration::from_secs(60);
+/// The stream's duplicate window: a retry with the same `Nats-Msg-Id`
+/// within it is acked with the first sequence and not appended. Longer
+/// than [`PUBLISH_DEADLINE`], so every retry falls inside it.
+pub const DEDUP_WINDOW: Duration = Duration::from_secs(120);
+/// First reconnect/retry delay; doubles up to [`BACKOFF_MAX`].
+pub const BACKOFF_MIN: Duration = Duration::from_millis(100);
+/// Longest reconnect/retry delay: a NATS that comes back is used within it.
+pub const BACKOFF_MAX: Duration = Duration::from_secs(2);
+/// Longest wait for a JetStream request (stream info, publish ack).
+pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(3);
+/// Events read per consumer fetch (catch-up, `read_after`).
+pub const READ_BATCH: usize = 1_000;
+
+/// Header carrying the exact topic (the subject only approximates it).
+const TOPIC_HEADER: &str = "Ls-Topic";
+/// Header carrying the SSE event name.
+const EVENT_HEADER: &str = "Ls-Event";
+
+/// Where and how to reach the shared log.
+#[derive(Debug, Clone)]
+pub struct NatsConfig {
+    /// `nats://host:port`.
+    pub url: String,
+    /// Stream name, also the subject root and the lease bucket's prefix, so
+    /// deployments (and tests) can share one NATS.
+    pub stream: String,
+    /// Most events the stream keeps.
+    pub max_events: i64,
+    /// Longest an event is kept.
+    pub max_age: Duration,
+}
+
+/// What the reader knows, for `epoch()` and `health()`.
+#[derive(Debug)]
+struct State {
+    epoch: u64,
+    /// Seq of the last event delivered locally.
+    delivered: u64,
+    /// Last seq in the stream when last asked.
+    head: u64,
+    connected: bool,
+}
+
+/// The NATS bus of one node.
+pub struct NatsBus {
+    client: async_nats::Client,
+    js: jetstream::Context,
+    config: NatsConfig,
+    /// Makes `Nats-Msg-Id`s unique across nodes and restarts.
+    node: String,
+    next_publish: AtomicU64,
+    queue: Semaphore,
+    tx: broadcast::Sender<Arc<Envelope>>,
+    state: Mutex<State>,
+    reconnects: AtomicU64,
+    /// Times the client lost its connection (from its event callback): a
+    /// change tells the reader its consumer may be gone with the server.
+    disconnects: Arc<AtomicU64>,
+    /// Cancelled at shutdown: retrying publishes give up at once.
+    closed: CancellationToken,
+}
+
+impl NatsBus {
+    /// Connects, finds (or creates) the stream and notes where it stands;
+    /// fails when NATS cannot be reached, so a misconfigured node never
+    /// starts serving. Live delivery starts with [`NatsBus::run`].
+    pub async fn connect(config: &NatsConfig) -> Result<Arc<Self>, BusError> {
+        let disconnects = Arc::new(AtomicU64::new(0));
+        let seen = disconnects.clone();
+        let client = async_nats::ConnectOptions::new()
+            .connection_timeout(RESPONSE_TIMEOUT)
+            .max_reconnects(None)
+            .reconnect_delay_callback(|n| {
+                BACKOFF_MIN
+                    .saturating_mul(1 << n.min(8) as u32)
+                    .min(BACKOFF_MAX)
+            })
+            .event_callback(move |event| {
+                let seen = seen.clone();
+                async move {
+                    if matches!(event, async_nats::Event::Disconnected) {
+                        seen.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+            .connect(config.url.as_str())
+            .await
+            .map_err(|e| BusError::Unavailable(format!("NATS {}: {e}", config.url)))?;
+        let mut js = jetstream::new(client.clone());
+        js.set_timeout(RESPONSE_TIMEOUT);
+        let mut info = ensure_stream(&js, config).await?;
+        if (info.config.max_messages, info.config.max_age) != (config.max_events, config.max_age) {
+            // An existing stream with other retention: the flags win (at
+            // start only, so nodes with different flags cannot flip-flop).
+            let mut wanted = info.config.clone();
+            wanted.max_messages = config.max_events;
+            wanted.max_age = config.max_age;
+            wanted.duplicate_window = DEDUP_WINDOW.min(config.max_age);
+            info = js.update_stream(wanted).await.map_err(unavailable)?;
+            tracing::info!(
+                max_events = config.max_events,
+                max_age_s = config.max_age.as_secs(),
+                "NATS stream retention updated"
+            );
+        }
+        let (epoch, head) = (epoch_of(&info), info.state.last_sequence);
+        let (tx, _) = broadcast::channel(CHANNEL_CAPACITY);
+        tracing::info!(
+            epoch,
+            head,
+            stream = config.stream,
+            "connected to the NATS bus"
+        );
+        Ok(Arc::new(Self {
+            client,
+            js,
+            config: config.clone(),
+            node: format!("{:x}.{:016x}", std::process::id(), fastrand::u64(..)),
+            next_publish: AtomicU64::new(1),
+            queue: Semaphore::new(PUBLISH_QUEUE),
+            tx,
+            state: Mutex::new(State {
+                epoch,
+                delivered: head,
+                head,
+                connected: true,
+            }),
+            reconnects: AtomicU64::new(0),
+            disconnects,
+            closed: CancellationToken::new(),
+        }))
+    }
+
+    /// The JetStream context, for other users of the same NATS (the lease).
+    pub fn jetstream(&self) -> jetstream::Context {
+        self.js.clone()
+    }
+
+    /// The stream name (the lease bucket is named after it).
+    pub fn stream_name(&self) -> &str {
+        &self.config.stream
+    }
+
+    /// Seq of the last event delivered locally (at start: the stream's
+    /// last sequence when connecting, where live delivery continues).
+    pub fn delivered(&self) -> u64 {
+        self.lock().delivered
+    }
+
+    /// Up to `max` of the newest events at or before the delivery point,
+    /// oldest first: what a new node's hub starts with.
+    pub async fn recent(&self, max: usize) -> Result<Vec<Arc<Envelope>>, BusError> {
+        let (epoch, upto) = {
+            let s = self.lock();
+            (s.epoch, s.delivered)
+        };
+        let info = ensure_stream(&self.js, &self.config).await?;
+        if upto == 0 || epoch_of(&info) != epoch {
+            return Ok(Vec::new());
+        }
+        let from = info
+            .state
+            .first_sequence
+            .max(upto.saturating_sub(max as u64) + 1);
+        if from > upto {
+            return Ok(Vec::new());
+        }
+        self.range(epoch, from, upto).await
+    }
+
+    /// Stops retrying publishes (shutdown).
+    pub fn close(&self) {
+        self.closed.cancel();
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().expect("nats bus state lock poisoned")
+    }
+
+    /// Events `from..=upto` of the stream (as it is in `epoch`), read with
+    /// a short-lived consumer that is deleted afterwards.
+    async fn range(
+        &self,
+        epoch: u64,
+        from: u64,
+        upto: u64,
+    ) -> Result<Vec<Arc<Envelope>>, BusError> {
+        let stream = self
+            .js
+            .get_stream_no_info(&self.config.stream)
+            .await
+            .map_err(unavailable)?;
+        let consumer = stream
+            .create_consumer(ephemeral(from, Duration::from_secs(10)))
+            .await
+            .map_err(unavailable)?;
+        let mut out = Vec::new();
+        let mut next = from;
+        while next <= upto {
+            let want = usize::try_from(upto - next + 1)
+                .unwrap_or(usize::MAX)
+                .min(READ_BATCH);
+            let mut batch = consumer
+                .fetch()
+                .max_messages(want)
+                .messages()
+                .await
+                .map_err(unavailable)?;
+            let mut got = 0;
+            while let Some(msg) = batch.next().await {
+                let msg = msg.map_err(unavailable)?;
+                got += 1;
+                let seq = msg.info().map_err(unavailable)?.stream_sequence;
+                next = seq + 1;
+                if seq > upto {
+                    break;
+                }
+                out.push(Arc::new(parse(epoch, seq, &msg.message)?));
+            }
+            if got == 0 {
+                break; // nothing more in the stream
+            }
+        }
+        let name = consumer.cached_info().name.clone();
+        if let Err(err) = stream.delete_consumer(&name).await {
+            tracing::debug!(%err, "cannot delete a range consumer; it expires on its own");
+        }
+        Ok(out)
+    }
+
+    async fn publish_once(
+        &self,
+        subject: &str,
+        headers: &async_nats::HeaderMap,
+        data: &Bytes,
+    ) -> Result<u64, jetstream::context::PublishError> {
+        let ack = self
+            .js
+            .publish_with_headers(subject.to_owned(), headers.clone(), data.clone())
+            .await?
+            .await?;
+        Ok(ack.sequence)
+    }
+}
+
+#[async_trait]
+impl Bus for NatsBus {
+    async fn publish(&self, topic: &str, event: &str, data: Bytes) -> Result<EventId, BusError> {
+        if self.closed.is_cancelled() {
+            return Err(BusError::Closed);
+        }
+        let _permit = self
+            .queue
+            .try_acquire()
+            .map_err(|_| BusError::Unavailable("too many publishes waiting for NATS".into()))?;
+        let publish_id = format!(
+            "{}.{}",
+            self.node,
+            self.next_publish.fetch_add(1, Ordering::Relaxed)
+        );
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(async_nats::header::NATS_MESSAGE_ID, publish_id.as_str());
+        headers.insert(TOPIC_HEADER, topic);
+        headers.insert(EVENT_HEADER, event);
+        let subject = subject_for(&self.config.stream, topic);
+        let deadline = tokio::time::Instant::now() + PUBLISH_DEADLINE;
+        let mut backoff = BACKOFF_MIN;
+        loop {
+            let err = match self.publish_once(&subject, &headers, &data).await {
+                Ok(seq) => return Ok(EventId::new(self.epoch(), seq)),
+                Err(err) => err,
+            };
+            if err.kind() == jetstream::context::PublishErrorKind::StreamNotFound {
+                // Deleted under us: recreate it (a new epoch); the reader
+                // notices and starts over with the new stream.
+                if let Ok(info) = ensure_stream(&self.js, &self.config).await {
+                    self.observe_epoch(epoch_of(&info));
+                }
+            }
+            if tokio::time::Instant::now() + backoff > deadline {
+                return Err(BusError::Unavailable(format!("NATS: {err}")));
+            }
+            metrics::counter!("livescore_bus_publish_retries_total").increment(1);
+            tracing::warn!(%err, ?backoff, "publish to NATS failed; retrying");
+            tokio::select! {
+                // Shutdown: the event was not published (or, if it was,
+                // every node still gets it from the stream).
+                _ = self.closed.cancelled() => return Err(BusError::Closed),
+                // Wait before the next attempt with the same Nats-Msg-Id.
+                _ = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(BACKOFF_MAX);
+        }
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<Arc<Envelope>> {
+        self.tx.subscribe()
+    }
+
+    async fn read_after(
+        &self,
+        after: EventId,
+        limit: usize,
+    ) -> Result<Vec<Arc<Envelope>>, BusError> {
+        if after.epoch != self.epoch() {
+            return Err(BusError::OtherEpoch(after));
+        }
+        let info = ensure_stream(&self.js, &self.config).await?;
+        if epoch_of(&info) != after.epoch {
+            return Err(BusError::OtherEpoch(after));
+        }
+        let (first, last) = (info.state.first_sequence, info.state.last_sequence);
+        if after.seq >= last || limit == 0 {
+            return Ok(Vec::new());
+        }
+        if after.seq + 1 < first {
+            return Err(BusError::Evicted(after));
+        }
+        let upto = last.min(after.seq.saturating_add(limit as u64));
+        let events = self.range(after.epoch, after.seq + 1, upto).await?;
+        match events.first() {
+            // Trimmed between the info and the read: a gap.
+            Some(e) if e.id.seq > after.seq + 1 => Err(BusError::Evicted(after)),
+            None => Err(BusError::Evicted(after)),
+            _ => Ok(events),
+        }
+    }
+
+    fn epoch(&self) -> u64 {
+        self.lock().epoch
+    }
+
+    fn health(&self) -> BusHealth {
+        let up = self.client.connection_state() == async_nats::connection::State::Connected;
+        let s = self.lock();
+        BusHealth {
+            kind: "nats",
+            connected: s.connected && up,
+            last_id: (s.delivered > 0).then(|| EventId::new(s.epoch, s.delivered)),
+            lag: Some(s.head.saturating_sub(s.delivered)),
+            reconnects: Some(self.reconnects.load(Ordering::Relaxed)),
+        }
+    }
+}

@@ -1,0 +1,182 @@
+//! The reader task: the one place a node hears the shared stream.
+//!
+//! Each session makes an ephemeral pull consumer (no acks) starting after
+//! the last sequence this node delivered and broadcasts each message
+//! locally in stream order. Every second it also reads the stream info:
+//! the last sequence gives `/healthz` its lag, a changed creation time (the
+//! stream was deleted and recreated) restarts reading from the new
+//! stream's start under the new epoch. Any error, or a client disconnect
+//! (the consumer may have died with the server), ends the session; the next
+//! one starts after a capped backoff from the same sequence, so an outage
+//! costs latency, never an event, and never a repeat.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use tokio_util::sync::CancellationToken;
+
+use super::stream::{ensure_stream, ephemeral, epoch_of, parse, unavailable};
+use super::NatsBus;
+use super::{BACKOFF_MAX, BACKOFF_MIN, READ_BATCH};
+use crate::bus::BusError;
+
+/// How often the reader reads the stream info (lag, epoch, liveness).
+pub const INFO_EVERY: Duration = Duration::from_secs(1);
+/// How long the server keeps a reader's consumer after the reader is gone.
+const CONSUMER_IDLE: Duration = Duration::from_secs(30);
+
+/// How a reading session ended.
+enum End {
+    /// The stream was recreated: start over at once under the new epoch.
+    NewEpoch,
+    /// NATS failed: back off, then resume from the same sequence.
+    Broken(BusError),
+}
+
+impl NatsBus {
+    /// Delivers the stream to this node's subscribers until `cancel`.
+    pub async fn run(self: Arc<Self>, cancel: CancellationToken) {
+        let mut backoff = BACKOFF_MIN;
+        loop {
+            let end = tokio::select! {
+                // Shutdown: stop reading; publishes give up too.
+                _ = cancel.cancelled() => {
+                    self.close();
+                    return;
+                }
+                // Reads until the session ends.
+                end = self.session(&mut backoff) => end,
+            };
+            let err = match end {
+                End::NewEpoch => continue,
+                End::Broken(err) => err,
+            };
+            self.lock().connected = false;
+            tracing::warn!(%err, ?backoff, "NATS bus connection lost; reconnecting");
+            tokio::select! {
+                _ = cancel.cancelled() => {
+                    self.close();
+                    return;
+                }
+                // Capped backoff before the next attempt.
+                _ = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(BACKOFF_MAX);
+            self.reconnects.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!("livescore_bus_reconnects_total").increment(1);
+        }
+    }
+
+    /// One consumer's life: delivers until an error or a new epoch.
+    async fn session(&self, backoff: &mut Duration) -> End {
+        let disconnects = self.disconnects.load(Ordering::Relaxed);
+        let info = match ensure_stream(&self.js, &self.config).await {
+            Ok(info) => info,
+            Err(err) => return End::Broken(err),
+        };
+        self.observe_epoch(epoch_of(&info));
+        let from = self.lock().delivered + 1;
+        let consumer = match self.js.get_stream_no_info(&self.config.stream).await {
+            Ok(stream) => stream.create_consumer(ephemeral(from, CONSUMER_IDLE)).await,
+            Err(err) => return End::Broken(unavailable(err)),
+        };
+        let messages = match consumer {
+            Ok(c) => {
+                c.stream()
+                    .max_messages_per_batch(READ_BATCH)
+                    .messages()
+                    .await
+            }
+            Err(err) => return End::Broken(unavailable(err)),
+        };
+        let mut messages = match messages {
+            Ok(m) => m,
+            Err(err) => return End::Broken(unavailable(err)),
+        };
+        if !self.lock().connected {
+            tracing::info!(from, "NATS bus reconnected; catching up");
+        }
+        {
+            let mut s = self.lock();
+            s.connected = true;
+            s.head = info.state.last_sequence;
+        }
+        *backoff = BACKOFF_MIN;
+        let mut tick = tokio::time::interval(INFO_EVERY);
+        tick.tick().await; // the first tick is now; the info is fresh
+        loop {
+            tokio::select! {
+                // The next message of the stream, in order.
+                msg = messages.next() => match msg {
+                    Some(Ok(msg)) => {
+                        let seq = match msg.info() {
+                            Ok(i) => i.stream_sequence,
+                            Err(err) => return End::Broken(unavailable(err)),
+                        };
+                        self.deliver(seq, &msg.message);
+                    }
+                    Some(Err(err)) => return End::Broken(unavailable(err)),
+                    None => return End::Broken(BusError::Unavailable("NATS consumer ended".into())),
+                },
+                // Liveness, lag and epoch.
+                _ = tick.tick() => {
+                    if self.disconnects.load(Ordering::Relaxed) != disconnects {
+                        return End::Broken(BusError::Unavailable("NATS connection lost".into()));
+                    }
+                    let info = match ensure_stream(&self.js, &self.config).await {
+                        Ok(info) => info,
+                        Err(err) => return End::Broken(err),
+                    };
+                    if self.observe_epoch(epoch_of(&info)) {
+                        return End::NewEpoch;
+                    }
+                    let mut s = self.lock();
+                    s.head = s.head.max(info.state.last_sequence);
+                }
+            }
+        }
+    }
+
+    /// Takes note of the stream's epoch; a new one means the old stream is
+    /// gone, so reading restarts from the new stream's start.
+    pub(super) fn observe_epoch(&self, epoch: u64) -> bool {
+        let mut s = self.lock();
+        let changed = s.epoch != epoch;
+        if changed {
+            tracing::warn!(
+                old = s.epoch,
+                new = epoch,
+                "NATS stream was recreated (new epoch)"
+            );
+            s.epoch = epoch;
+            s.delivered = 0;
+            s.head = 0;
+        }
+        changed
+    }
+
+    /// Broadcasts the message with sequence `seq` if it is new.
+    fn deliver(&self, seq: u64, msg: &async_nats::Message) {
+        let mut s = self.lock();
+        if seq <= s.delivered {
+            return; // already delivered (cannot happen from delivered + 1)
+        }
+        s.delivered = seq;
+        s.head = s.head.max(seq);
+        match parse(s.epoch, seq, msg) {
+            // Sent under the lock so receivers see ids in order; an error
+            // only means nobody listens, which loses nothing.
+            Ok(env) => {
+                let _ = self.tx.send(Arc::new(env));
+            }
+            // Something else published under our subjects: step over it so
+            // it cannot stall every node.
+            Err(err) => {
+                tracing::error!(%err, seq, "skipping a stream message that is not an event");
+                metrics::counter!("livescore_bus_corrupt_total").increment(1);
+            }
+        }
+    }
+}
