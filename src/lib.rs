@@ -11,7 +11,8 @@
 //!   (`poller`), the single-poller lease (`leader`), the recorded-week
 //!   replay (`replay`), and change detection (`Tracker`, `Publisher`).
 //! - `bus`: gives every event its id and delivers it to every node:
-//!   in-process (`memory`) or shared through a Redis Stream (`redis`).
+//!   in-process (`memory`), or shared through a Redis Stream (`redis`) or
+//!   a NATS JetStream stream (`nats`).
 //! - `hub`: per-node fan-out; encodes each event once, keeps recent history
 //!   and latest state, resumes and conflates.
 //! - `store`: SQLite/PostgreSQL behind one seam; written behind the bus,

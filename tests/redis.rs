@@ -1,6 +1,7 @@
-//! Scale-out over Redis against real processes: several `livescore serve`
-//! nodes on one Redis stream (each test under its own key prefix on the
-//! shared Redis, or on a throwaway redis-server of its own).
+//! Redis-specific faults against real processes: Redis killed while
+//! events are published, a flushed Redis (epoch reset). The scenarios every
+//! bus shares (cross-node delivery, resume, chat, warm start, ingest, the
+//! feed lease) are in `tests/bus_suite.rs`.
 
 mod common;
 #[path = "common/redis.rs"]
@@ -9,103 +10,10 @@ mod redis_support;
 use std::time::Duration;
 
 use common::{SseStream, TempDir};
-use redis_support::{metric_sum, node, publish, RedisPrefix, RedisServer, SHARED_REDIS};
-
-const WAIT: Duration = Duration::from_secs(20);
-
-/// The next `flash` event's (id, n); skips anything else (keep-alives).
-async fn next_flash(sse: &mut SseStream) -> (String, u64) {
-    loop {
-        let ev = sse.next_event(WAIT).await.expect("stream open");
-        if ev.event == "flash" {
-            let v: serde_json::Value = serde_json::from_str(&ev.data).expect("json");
-            return (ev.id.expect("id"), v["n"].as_u64().expect("n"));
-        }
-        assert_ne!(ev.event, "reset", "unexpected reset: {}", ev.data);
-    }
-}
-
-/// The `bus` part of `base`'s `/healthz` (503 while Redis is down).
-async fn bus_health(base: &str) -> serde_json::Value {
-    let health: serde_json::Value = common::client()
-        .get(format!("{base}/healthz"))
-        .send()
-        .await
-        .expect("healthz")
-        .json()
-        .await
-        .expect("json");
-    health["bus"].clone()
-}
-
-fn stream_url(base: &str, topic: &str) -> String {
-    format!("{base}/api/stream?topic={topic}")
-}
-
-#[tokio::test]
-async fn an_event_published_on_one_node_reaches_clients_of_every_node_with_one_id() {
-    let prefix = RedisPrefix::new("fanout");
-    let a = node(SHARED_REDIS, &prefix, &[]);
-    let b = node(SHARED_REDIS, &prefix, &[]);
-    let c = node(SHARED_REDIS, &prefix, &[]);
-    let mut on_b = SseStream::connect(&stream_url(&b.url, "news"), None).await;
-    let mut on_c = SseStream::connect(&stream_url(&c.url, "news"), None).await;
-    let mut on_a = SseStream::connect(&stream_url(&a.url, "news"), None).await;
-    for n in 1..=5 {
-        // Publish on every node in turn: one stream, one order.
-        let via = [&a, &b, &c][(n % 3) as usize];
-        let id = publish(&via.url, "news", serde_json::json!({ "n": n })).await;
-        for sse in [&mut on_a, &mut on_b, &mut on_c] {
-            assert_eq!(next_flash(sse).await, (id.clone(), n));
-        }
-    }
-    let health: serde_json::Value = common::client()
-        .get(format!("{}/healthz", b.url))
-        .send()
-        .await
-        .expect("healthz")
-        .json()
-        .await
-        .expect("json");
-    assert_eq!(health["bus"]["kind"], "redis");
-    assert_eq!(health["bus"]["connected"], true);
-}
-
-#[tokio::test]
-async fn a_client_resumes_on_another_node_with_every_missed_event_once_in_order() {
-    let prefix = RedisPrefix::new("resume");
-    let a = node(SHARED_REDIS, &prefix, &[]);
-    let b = node(SHARED_REDIS, &prefix, &[]);
-    let mut sse = SseStream::connect(&stream_url(&a.url, "news"), None).await;
-    let mut last = String::new();
-    for n in 1..=3 {
-        let id = publish(&a.url, "news", serde_json::json!({ "n": n })).await;
-        let got = next_flash(&mut sse).await;
-        assert_eq!(got, (id.clone(), n));
-        last = id;
-    }
-    drop(sse); // the client goes away (node A's connection dropped)
-    let mut missed = Vec::new();
-    for n in 4..=8 {
-        missed.push(publish(&a.url, "news", serde_json::json!({ "n": n })).await);
-        // Noise on another topic must not show up.
-        publish(&a.url, "other", serde_json::json!({ "n": 0 })).await;
-    }
-    let mut resumed = SseStream::connect(&stream_url(&b.url, "news"), Some(&last)).await;
-    for (i, id) in missed.iter().enumerate() {
-        assert_eq!(next_flash(&mut resumed).await, (id.clone(), i as u64 + 4));
-    }
-    // Then live, with no repeat at the seam.
-    let live = publish(&a.url, "news", serde_json::json!({ "n": 9 })).await;
-    assert_eq!(next_flash(&mut resumed).await, (live, 9));
-
-    // A node that starts now is warm: it resumes the same client at once.
-    let late = node(SHARED_REDIS, &prefix, &[]);
-    let mut again = SseStream::connect(&stream_url(&late.url, "news"), Some(&missed[2])).await;
-    for (i, id) in missed[3..].iter().enumerate() {
-        assert_eq!(next_flash(&mut again).await, (id.clone(), i as u64 + 7));
-    }
-}
+use redis_support::{
+    bus_health, metric_sum, next_flash, node, publish, stream_url, RedisPrefix, RedisServer,
+    SHARED_REDIS, WAIT,
+};
 
 #[tokio::test]
 async fn killing_redis_mid_publish_loses_nothing_and_repeats_nothing() {
@@ -199,94 +107,4 @@ async fn a_flushed_redis_gives_resuming_clients_an_epoch_reset() {
     assert_eq!(ev.event, "reset");
     let v: serde_json::Value = serde_json::from_str(&ev.data).expect("json");
     assert_eq!(v["reason"], "epoch");
-}
-
-/// Feed polls `base` has made so far.
-async fn polls(base: &str) -> f64 {
-    metric_sum(base, "livescore_feed_polls_total").await
-}
-
-#[tokio::test]
-async fn when_the_node_holding_the_feed_lease_dies_another_polls_within_seconds() {
-    let prefix = RedisPrefix::new("lease");
-    let feed = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/ss-2015-w1-pregame.xml"
-    );
-    let flags = ["--feed", feed, "--poll-interval", "300ms"];
-    let a = node(SHARED_REDIS, &prefix, &flags);
-    let b = node(SHARED_REDIS, &prefix, &flags);
-    // One of them takes the lease and polls; the other waits.
-    let deadline = tokio::time::Instant::now() + WAIT;
-    let (holder, other) = loop {
-        assert!(tokio::time::Instant::now() < deadline, "nobody polls");
-        let (pa, pb) = (polls(&a.url).await, polls(&b.url).await);
-        if pa >= 3.0 || pb >= 3.0 {
-            break if pa > pb { (a, b) } else { (b, a) };
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    assert_eq!(polls(&other.url).await, 0.0, "only the lease holder polls");
-    // The first poll published the week; the follower has it too.
-    let mut scores = SseStream::connect(&stream_url(&other.url, "scores"), None).await;
-    let week = scores.next_event(WAIT).await.expect("current week");
-    assert_eq!(week.event, "update");
-    let events_before = metric_sum(&other.url, "livescore_events_total").await;
-
-    drop(holder); // SIGKILL: no lease hand-back, it has to expire
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while polls(&other.url).await < 2.0 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the surviving node did not take over the feed within 10 s:\n{}",
-            other.logs()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(other.logs().contains("took the feed lease"));
-    // It carried on from the current state: the unchanged feed published
-    // nothing again.
-    assert_eq!(
-        metric_sum(&other.url, "livescore_events_total").await,
-        events_before
-    );
-}
-
-#[tokio::test]
-async fn an_ingester_on_the_shared_bus_reaches_every_node() {
-    let prefix = RedisPrefix::new("ingest");
-    let a = node(SHARED_REDIS, &prefix, &[]);
-    let mut scores = SseStream::connect(&stream_url(&a.url, "scores"), None).await;
-    let feed = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/ss-2015-w1-pregame.xml"
-    );
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_livescore"))
-        .args(["ingest", "--once", "--feed", feed, "--bus", SHARED_REDIS])
-        .args(["--redis-prefix", &prefix.name])
-        .output()
-        .await
-        .expect("run ingest");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let ev = scores.next_event(WAIT).await.expect("the week");
-    assert_eq!(ev.event, "update");
-    let games: serde_json::Value = serde_json::from_str(&ev.data).expect("json");
-    assert_eq!(games.as_array().map(Vec::len), Some(16));
-    // A node started now has the week at once (warm from the stream).
-    let late = node(SHARED_REDIS, &prefix, &[]);
-    let week: serde_json::Value = common::client()
-        .get(format!("{}/api/", late.url))
-        .send()
-        .await
-        .expect("api")
-        .json()
-        .await
-        .expect("json");
-    assert_eq!(week["games"].as_array().map(Vec::len), Some(16));
-    // The update is the last event of a poll: the late node's last id.
-    assert_eq!(week["last_event_id"].as_str(), ev.id.as_deref());
 }

@@ -1,8 +1,9 @@
 //! NATS helpers for the scale-out tests: a JetStream stream of its own on
 //! the shared NATS (4222, never stopped), a throwaway `nats-server -js` for
 //! fault tests, nodes on a NATS bus. Included with `#[path]` by
-//! `tests/nats.rs`, next to `mod common` and `redis_support` (publishing,
-//! metrics and free ports are the same for both buses).
+//! `tests/nats.rs` and `tests/bus_suite.rs`, next to `mod common` and
+//! `redis_support` (publishing, metrics, names, node start-up and free
+//! ports are the same for every bus and live there).
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -10,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::Server;
-use crate::redis_support::{free_port, TOKEN};
+use crate::redis_support::{free_port, serve, unique_name};
 
 /// The machine's shared NATS; tests only ever use their own stream on it.
 pub const SHARED_NATS: &str = "nats://127.0.0.1:4222";
@@ -28,14 +29,8 @@ impl NatsStream {
     }
 
     pub fn on(tag: &str, url: &str) -> NatsStream {
-        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("clock")
-            .subsec_nanos();
         NatsStream {
-            name: format!("lstest-{tag}-{}-{n}-{nanos}", std::process::id()),
+            name: unique_name(tag),
             url: url.to_string(),
         }
     }
@@ -150,17 +145,5 @@ impl Drop for NatsServer {
 /// `livescore serve` on `bus` with `stream`, the publish API on, its own
 /// in-memory database, and `extra` flags.
 pub fn node(bus: &str, stream: &NatsStream, extra: &[&str]) -> Server {
-    let mut args = vec![
-        "serve",
-        "--bus",
-        bus,
-        "--nats-stream",
-        &stream.name,
-        "--database-url",
-        "sqlite::memory:",
-        "--publish-token",
-        TOKEN,
-    ];
-    args.extend_from_slice(extra);
-    Server::start(&args)
+    serve(bus, &["--nats-stream", &stream.name], extra)
 }

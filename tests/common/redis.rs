@@ -1,19 +1,34 @@
 //! Redis helpers for the scale-out tests: a key prefix of its own on the
 //! shared Redis (6379, never stopped), a throwaway redis-server for fault
-//! tests, nodes on a shared bus, publishing. Included with `#[path]` by
-//! `tests/redis*.rs` and `tests/nginx.rs`, next to `mod common`.
+//! tests, nodes on a shared bus; and what every bus shares (publishing,
+//! metrics, reading `flash` events, bus health, unique names, free ports).
+//! Included with `#[path]` by `tests/redis.rs`, `tests/nats.rs`,
+//! `tests/bus_suite.rs` and `tests/nginx.rs`, next to `mod common`.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{client, Server};
+use crate::common::{client, Server, SseStream};
 
 /// The machine's shared Redis; tests only ever use their own prefix on it.
 pub const SHARED_REDIS: &str = "redis://127.0.0.1:6379";
 /// The publish token every node in these tests is started with.
 pub const TOKEN: &str = "scale-out-test-token";
+/// How long a scale-out test waits for any one event.
+pub const WAIT: Duration = Duration::from_secs(20);
+
+/// A name no other test (or test run) uses: a Redis prefix, a NATS stream.
+pub fn unique_name(tag: &str) -> String {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .subsec_nanos();
+    format!("lstest-{tag}-{}-{n}-{nanos}", std::process::id())
+}
 
 /// A key prefix no other test uses; its keys are deleted on drop.
 pub struct RedisPrefix {
@@ -27,14 +42,8 @@ impl RedisPrefix {
     }
 
     pub fn on_port(tag: &str, port: u16) -> RedisPrefix {
-        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("clock")
-            .subsec_nanos();
         RedisPrefix {
-            name: format!("lstest-{tag}-{}-{n}-{nanos}", std::process::id()),
+            name: unique_name(tag),
             port,
         }
     }
@@ -143,19 +152,45 @@ impl Drop for RedisServer {
 /// `livescore serve` on `bus` under `prefix`, with the publish API on, its
 /// own in-memory database, and `extra` flags.
 pub fn node(bus: &str, prefix: &RedisPrefix, extra: &[&str]) -> Server {
-    let mut args = vec![
-        "serve",
-        "--bus",
-        bus,
-        "--redis-prefix",
-        &prefix.name,
+    serve(bus, &["--redis-prefix", &prefix.name], extra)
+}
+
+/// `livescore serve --bus BUS BUS_FLAGS` with the publish API on, its own
+/// in-memory database, and `extra` flags (any bus, memory included).
+pub fn serve(bus: &str, bus_flags: &[&str], extra: &[&str]) -> Server {
+    let mut args = vec!["serve", "--bus", bus];
+    args.extend_from_slice(bus_flags);
+    args.extend_from_slice(&[
         "--database-url",
         "sqlite::memory:",
         "--publish-token",
         TOKEN,
-    ];
+    ]);
     args.extend_from_slice(extra);
     Server::start(&args)
+}
+
+/// `{base}/api/stream?topic={topic}`.
+pub fn stream_url(base: &str, topic: &str) -> String {
+    format!("{base}/api/stream?topic={topic}")
+}
+
+/// The next `flash` event's (id, n); skips anything else (keep-alives),
+/// failing on a reset.
+pub async fn next_flash(sse: &mut SseStream) -> (String, u64) {
+    loop {
+        let ev = sse.next_event(WAIT).await.expect("stream open");
+        if ev.event == "flash" {
+            let v: serde_json::Value = serde_json::from_str(&ev.data).expect("json");
+            return (ev.id.expect("id"), v["n"].as_u64().expect("n"));
+        }
+        assert_ne!(ev.event, "reset", "unexpected reset: {}", ev.data);
+    }
+}
+
+/// The `bus` part of `base`'s `/healthz` (503 while the bus is down).
+pub async fn bus_health(base: &str) -> serde_json::Value {
+    crate::common::health(base).await.1["bus"].clone()
 }
 
 /// Publishes `data` as `flash` on `topic` through `base`'s publish API;
