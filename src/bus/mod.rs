@@ -10,6 +10,7 @@
 pub mod memory;
 pub mod nats;
 pub mod redis;
+pub mod retry;
 
 use std::sync::Arc;
 

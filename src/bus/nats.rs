@@ -52,6 +52,8 @@ use tokio::sync::{broadcast, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use self::stream::{ensure_stream, ephemeral, epoch_of, parse, subject_for, unavailable};
+use super::retry::{self, Attempt};
+pub use super::retry::{BACKOFF_MAX, BACKOFF_MIN, PUBLISH_DEADLINE};
 use super::{Bus, BusError, BusHealth, Envelope};
 use crate::model::EventId;
 
@@ -65,16 +67,10 @@ pub const RETENTION_AGE: Duration = Duration::from_secs(24 * 3600);
 /// Publishes that may wait for NATS at once. Past it a publish fails at
 /// once (the publish API answers 503) instead of piling up memory.
 pub const PUBLISH_QUEUE: usize = 10_000;
-/// How long one publish keeps retrying while NATS is unreachable.
-pub const PUBLISH_DEADLINE: Duration = Duration::from_secs(60);
 /// The stream's duplicate window: a retry with the same `Nats-Msg-Id`
 /// within it is acked with the first sequence and not appended. Longer
 /// than [`PUBLISH_DEADLINE`], so every retry falls inside it.
 pub const DEDUP_WINDOW: Duration = Duration::from_secs(120);
-/// First reconnect/retry delay; doubles up to [`BACKOFF_MAX`].
-pub const BACKOFF_MIN: Duration = Duration::from_millis(100);
-/// Longest reconnect/retry delay: a NATS that comes back is used within it.
-pub const BACKOFF_MAX: Duration = Duration::from_secs(2);
 /// Longest wait for a JetStream request (stream info, publish ack).
 pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(3);
 /// Events read per consumer fetch (catch-up, `read_after`).
@@ -332,34 +328,23 @@ impl Bus for NatsBus {
         headers.insert(TOPIC_HEADER, topic);
         headers.insert(EVENT_HEADER, event);
         let subject = subject_for(&self.config.stream, topic);
-        let deadline = tokio::time::Instant::now() + PUBLISH_DEADLINE;
-        let mut backoff = BACKOFF_MIN;
-        loop {
-            let err = match self.publish_once(&subject, &headers, &data).await {
-                Ok(seq) => return Ok(EventId::new(self.epoch(), seq)),
-                Err(err) => err,
-            };
-            if err.kind() == jetstream::context::PublishErrorKind::StreamNotFound {
-                // Deleted under us: recreate it (a new epoch); the reader
-                // notices and starts over with the new stream.
-                if let Ok(info) = ensure_stream(&self.js, &self.config).await {
-                    self.observe_epoch(epoch_of(&info));
+        let (subject, headers, data) = (&subject, &headers, &data);
+        retry::publish_with_retry("NATS", &self.closed, || async move {
+            match self.publish_once(subject, headers, data).await {
+                Ok(seq) => Ok(EventId::new(self.epoch(), seq)),
+                Err(err) => {
+                    if err.kind() == jetstream::context::PublishErrorKind::StreamNotFound {
+                        // Deleted under us: recreate it (a new epoch); the
+                        // reader notices and starts over with the new stream.
+                        if let Ok(info) = ensure_stream(&self.js, &self.config).await {
+                            self.observe_epoch(epoch_of(&info));
+                        }
+                    }
+                    Err(Attempt::Retry(err))
                 }
             }
-            if tokio::time::Instant::now() + backoff > deadline {
-                return Err(BusError::Unavailable(format!("NATS: {err}")));
-            }
-            metrics::counter!("livescore_bus_publish_retries_total").increment(1);
-            tracing::warn!(%err, ?backoff, "publish to NATS failed; retrying");
-            tokio::select! {
-                // Shutdown: the event was not published (or, if it was,
-                // every node still gets it from the stream).
-                _ = self.closed.cancelled() => return Err(BusError::Closed),
-                // Wait before the next attempt with the same Nats-Msg-Id.
-                _ = tokio::time::sleep(backoff) => {}
-            }
-            backoff = (backoff * 2).min(BACKOFF_MAX);
-        }
+        })
+        .await
     }
 
     fn subscribe(&self) -> broadcast::Receiver<Arc<Envelope>> {

@@ -50,6 +50,8 @@ use redis::AsyncConnectionConfig;
 use tokio::sync::{broadcast, Semaphore};
 use tokio_util::sync::CancellationToken;
 
+use super::retry::{self, Attempt};
+pub use super::retry::{BACKOFF_MAX, BACKOFF_MIN, PUBLISH_DEADLINE};
 use super::{Bus, BusError, BusHealth, Envelope};
 use crate::model::EventId;
 
@@ -62,15 +64,9 @@ pub const RETENTION_EVENTS: usize = 100_000;
 /// Publishes that may wait for Redis at once. Past it a publish fails at
 /// once (the publish API answers 503) instead of piling up memory.
 pub const PUBLISH_QUEUE: usize = 10_000;
-/// How long one publish keeps retrying while Redis is unreachable.
-pub const PUBLISH_DEADLINE: Duration = Duration::from_secs(60);
 /// How long a publish id is remembered for deduplicating retries; far
 /// longer than [`PUBLISH_DEADLINE`], so every retry finds it.
 pub const DEDUP_TTL: Duration = Duration::from_secs(600);
-/// First reconnect/retry delay; doubles up to [`BACKOFF_MAX`].
-pub const BACKOFF_MIN: Duration = Duration::from_millis(100);
-/// Longest reconnect/retry delay: a Redis that comes back is used within it.
-pub const BACKOFF_MAX: Duration = Duration::from_secs(2);
 /// Longest wait for Redis to answer a command (the blocking read adds
 /// its block time); past it the connection counts as broken.
 pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(3);
@@ -293,28 +289,15 @@ impl Bus for RedisBus {
             self.node,
             self.next_publish.fetch_add(1, Ordering::Relaxed)
         );
-        let deadline = tokio::time::Instant::now() + PUBLISH_DEADLINE;
-        let mut backoff = BACKOFF_MIN;
-        loop {
-            let err = match self.publish_once(&publish_id, topic, event, &data).await {
-                Ok(id) => return Ok(id),
-                Err(err) if is_transient(&err) => err,
-                Err(err) => return Err(err.into()),
-            };
-            if tokio::time::Instant::now() + backoff > deadline {
-                return Err(BusError::Unavailable(format!("Redis: {err}")));
+        let (publish_id, data) = (&publish_id, &data);
+        retry::publish_with_retry("Redis", &self.closed, || async move {
+            match self.publish_once(publish_id, topic, event, data).await {
+                Ok(id) => Ok(id),
+                Err(err) if is_transient(&err) => Err(Attempt::Retry(err)),
+                Err(err) => Err(Attempt::Fatal(err.into())),
             }
-            metrics::counter!("livescore_bus_publish_retries_total").increment(1);
-            tracing::warn!(%err, ?backoff, "publish to Redis failed; retrying");
-            tokio::select! {
-                // Shutdown: the event was not published (or, if it was,
-                // every node still gets it from the stream).
-                _ = self.closed.cancelled() => return Err(BusError::Closed),
-                // Wait before the next attempt with the same publish id.
-                _ = tokio::time::sleep(backoff) => {}
-            }
-            backoff = (backoff * 2).min(BACKOFF_MAX);
-        }
+        })
+        .await
     }
 
     fn subscribe(&self) -> broadcast::Receiver<Arc<Envelope>> {
