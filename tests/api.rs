@@ -27,14 +27,7 @@ async fn the_week_and_single_games_as_json() {
         .await
         .expect("first update");
 
-    let week: serde_json::Value = client()
-        .get(format!("{}/api/", server.url))
-        .send()
-        .await
-        .expect("get")
-        .json()
-        .await
-        .expect("json");
+    let week: serde_json::Value = common::get_json(format!("{}/api/", server.url)).await;
     assert_eq!(week["season"], 2015);
     assert_eq!(week["week"], 1);
     assert_eq!(week["season_type"], "REG");
@@ -106,14 +99,8 @@ async fn score_history_lists_every_change_of_a_game_in_order() {
             break;
         }
     }
-    let events: Vec<serde_json::Value> = client()
-        .get(format!("{}/api/games/2015091000/events", server.url))
-        .send()
-        .await
-        .expect("get")
-        .json()
-        .await
-        .expect("json");
+    let events: Vec<serde_json::Value> =
+        common::get_json(format!("{}/api/games/2015091000/events", server.url)).await;
     let raw = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/data/nfl-2015-week1.json"
@@ -146,14 +133,7 @@ async fn health_and_metrics() {
     assert_eq!(health["bus"]["connected"], true);
 
     let _sse = SseStream::connect(&format!("{}/api/livescore", server.url), None).await;
-    let text = client()
-        .get(format!("{}/metrics", server.url))
-        .send()
-        .await
-        .expect("get")
-        .text()
-        .await
-        .expect("text");
+    let text = common::get_text(format!("{}/metrics", server.url)).await;
     assert!(
         text.lines()
             .any(|l| l.starts_with("livescore_connections{transport=\"sse\"} 1")),

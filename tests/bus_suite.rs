@@ -284,14 +284,7 @@ async fn chat_is_seen_by_everyone_in_one_order(backend: Backend) {
 
 /// The current week as `/api/` serves it on `base`.
 async fn week(base: &str) -> Value {
-    common::client()
-        .get(format!("{base}/api/"))
-        .send()
-        .await
-        .expect("api")
-        .json()
-        .await
-        .expect("json")
+    common::get_json(format!("{base}/api/")).await
 }
 
 /// The next `update` on a `scores` stream, with its 16 games.

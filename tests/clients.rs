@@ -43,14 +43,7 @@ fn fixed_board_server(dir: &TempDir) -> Server {
 /// The 16 lines the Python client prints for the final board, from the
 /// server's own JSON.
 async fn expected_python_board(server: &Server) -> Vec<String> {
-    let week: serde_json::Value = common::client()
-        .get(format!("{}/api/", server.url))
-        .send()
-        .await
-        .expect("GET /api/")
-        .json()
-        .await
-        .expect("json");
+    let week: serde_json::Value = common::get_json(format!("{}/api/", server.url)).await;
     week["games"]
         .as_array()
         .expect("games")

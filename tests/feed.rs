@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{board, client, Server, SseStream};
+use common::{board, Server, SseStream};
 
 fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(format!(
@@ -16,14 +16,7 @@ fn fixture(name: &str) -> Vec<u8> {
 }
 
 async fn health(server: &Server) -> serde_json::Value {
-    client()
-        .get(format!("{}/healthz", server.url))
-        .send()
-        .await
-        .expect("get")
-        .json()
-        .await
-        .expect("json")
+    common::get_json(format!("{}/healthz", server.url)).await
 }
 
 #[tokio::test]
@@ -80,14 +73,7 @@ async fn malformed_documents_are_rejected_naming_game_and_attribute_and_keep_the
         );
     }
     // Nothing from the bad documents was published: the state is still midday.
-    let week: serde_json::Value = client()
-        .get(format!("{}/api/", server.url))
-        .send()
-        .await
-        .expect("get")
-        .json()
-        .await
-        .expect("json");
+    let week: serde_json::Value = common::get_json(format!("{}/api/", server.url)).await;
     assert_eq!(board(&week["games"]), midday);
 
     // A good document is accepted again and its changes stream out.

@@ -9,7 +9,7 @@ mod feed_server;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{board, client, Server, SseStream};
+use common::{board, Server, SseStream};
 use feed_server::{feed_server, Reply};
 use livescore::bus::{Bus, MemoryBus};
 use livescore::feed::{scorestrip, Publisher, Tracker};
@@ -74,14 +74,7 @@ async fn expected_events(docs: &[String]) -> Vec<(String, String, serde_json::Va
 }
 
 async fn metric(server: &Server, result: &str) -> u64 {
-    let text = client()
-        .get(format!("{}/metrics", server.url))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let text = common::get_text(format!("{}/metrics", server.url)).await;
     let key = format!("livescore_feed_polls_total{{result=\"{result}\"}} ");
     text.lines()
         .find_map(|l| l.strip_prefix(&key))
@@ -205,14 +198,7 @@ async fn the_poller_publishes_exactly_the_real_changes_and_survives_bad_feeds() 
     assert_eq!(metric(&server, "not_modified").await, 2);
     assert_eq!(metric(&server, "rejected").await, 5);
     assert_eq!(metric(&server, "error").await, 2);
-    let health: serde_json::Value = client()
-        .get(format!("{}/healthz", server.url))
-        .send()
-        .await
-        .expect("get")
-        .json()
-        .await
-        .expect("json");
+    let health: serde_json::Value = common::get_json(format!("{}/healthz", server.url)).await;
     assert_eq!(health["feed"]["rejected"], 5);
     assert_eq!(health["feed"]["errors"], 2);
     assert!(health["feed"]["last_error"].is_null());
@@ -333,14 +319,7 @@ async fn ingest_once_stores_what_it_publishes_and_resumes_from_it() {
 
     // A server on that database starts from what ingest stored.
     let server = Server::start(&["serve", "--database-url", &db]);
-    let week: serde_json::Value = client()
-        .get(format!("{}/api/", server.url))
-        .send()
-        .await
-        .expect("get")
-        .json()
-        .await
-        .expect("json");
+    let week: serde_json::Value = common::get_json(format!("{}/api/", server.url)).await;
     let b = board(&week["games"]);
     assert_eq!(b.len(), 16);
     assert_eq!(b["2015091301"], (34, 31, "final_overtime".to_string()));

@@ -62,14 +62,7 @@ async fn one_address_cannot_take_more_than_its_share() {
     let metrics = {
         drop(_a);
         tokio::time::sleep(Duration::from_millis(200)).await;
-        client()
-            .get(format!("{}/metrics", server.url))
-            .send()
-            .await
-            .expect("get")
-            .text()
-            .await
-            .expect("text")
+        common::get_text(format!("{}/metrics", server.url)).await
     };
     assert!(
         metrics.contains("livescore_connections_rejected_total{reason=\"per_ip\"} 1"),

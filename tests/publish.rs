@@ -114,14 +114,7 @@ async fn bad_tokens_limits_and_bad_bodies_are_refused_with_json_errors() {
     }
 
     // None of it reached the bus.
-    let week: serde_json::Value = client()
-        .get(format!("{}/api/", server.url))
-        .send()
-        .await
-        .expect("get")
-        .json()
-        .await
-        .expect("json");
+    let week: serde_json::Value = common::get_json(format!("{}/api/", server.url)).await;
     assert!(week["last_event_id"].is_null(), "{week}");
 }
 

@@ -175,14 +175,7 @@ async fn a_client_that_stops_reading_slows_nobody_and_skips_to_the_latest_list()
         "the slow client skipped intermediate lists ({} of {fast_updates})",
         got.len()
     );
-    let metrics = common::client()
-        .get(format!("{}/metrics", server.url))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = common::get_text(format!("{}/metrics", server.url)).await;
     let conflated = metrics
         .lines()
         .find_map(|l| l.strip_prefix("livescore_subscribers_conflated_total "))

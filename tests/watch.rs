@@ -64,14 +64,7 @@ fn text(bytes: &[u8]) -> String {
 
 /// `GET /api/` as JSON.
 async fn week(server: &Server) -> serde_json::Value {
-    common::client()
-        .get(format!("{}/api/", server.url))
-        .send()
-        .await
-        .expect("GET /api/")
-        .json()
-        .await
-        .expect("week json")
+    common::get_json(format!("{}/api/", server.url)).await
 }
 
 #[tokio::test]

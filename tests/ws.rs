@@ -420,14 +420,7 @@ async fn a_client_that_never_answers_pings_is_dropped() {
             Instant::now() < deadline,
             "the silent client was not dropped"
         );
-        let metrics = common::client()
-            .get(format!("{}/metrics", server.url))
-            .send()
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("text");
+        let metrics = common::get_text(format!("{}/metrics", server.url)).await;
         if metrics
             .lines()
             .any(|l| l.starts_with("livescore_subscribers_dropped_total{reason=\"timeout\"}"))
@@ -542,14 +535,7 @@ async fn a_client_that_stops_reading_is_dropped_and_slows_nobody() {
     );
     let deadline = Instant::now() + WAIT;
     loop {
-        let metrics = common::client()
-            .get(format!("{}/metrics", server.url))
-            .send()
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("text");
+        let metrics = common::get_text(format!("{}/metrics", server.url)).await;
         if counter(
             &metrics,
             "livescore_subscribers_dropped_total{reason=\"slow\"} ",

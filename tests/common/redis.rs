@@ -212,14 +212,7 @@ pub async fn publish(base: &str, topic: &str, data: serde_json::Value) -> String
 
 /// The sum of every sample of metric `name` on `base`'s `/metrics`.
 pub async fn metric_sum(base: &str, name: &str) -> f64 {
-    let text = client()
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics text");
+    let text = crate::common::get_text(format!("{base}/metrics")).await;
     text.lines()
         .filter(|l| {
             l.strip_prefix(name)
