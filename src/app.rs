@@ -282,7 +282,8 @@ pub async fn serve(
     let listener = LimitedListener::new(listener, limits, tracker.clone());
     tracker.spawn(http::server::run(
         listener,
-        http::router(state),
+        http::router(state.clone()),
+        state,
         config.conn,
         tracker.clone(),
         cancel.clone(),

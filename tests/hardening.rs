@@ -120,6 +120,25 @@ async fn only_listed_origins_get_cors_headers() {
         "no CORS headers for another origin: {cors:?}"
     );
 
+    // A stream from an allowed origin carries the header too (streams are
+    // otherwise served off the router: src/http/head.rs).
+    let stream = client()
+        .get(format!("{}/api/stream?topic=scores", server.url))
+        .header("origin", allowed)
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .expect("stream");
+    assert_eq!(stream.status(), 200);
+    assert_eq!(
+        stream
+            .headers()
+            .get("access-control-allow-origin")
+            .map(|v| v.to_str().expect("ascii")),
+        Some(allowed)
+    );
+    drop(stream);
+
     // A preflight from the allowed origin for the publish API.
     let preflight = client()
         .request(

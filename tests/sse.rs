@@ -272,3 +272,96 @@ async fn an_id_that_cannot_be_honoured_gets_a_reset_then_current_state() {
         .expect("message")
         .contains("invalid topic"));
 }
+
+/// Sends `request` on a new connection and reads until `done`.
+async fn raw(server: &Server, request: &str, done: impl Fn(&[u8]) -> bool) -> String {
+    let addr = server.url.trim_start_matches("http://");
+    let mut sock = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    sock.write_all(request.as_bytes()).await.expect("request");
+    let mut body = Vec::new();
+    read_until(&mut sock, &mut body, done).await;
+    String::from_utf8(body).expect("utf-8")
+}
+
+fn has(needle: &'static str) -> impl Fn(&[u8]) -> bool {
+    move |b: &[u8]| b.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+/// A plain stream request is served straight on the socket (no hyper
+/// state per idle subscriber: docs/BENCHMARKS.md); everything around it
+/// must still get the router's answers.
+#[tokio::test]
+async fn stream_requests_get_the_same_answers_on_the_socket_and_through_the_router() {
+    let server = Server::start(&["demo", "--speed", "1"]);
+
+    // The socket path: the event stream, delimited by the connection.
+    let got = raw(
+        &server,
+        "GET /api/stream?topic=scores HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n",
+        has("event: update\n"),
+    )
+    .await;
+    let (head, body) = got.split_once("\r\n\r\n").expect("a head");
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+    let head = head.to_ascii_lowercase();
+    for line in [
+        "content-type: text/event-stream",
+        "cache-control: no-cache",
+        "x-accel-buffering: no",
+        "connection: close",
+        "date: ",
+    ] {
+        assert!(head.contains(line), "{line:?} missing from {head}");
+    }
+    assert!(!head.contains("transfer-encoding"), "{head}");
+    assert!(body.starts_with("retry: 2000\n\n"), "{body}");
+    assert!(body.contains("\nid: "), "events carry ids: {body}");
+
+    // The classic stream too; without the Accept it is the router's redirect.
+    let classic = raw(
+        &server,
+        "GET /api/livescore HTTP/1.0\r\nAccept: text/event-stream\r\n\r\n",
+        has("event: update\n"),
+    )
+    .await;
+    assert!(classic.starts_with("HTTP/1.0 200 OK\r\n"), "{classic}");
+    assert!(classic.contains("connection: close"), "{classic}");
+    let redirect = raw(
+        &server,
+        "GET /api/livescore HTTP/1.0\r\n\r\n",
+        has("\r\n\r\n"),
+    )
+    .await;
+    assert!(redirect.starts_with("HTTP/1.0 302"), "{redirect}");
+    assert!(
+        redirect.to_ascii_lowercase().contains("location: /api/"),
+        "{redirect}"
+    );
+
+    // A bad topic gets the router's JSON 400.
+    let bad = raw(
+        &server,
+        "GET /api/stream?topic=no%20spaces HTTP/1.1\r\nHost: x\r\n\r\n",
+        has("}"),
+    )
+    .await;
+    assert!(bad.starts_with("HTTP/1.1 400"), "{bad}");
+    assert!(bad.contains(r#"{"error":"invalid topic"#), "{bad}");
+
+    // A stream as the second request of a keep-alive connection (pipelined):
+    // the router serves both, the stream chunked as before.
+    let both = raw(
+        &server,
+        "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /api/stream?topic=scores HTTP/1.1\r\nHost: x\r\n\r\n",
+        has("event: update\n"),
+    )
+    .await;
+    let second = both.split("HTTP/1.1 ").nth(2).expect("two answers");
+    assert!(second.starts_with("200"), "{both}");
+    assert!(
+        second
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked"),
+        "{both}"
+    );
+}

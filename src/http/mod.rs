@@ -6,12 +6,14 @@
 pub mod api;
 pub mod error;
 pub mod guard;
+pub mod head;
 pub mod limit;
 pub mod metrics;
 pub mod openapi;
 pub mod publish;
 pub mod server;
 pub mod sse;
+pub mod sse_socket;
 pub mod ui;
 pub mod ws;
 

@@ -31,7 +31,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-use super::limit::LimitedListener;
+use super::head::{self, First};
+use super::limit::{Counted, LimitedListener};
+use super::{sse_socket, AppState};
 
 /// Smallest head buffer hyper accepts (its own minimum is 8 KiB).
 const MIN_HEAD_BYTES: usize = 8 * 1024;
@@ -64,6 +66,7 @@ impl Default for ConnConfig {
 pub async fn run(
     mut listener: LimitedListener,
     router: Router,
+    state: AppState,
     config: ConnConfig,
     tracker: TaskTracker,
     cancel: CancellationToken,
@@ -83,34 +86,81 @@ pub async fn run(
             // The next admitted connection (rejections are answered inside).
             conn = listener.accept() => conn,
         };
-        let service = TowerToHyperService::new(router.clone());
-        let conn = builder
-            .serve_connection(TokioIo::new(io), service)
-            .with_upgrades();
-        let cancel = cancel.clone();
+        let conn = Conn {
+            router: router.clone(),
+            state: state.clone(),
+            builder: builder.clone(),
+            config,
+            cancel: cancel.clone(),
+        };
         let span = tracing::debug_span!("conn", %peer);
-        tracker.spawn(
-            async move {
-                tracing::debug!("connection opened");
-                let mut conn = std::pin::pin!(conn);
-                let result = tokio::select! {
-                    // The client closed, the header timeout fired, or a
-                    // WebSocket was handed over to its own task.
-                    r = conn.as_mut() => r,
-                    // Shutdown: let the response in flight finish, then close.
-                    () = cancel.cancelled() => {
-                        conn.as_mut().graceful_shutdown();
-                        conn.await
-                    }
-                };
-                match result {
-                    Ok(()) => tracing::debug!("connection closed"),
-                    // Timeouts, resets, malformed requests: the client's doing.
-                    Err(err) => tracing::debug!(%err, "connection closed with an error"),
-                }
-            }
-            .instrument(span),
-        );
+        tracker.spawn(conn.serve(io).instrument(span));
     }
     tracing::info!("stopped accepting connections");
+}
+
+/// One connection's task: its first head read here, then the stream on the
+/// socket or hyper for everything else.
+struct Conn {
+    router: Router,
+    state: AppState,
+    builder: http1::Builder,
+    config: ConnConfig,
+    cancel: CancellationToken,
+}
+
+impl Conn {
+    async fn serve(self, mut io: Counted) {
+        tracing::debug!("connection opened");
+        let cors = !self.state.config.cors_origins.is_empty();
+        let first = tokio::select! {
+            biased;
+            () = self.cancel.cancelled() => return,
+            first = tokio::time::timeout(
+                self.config.header_timeout,
+                head::read_first(&mut io, self.config.max_header_bytes.max(MIN_HEAD_BYTES), cors),
+            ) => first,
+        };
+        let pre = match first {
+            Ok(Ok(First::Stream(req))) => match sse_socket::subscribe(&req, &self.state) {
+                Some(sub) => {
+                    let http10 = req.http10;
+                    drop(req);
+                    sse_socket::serve(io, http10, sub, &self.state).await;
+                    tracing::debug!("stream closed");
+                    return;
+                }
+                None => req.head,
+            },
+            Ok(Ok(First::Other(pre))) => pre,
+            // Nothing or half a head before the client closed or the header
+            // timeout fired: hyper would close it too, without an answer.
+            Ok(Ok(First::Closed)) | Ok(Err(_)) | Err(_) => return,
+        };
+        self.hyper(io, pre).await;
+    }
+
+    async fn hyper(self, io: Counted, pre: bytes::Bytes) {
+        let service = TowerToHyperService::new(self.router);
+        let conn = self
+            .builder
+            .serve_connection(TokioIo::new(head::Rewind::new(pre, io)), service)
+            .with_upgrades();
+        let mut conn = std::pin::pin!(conn);
+        let result = tokio::select! {
+            // The client closed, the header timeout fired, or a
+            // WebSocket was handed over to its own task.
+            r = conn.as_mut() => r,
+            // Shutdown: let the response in flight finish, then close.
+            () = self.cancel.cancelled() => {
+                conn.as_mut().graceful_shutdown();
+                conn.await
+            }
+        };
+        match result {
+            Ok(()) => tracing::debug!("connection closed"),
+            // Timeouts, resets, malformed requests: the client's doing.
+            Err(err) => tracing::debug!(%err, "connection closed with an error"),
+        }
+    }
 }

@@ -50,12 +50,7 @@ pub async fn livescore(State(st): State<AppState>, headers: HeaderMap) -> Respon
         )
             .into_response();
     }
-    // The classic stream ignores Last-Event-ID on purpose: the current list
-    // on every (re)connect is what makes it impossible to miss a final.
-    let sub = st
-        .hub
-        .subscribe(vec![model::TOPIC_SCORES.to_string()], Start::Current);
-    respond(&st, sub)
+    respond(&st, livescore_subscription(&st))
 }
 
 /// `GET /api/stream?topic=T[&topic=T2…]`, resumable with `Last-Event-ID`
@@ -83,11 +78,23 @@ pub async fn stream(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    let (topics, start) = stream_params(
+        query.as_deref(),
+        headers.get("last-event-id").map(|v| v.as_bytes()),
+    )?;
+    Ok(respond(&st, st.hub.subscribe(topics, start)))
+}
+
+/// The topics and start of a `/api/stream` request from its query string
+/// and `Last-Event-ID` header; shared with the socket path
+/// ([`super::sse_socket`]) so both accept exactly the same requests.
+pub fn stream_params(
+    query: Option<&str>,
+    last_event_id: Option<&[u8]>,
+) -> Result<(Vec<String>, Start), ApiError> {
     let mut topics = Vec::new();
-    let mut last_id = headers
-        .get("last-event-id")
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-    for (k, v) in form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes()) {
+    let mut last_id = last_event_id.map(|v| String::from_utf8_lossy(v).into_owned());
+    for (k, v) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
         match &*k {
             "topic" => topics.push(v.into_owned()),
             "lastEventId" if last_id.is_none() => last_id = Some(v.into_owned()),
@@ -95,8 +102,16 @@ pub async fn stream(
         }
     }
     let topics = check_topics(topics)?;
-    let start = parse_start(last_id.as_deref());
-    Ok(respond(&st, st.hub.subscribe(topics, start)))
+    Ok((topics, parse_start(last_id.as_deref())))
+}
+
+/// The subscription `GET /api/livescore` makes: the scores topic, from the
+/// current list.
+pub fn livescore_subscription(st: &AppState) -> Subscriber {
+    // The classic stream ignores Last-Event-ID on purpose: the current list
+    // on every (re)connect is what makes it impossible to miss a final.
+    st.hub
+        .subscribe(vec![model::TOPIC_SCORES.to_string()], Start::Current)
 }
 
 /// Validates, sorts and deduplicates the topics of a subscription. The
@@ -140,23 +155,18 @@ fn wants_event_stream(headers: &HeaderMap) -> bool {
     headers
         .get_all(header::ACCEPT)
         .iter()
-        .any(|v| v.to_str().is_ok_and(|s| s.contains("text/event-stream")))
+        .any(|v| accepts_event_stream(v.as_bytes()))
+}
+
+/// Whether one `Accept` value asks for an event stream.
+pub fn accepts_event_stream(value: &[u8]) -> bool {
+    value
+        .windows(b"text/event-stream".len())
+        .any(|w| w == b"text/event-stream")
 }
 
 fn respond(st: &AppState, sub: Subscriber) -> Response {
-    let body = SseBody {
-        sub,
-        cancelled: Box::pin(st.cancel.clone().cancelled_owned()),
-        keepalive: st.config.keepalive,
-        idle: Box::pin(tokio::time::sleep(st.config.keepalive)),
-        last_write: Instant::now(),
-        retry: Some(Bytes::from(format!(
-            "retry: {}\n\n",
-            st.config.retry.as_millis()
-        ))),
-        _guard: ConnectionGuard::new("sse"),
-        delivered: super::metrics::delivered("sse"),
-    };
+    let body = SseBody::new(st, sub);
     let stream = futures::stream::unfold(body, |mut b| async move {
         b.next_chunk()
             .await
@@ -180,7 +190,8 @@ fn respond(st: &AppState, sub: Subscriber) -> Response {
         .into_response()
 }
 
-struct SseBody {
+/// One stream's state, shared by the hyper body and the socket path.
+pub struct SseBody {
     sub: Subscriber,
     /// Resolves on shutdown. Made once per stream, not once per chunk:
     /// registering and dropping a waiter on the token for every event was
@@ -202,7 +213,28 @@ struct SseBody {
 }
 
 impl SseBody {
-    async fn next_chunk(&mut self) -> Option<Bytes> {
+    /// The body of one stream; counts as an open SSE connection while alive.
+    pub fn new(st: &AppState, sub: Subscriber) -> Self {
+        Self {
+            sub,
+            cancelled: Box::pin(st.cancel.clone().cancelled_owned()),
+            keepalive: st.config.keepalive,
+            idle: Box::pin(tokio::time::sleep(st.config.keepalive)),
+            last_write: Instant::now(),
+            retry: Some(Bytes::from(format!(
+                "retry: {}\n\n",
+                st.config.retry.as_millis()
+            ))),
+            _guard: ConnectionGuard::new("sse"),
+            delivered: super::metrics::delivered("sse"),
+        }
+    }
+
+    /// The next bytes to send: the `retry:` line with whatever is ready,
+    /// then every frame ready (one shared buffer when there is one), or a
+    /// keep-alive comment when idle. `None` at shutdown or when the
+    /// subscription is over.
+    pub async fn next_chunk(&mut self) -> Option<Bytes> {
         if let Some(retry) = self.retry.take() {
             let mut buf = BytesMut::from(&retry[..]);
             let open = self.gather(&mut buf);

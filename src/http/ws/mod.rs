@@ -53,9 +53,12 @@ use super::AppState;
 pub const MAX_BATCH_BYTES: usize = 64 * 1024;
 
 /// The read buffer per connection (tungstenite's default is 128 KiB each,
-/// allocated up front). Requests are small; a large one grows it up to the
-/// message limit.
-pub const READ_BUFFER_BYTES: usize = 8 * 1024;
+/// allocated up front). tungstenite zero-fills the whole buffer before every
+/// read, so all of it stays resident for the connection's life: at 8 KiB it
+/// was over half of an idle WebSocket's memory (docs/BENCHMARKS.md).
+/// Requests are a few hundred bytes; a larger one is read in several reads
+/// into a buffer grown up to the message limit.
+pub const READ_BUFFER_BYTES: usize = 1024;
 
 /// How long a close handshake may take before the connection is just
 /// dropped.
