@@ -268,19 +268,21 @@ mod tests {
         let writer = tokio::spawn(async move {
             use tokio::io::AsyncWriteExt;
             for b in head {
-                client.write_all(&[*b]).await.unwrap();
+                client.write_all(&[*b]).await.expect("in memory");
             }
             client
         });
-        let first = read_first(&mut server, 64 * 1024, false).await.unwrap();
+        let first = read_first(&mut server, 64 * 1024, false)
+            .await
+            .expect("in memory");
         let First::Other(bytes) = first else {
             panic!("expected hyper's, got {first:?}")
         };
         assert_eq!(&bytes[..], head);
-        let _client = writer.await.unwrap();
+        let _client = writer.await.expect("in memory");
         let mut again = Rewind::new(bytes, server);
         let mut out = vec![0; head.len()];
-        again.read_exact(&mut out).await.unwrap();
+        again.read_exact(&mut out).await.expect("in memory");
         assert_eq!(&out[..], head);
     }
 
@@ -292,13 +294,17 @@ mod tests {
             "GET /api/stream?topic=a HTTP/1.1\r\nX: {}\r\n",
             "y".repeat(9000)
         );
-        client.write_all(big.as_bytes()).await.unwrap();
-        let first = read_first(&mut server, 8192, false).await.unwrap();
+        client.write_all(big.as_bytes()).await.expect("in memory");
+        let first = read_first(&mut server, 8192, false)
+            .await
+            .expect("in memory");
         assert!(matches!(first, First::Other(b) if b.len() == 8192));
 
         let (client, mut server) = tokio::io::duplex(64);
         drop(client);
-        let first = read_first(&mut server, 8192, false).await.unwrap();
+        let first = read_first(&mut server, 8192, false)
+            .await
+            .expect("in memory");
         assert!(matches!(first, First::Closed));
     }
 }

@@ -111,7 +111,7 @@ mod tests {
     use bytes::Bytes;
 
     fn text(b: &Bytes) -> &str {
-        std::str::from_utf8(b).unwrap()
+        std::str::from_utf8(b).expect("ascii head")
     }
 
     #[test]

@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
+use super::BenchError;
+
 /// Which protocol the subscribers speak.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Transport {
@@ -45,6 +47,29 @@ pub struct BenchArgs {
     /// Example: --spawn
     #[arg(long, env = "LIVESCORE_BENCH_SPAWN")]
     pub spawn: bool,
+
+    /// Event bus of the --spawn'ed servers (`livescore serve --bus`):
+    /// `memory`, `redis://host:port[/db]` or `nats://host:port`. Each run
+    /// gets its own Redis key prefix (or NATS stream), so runs sharing a
+    /// bus never see each other's events. Default: the server's own.
+    /// Example: --bus redis://127.0.0.1:6379
+    #[arg(long, env = "LIVESCORE_BENCH_BUS", value_parser = crate::cli::parse_bus)]
+    pub bus: Option<String>,
+
+    /// Servers to --spawn on the shared --bus: events are published
+    /// through the first and every subscriber is on the last, so each
+    /// delivery crosses the bus between nodes. Memory and CPU are the
+    /// subscribers' node's.
+    /// Example: --nodes 2
+    #[arg(long, env = "LIVESCORE_BENCH_NODES", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub nodes: u16,
+
+    /// Publish through this running node (http://host:port) instead of
+    /// the --url one the subscribers use; both take --token, and
+    /// --server-pid stays the subscribers' node.
+    /// Example: --publish-url http://127.0.0.1:8001
+    #[arg(long, env = "LIVESCORE_BENCH_PUBLISH_URL")]
+    pub publish_url: Option<String>,
 
     /// Process id of the --url server, to read its memory and CPU from
     /// /proc (same machine only); several (comma-separated) are summed,
@@ -165,6 +190,52 @@ pub struct BenchArgs {
     pub json: bool,
 }
 
+impl BenchArgs {
+    /// Checks what clap cannot (its `requires` counts a flag's default
+    /// `false` as given): several nodes only make sense when they share a
+    /// bus, or no delivery could cross from one to the other.
+    pub(super) fn validate(&self) -> Result<(), BenchError> {
+        if self.bus.is_some() && !self.spawn {
+            return Err(BenchError::Usage(
+                "--bus is the bus of the servers --spawn starts; a --url server has its own".into(),
+            ));
+        }
+        if self.publish_url.is_some() && self.url.is_none() {
+            return Err(BenchError::Usage(
+                "--publish-url goes with --url (with --spawn, use --nodes)".into(),
+            ));
+        }
+        if self.nodes > 1 {
+            if !self.spawn {
+                return Err(BenchError::Usage(
+                    "--nodes starts the nodes itself: it needs --spawn (for running nodes use \
+                     --url and --publish-url)"
+                        .into(),
+                ));
+            }
+            if self.bus.as_deref().is_none_or(|b| b == "memory") {
+                return Err(BenchError::Usage(format!(
+                    "--nodes {} needs a bus the nodes share: --bus redis://… or --bus nats://… \
+                     (the memory bus is per process)",
+                    self.nodes
+                )));
+            }
+        }
+        if self.nchan && self.publish_url.is_some() {
+            return Err(BenchError::Usage(
+                "--publish-url is livescore's publish API; nchan publishes on --url".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether the run involves the bus or several nodes at all (the
+    /// report then says which; without, it reads as it always did).
+    pub(super) fn multi_node(&self) -> bool {
+        self.bus.is_some() || self.nodes > 1 || self.publish_url.is_some()
+    }
+}
+
 fn parse_rate(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
@@ -204,5 +275,72 @@ mod tests {
             Cli::try_parse_from(["livescore", "bench", "--spawn", "--url", "http://x:1"]).is_err()
         );
         assert!(Cli::try_parse_from(["livescore", "bench", "--spawn", "--rate", "0"]).is_err());
+    }
+
+    fn bench(argv: &[&str]) -> Result<super::BenchArgs, clap::Error> {
+        let cli = Cli::try_parse_from(["livescore", "bench"].iter().chain(argv))?;
+        let Command::Bench(args) = cli.command else {
+            panic!("not bench");
+        };
+        Ok(args)
+    }
+
+    #[test]
+    fn several_nodes_need_spawn_and_a_shared_bus() {
+        let redis = "redis://127.0.0.1:6379";
+        let args = bench(&["--spawn", "--nodes", "2", "--bus", redis]).expect("parses");
+        assert_eq!((args.nodes, args.bus.as_deref()), (2, Some(redis)));
+        assert!(args.validate().is_ok() && args.multi_node());
+
+        // The memory bus, given or by default, is one process's.
+        for argv in [
+            &["--spawn", "--nodes", "2"][..],
+            &["--spawn", "--nodes", "2", "--bus", "memory"],
+        ] {
+            let err = bench(argv)
+                .expect("parses")
+                .validate()
+                .expect_err("invalid");
+            assert!(
+                err.to_string().contains("needs a bus the nodes share"),
+                "{err}"
+            );
+        }
+        // Nodes are spawned; a bus is only a spawned server's.
+        let err = bench(&["--url", "http://127.0.0.1:1", "--nodes", "2"])
+            .expect("parses")
+            .validate()
+            .expect_err("invalid");
+        assert!(err.to_string().contains("needs --spawn"), "{err}");
+        let url_bus = bench(&["--url", "http://127.0.0.1:1", "--bus", redis]);
+        assert!(url_bus.expect("parses").validate().is_err());
+        assert!(bench(&["--spawn", "--nodes", "0", "--bus", redis]).is_err());
+        assert!(bench(&["--spawn", "--bus", "mysql://x"]).is_err());
+    }
+
+    #[test]
+    fn a_publish_url_goes_with_a_url() {
+        let args = bench(&[
+            "--url",
+            "http://127.0.0.1:1",
+            "--publish-url",
+            "http://127.0.0.1:2",
+        ])
+        .expect("parses");
+        assert!(args.validate().is_ok() && args.multi_node());
+        let spawn = bench(&["--spawn", "--publish-url", "http://127.0.0.1:2"]);
+        assert!(spawn.expect("parses").validate().is_err());
+        let nchan = bench(&[
+            "--url",
+            "http://x:1",
+            "--nchan",
+            "--publish-url",
+            "http://x:2",
+        ]);
+        assert!(nchan.expect("parses").validate().is_err());
+
+        // Without the new flags nothing changes.
+        let plain = bench(&["--spawn"]).expect("parses");
+        assert!(plain.validate().is_ok() && !plain.multi_node());
     }
 }

@@ -8,6 +8,11 @@
 //! second, and, for a server on this machine, its memory per connection
 //! and CPU per delivery from /proc.
 //!
+//! With a shared bus (`--bus redis://…`) it can start several nodes
+//! (`--nodes N`), or use two running ones (`--url` and `--publish-url`):
+//! events then go in at one node and out at another, so the latency
+//! includes the hop across the bus (issue 9, target 7).
+//!
 //! It measures; it does not judge speed. Its exit status only says whether
 //! every subscriber connected and got every event exactly once (CI's
 //! smoke run), never whether a number was good enough.
@@ -28,8 +33,8 @@ use std::time::{Duration, Instant};
 pub use args::{BenchArgs, Transport};
 use fleet::{Fleet, Plan, Tally};
 use publisher::{PublishPlan, Published};
-pub use report::{Latency, Report, ServerUse};
-use server::Target;
+pub use report::{Latency, Report, ServerUse, Topology};
+use server::{Nodes, SharedBus, Target};
 use stats::ProcGroup;
 use worker::{Subscribers, Worker};
 
@@ -127,6 +132,7 @@ fn worker_count(args: &BenchArgs) -> usize {
 
 /// One bench run.
 pub async fn run(args: &BenchArgs) -> Result<Report, BenchError> {
+    args.validate()?;
     // Every subscriber is a file descriptor here too.
     let fd_ceiling = crate::http::limit::raise_fd_limit();
     let workers = worker_count(args);
@@ -137,23 +143,32 @@ pub async fn run(args: &BenchArgs) -> Result<Report, BenchError> {
              ({fd_ceiling}); use more --workers"
         )));
     }
-    let target = match &args.url {
+    let nodes = match &args.url {
         Some(url) => {
             // nchan's publisher location takes no token.
             let token = args.token.clone().or_else(|| args.nchan.then(String::new));
             let token = token.ok_or_else(|| {
                 BenchError::Usage("--url needs the server's publish token (--token)".into())
             })?;
-            Target::remote(url, token, args.server_pid.clone()).await?
+            let subscribe = Target::remote(url, token.clone(), args.server_pid.clone()).await?;
+            let publish = match &args.publish_url {
+                Some(url) => Some(Target::remote(url, token, Vec::new()).await?),
+                None => None,
+            };
+            Nodes::remote(subscribe, publish)
         }
-        None => Target::spawn(&args.server_log).await?,
+        None => {
+            let bus = args.bus.clone().map(SharedBus::new);
+            Nodes::spawn(&args.server_log, usize::from(args.nodes), bus).await?
+        }
     };
-    let result = measure(args, &target).await;
-    target.stop().await;
+    let result = measure(args, &nodes).await;
+    nodes.stop().await;
     result
 }
 
-async fn measure(args: &BenchArgs, target: &Target) -> Result<Report, BenchError> {
+async fn measure(args: &BenchArgs, nodes: &Nodes) -> Result<Report, BenchError> {
+    let target = nodes.subscribed();
     let server = ProcGroup::new(&target.pids);
     let topic = args
         .topic
@@ -189,9 +204,9 @@ async fn measure(args: &BenchArgs, target: &Target) -> Result<Report, BenchError
     let me = ProcGroup::new(&fleet.pids());
     let me_start = me.cpu_secs();
     let published = publisher::run(PublishPlan {
-        url: target.publish_url(args.nchan, &topic),
+        url: nodes.publisher().publish_url(args.nchan, &topic),
         nchan: args.nchan,
-        token: target.token.clone(),
+        token: nodes.publisher().token.clone(),
         topic,
         events: args.events,
         rate: args.rate,
@@ -230,14 +245,19 @@ async fn measure(args: &BenchArgs, target: &Target) -> Result<Report, BenchError
         _ => None,
     };
     let bench_cpu = me_start.zip(me_end).map(|(a, b)| b - a);
-    Ok(report(
-        args,
-        connect_secs,
-        &published,
-        tally,
-        server_use,
-        bench_cpu,
-    ))
+    let mut report = report(args, connect_secs, &published, tally, server_use, bench_cpu);
+    report.topology = args.multi_node().then(|| topology(nodes));
+    Ok(report)
+}
+
+/// Which nodes and bus the run used.
+fn topology(nodes: &Nodes) -> Topology {
+    Topology {
+        nodes: nodes.count() as u64,
+        bus: nodes.bus.as_ref().map(SharedBus::display),
+        publish_node: nodes.publisher().authority.clone(),
+        subscribe_node: nodes.subscribed().authority.clone(),
+    }
 }
 
 fn per(total: f64, count: u64) -> f64 {
@@ -287,6 +307,7 @@ fn report(
         },
         latency_ms: Latency::from_us(&tally.hist),
         server,
+        topology: None,
         bench_cpu_secs,
         first_error: tally.first_error,
         ok,

@@ -57,6 +57,24 @@ pub struct ServerUse {
     pub cpu_us_per_delivery: f64,
 }
 
+/// Which servers a run used, when it was about the bus (`--bus`,
+/// `--nodes`, `--publish-url`); absent otherwise, so single-node reports
+/// read as they always did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Topology {
+    /// Servers taking part: events were published through the first and
+    /// every subscriber was on the last.
+    pub nodes: u64,
+    /// The spawned nodes' bus (password removed); `None` for running
+    /// servers, whose bus the bench does not know.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bus: Option<String>,
+    /// `host:port` events were published through.
+    pub publish_node: String,
+    /// `host:port` of the subscribers' node (the `server` figures' one).
+    pub subscribe_node: String,
+}
+
 /// Everything one run measured.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -100,8 +118,11 @@ pub struct Report {
     pub deliveries_per_sec: f64,
     /// Publish-to-receive latency.
     pub latency_ms: Latency,
-    /// Server memory and CPU, when it is local.
+    /// Server memory and CPU, when it is local: the subscribers' node.
     pub server: Option<ServerUse>,
+    /// Nodes and bus, for runs across the bus.
+    #[serde(flatten)]
+    pub topology: Option<Topology>,
     /// The subscribers' CPU seconds over the publish window (this process
     /// or its workers; the load generator shares the machine, so this is
     /// what it took from it).
@@ -124,6 +145,14 @@ impl Report {
             "  subscribers     {} asked, {} connected, {} failed, {} never reading; {:.1} s to connect",
             self.subscribers, self.connected, self.failed, self.slow, self.connect_secs
         );
+        if let Some(t) = &self.topology {
+            let bus = t.bus.as_deref().unwrap_or("not known");
+            let _ = writeln!(
+                s,
+                "  nodes           {} on bus {bus}: publishing through {}, subscribers on {}",
+                t.nodes, t.publish_node, t.subscribe_node
+            );
+        }
         let _ = writeln!(
             s,
             "  published       {}/{} events of {} B at {}/s in {:.1} s ({} errors)",

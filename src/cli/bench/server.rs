@@ -1,6 +1,8 @@
 //! The server under test: one started here (`--spawn`, the current
 //! executable on a free port with a random publish token and an in-memory
-//! database, killed at the end) or one already running (`--url`).
+//! database, killed at the end) or one already running (`--url`). With a
+//! shared bus there may be several ([`Nodes`]): events go in at the first,
+//! subscribers are on the last, so every delivery crosses the bus.
 
 use std::net::SocketAddr;
 use std::process::Stdio;
@@ -30,17 +32,30 @@ pub struct Target {
 
 impl Target {
     /// Runs `<this executable> serve` on 127.0.0.1:0 and waits for its
-    /// listening line; `log` is its `LIVESCORE_LOG` filter (its stderr is ours).
-    pub async fn spawn(log: &str) -> Result<Self, BenchError> {
+    /// listening line; `log` is its `LIVESCORE_LOG` filter (its stderr is
+    /// ours), `bus` the bus to join (default: the server's own).
+    pub async fn spawn(
+        log: &str,
+        token: String,
+        bus: Option<&SharedBus>,
+    ) -> Result<Self, BenchError> {
         let exe = std::env::current_exe()
             .map_err(|e| BenchError::Server(format!("cannot find this executable: {e}")))?;
-        let token = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
-        let mut child = Command::new(exe)
+        let mut command = Command::new(exe);
+        command
             .args(["serve", "--addr", "127.0.0.1:0"])
             .args(["--database-url", "sqlite::memory:"])
             // Through the environment, not argv, so `ps` does not show it.
             .env("LIVESCORE_PUBLISH_TOKEN", &token)
-            .env("LIVESCORE_LOG", log)
+            .env("LIVESCORE_LOG", log);
+        if let Some(bus) = bus {
+            // The URL may hold a password: the environment again.
+            command
+                .env("LIVESCORE_BUS", &bus.url)
+                .env("LIVESCORE_REDIS_PREFIX", &bus.prefix)
+                .env("LIVESCORE_NATS_STREAM", &bus.prefix);
+        }
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -108,6 +123,147 @@ impl Target {
     }
 }
 
+/// A random publish token for the servers we start.
+pub fn fresh_token() -> String {
+    format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..))
+}
+
+/// The bus the spawned nodes share, under a key prefix (Redis) or stream
+/// name (NATS) of this run's own, so runs on one Redis never meet.
+#[derive(Debug, Clone)]
+pub struct SharedBus {
+    /// As given to `serve --bus`.
+    pub url: String,
+    /// `livescore-bench-<random>`: `--redis-prefix` and `--nats-stream`.
+    pub prefix: String,
+}
+
+impl SharedBus {
+    /// `url` with a fresh prefix.
+    pub fn new(url: String) -> Self {
+        Self {
+            url,
+            prefix: format!("livescore-bench-{:08x}", fastrand::u32(..)),
+        }
+    }
+
+    /// The URL without a password, for the report.
+    pub fn display(&self) -> String {
+        redact(&self.url)
+    }
+
+    /// Deletes what the run left in Redis (`<prefix>:*`), best effort, once
+    /// the nodes are gone; a shared Redis would otherwise keep every run's
+    /// stream. (A NATS stream is left; its max age expires the events.)
+    pub async fn forget(&self) {
+        if !self.url.starts_with("redis://") {
+            return;
+        }
+        if let Err(err) = delete_prefix(&self.url, &self.prefix).await {
+            eprintln!(
+                "livescore bench: could not delete {}:* from Redis: {err}",
+                self.prefix
+            );
+        }
+    }
+}
+
+async fn delete_prefix(url: &str, prefix: &str) -> Result<(), redis::RedisError> {
+    let client = redis::Client::open(url)?;
+    let mut conn = client.get_multiplexed_async_connection().await?;
+    let mut cursor = 0u64;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{prefix}:*"))
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(&mut conn)
+            .await?;
+        if !keys.is_empty() {
+            redis::cmd("DEL")
+                .arg(&keys)
+                .query_async::<()>(&mut conn)
+                .await?;
+        }
+        if next == 0 {
+            return Ok(());
+        }
+        cursor = next;
+    }
+}
+
+/// `scheme://user:password@host…` as `scheme://…@host…`.
+fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://…{}", &rest[at..]),
+        None => url.to_string(),
+    }
+}
+
+/// The servers of one run, in start order: publishes go to the first,
+/// subscribers connect to the last (one server: the same).
+pub struct Nodes {
+    targets: Vec<Target>,
+    /// The bus the spawned nodes share, if the bench chose it.
+    pub bus: Option<SharedBus>,
+}
+
+impl Nodes {
+    /// Starts `count` servers on `bus` (one after another, sharing a token).
+    pub async fn spawn(
+        log: &str,
+        count: usize,
+        bus: Option<SharedBus>,
+    ) -> Result<Self, BenchError> {
+        let token = fresh_token();
+        let mut targets = Vec::with_capacity(count);
+        for _ in 0..count.max(1) {
+            // On an error the ones started are killed as they drop.
+            targets.push(Target::spawn(log, token.clone(), bus.as_ref()).await?);
+        }
+        Ok(Self { targets, bus })
+    }
+
+    /// Running servers: subscribers on `subscribe`, publishes at `publish`.
+    pub fn remote(subscribe: Target, publish: Option<Target>) -> Self {
+        Self {
+            targets: publish.into_iter().chain([subscribe]).collect(),
+            bus: None,
+        }
+    }
+
+    /// Where events are published.
+    pub fn publisher(&self) -> &Target {
+        self.targets.first().expect("at least one node")
+    }
+
+    /// Where the subscribers are (the server whose memory and CPU count).
+    pub fn subscribed(&self) -> &Target {
+        self.targets.last().expect("at least one node")
+    }
+
+    /// How many servers take part.
+    pub fn count(&self) -> usize {
+        self.targets.len()
+    }
+
+    /// Stops the servers we started and clears their keys off the bus.
+    pub async fn stop(self) {
+        for target in self.targets {
+            target.stop().await;
+        }
+        if let Some(bus) = &self.bus {
+            bus.forget().await;
+        }
+    }
+}
+
 /// `http://host:port[/…]` to a socket address and the authority.
 async fn resolve(url: &str) -> Result<(SocketAddr, String), BenchError> {
     let bad = |why: &str| BenchError::Server(format!("{url:?}: {why}"));
@@ -146,5 +302,18 @@ mod tests {
         assert_eq!(auth, "127.0.0.1:8123");
         assert!(resolve("https://127.0.0.1:1").await.is_err());
         assert!(resolve("http://").await.is_err());
+    }
+
+    #[test]
+    fn bus_urls_lose_their_password_in_the_report() {
+        assert_eq!(redact("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+        assert_eq!(redact("redis://:s3cret@h:6379/2"), "redis://…@h:6379/2");
+        assert_eq!(redact("nats://u:p@h:4222"), "nats://…@h:4222");
+        assert_eq!(redact("memory"), "memory");
+        let a = SharedBus::new("memory".into());
+        let b = SharedBus::new("memory".into());
+        assert_ne!(a.prefix, b.prefix, "runs get prefixes of their own");
+        assert!(crate::cli::parse_redis_prefix(&a.prefix).is_ok());
+        assert!(crate::cli::parse_nats_stream(&a.prefix).is_ok());
     }
 }
