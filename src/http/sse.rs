@@ -15,7 +15,6 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
 use tokio::time::{Instant, Sleep};
-use tokio_util::sync::WaitForCancellationFutureOwned;
 
 use super::error::{ApiError, ErrorBody};
 use super::metrics::ConnectionGuard;
@@ -193,11 +192,6 @@ fn respond(st: &AppState, sub: Subscriber) -> Response {
 /// One stream's state, shared by the hyper body and the socket path.
 pub struct SseBody {
     sub: Subscriber,
-    /// Resolves on shutdown. Made once per stream, not once per chunk:
-    /// registering and dropping a waiter on the token for every event was
-    /// ~6% of a delivery's user-space instructions (callgrind,
-    /// docs/BENCHMARKS.md).
-    cancelled: Pin<Box<WaitForCancellationFutureOwned>>,
     keepalive: Duration,
     /// Fires when the stream may have been idle for `keepalive`; re-armed
     /// from `last_write` when it fires, so a busy stream never touches the
@@ -217,7 +211,6 @@ impl SseBody {
     pub fn new(st: &AppState, sub: Subscriber) -> Self {
         Self {
             sub,
-            cancelled: Box::pin(st.cancel.clone().cancelled_owned()),
             keepalive: st.config.keepalive,
             idle: Box::pin(tokio::time::sleep(st.config.keepalive)),
             last_write: Instant::now(),
@@ -243,9 +236,9 @@ impl SseBody {
         let first = loop {
             tokio::select! {
                 biased;
-                // Shutdown: end the response cleanly so EventSource
+                // `None` at shutdown too (the hub closes every
+                // subscription): the response ends cleanly so EventSource
                 // reconnects (to another node behind the balancer).
-                _ = self.cancelled.as_mut() => return None,
                 f = self.sub.next() => break f?,
                 // Idle: a comment keeps proxies and browsers from timing
                 // out; if something was written since the timer was armed,

@@ -10,6 +10,7 @@
 //! it is delimited by the connection's close rather than chunked: a stream
 //! never ends while the client wants it, so the connection is never reused.
 
+use std::task::Poll;
 use std::time::{Duration, SystemTime};
 
 use bytes::{BufMut, BytesMut};
@@ -71,11 +72,19 @@ where
             }
             None => chunk,
         };
-        tokio::select! {
-            biased;
-            written = io.write_all(&chunk) => if written.is_err() { return },
-            // Shutdown while a client is not reading: do not wait for it.
-            () = st.cancel.cancelled() => return,
+        // Nearly always done at the first try; only a client whose socket
+        // buffer is full makes it wait, and then shutdown must not.
+        let write = io.write_all(&chunk);
+        tokio::pin!(write);
+        let written = match futures::poll!(write.as_mut()) {
+            Poll::Ready(written) => written,
+            Poll::Pending => tokio::select! {
+                written = write => written,
+                () = st.cancel.cancelled() => return,
+            },
+        };
+        if written.is_err() {
+            return;
         }
     }
     let _ = tokio::time::timeout(CLOSE_TIMEOUT, io.shutdown()).await;

@@ -70,8 +70,12 @@ fn is_reset(f: &Frame) -> bool {
 }
 
 impl Inner {
-    /// The live receiver for this topic set, creating its channel if needed.
-    fn receiver(&mut self, key: &Arc<[String]>) -> broadcast::Receiver<Arc<Frame>> {
+    /// The live receiver for this topic set, creating its channel if needed
+    /// (one already closed, once the hub is).
+    pub(super) fn receiver(&mut self, key: &Arc<[String]>) -> broadcast::Receiver<Arc<Frame>> {
+        if self.closed {
+            return broadcast::channel(1).1;
+        }
         match self.channels.get(key) {
             Some(tx) => tx.subscribe(),
             None => {

@@ -173,3 +173,22 @@ fn a_hub_warmed_from_the_tail_of_a_log_resets_resumes_from_before_it() {
     let mut fresh = hub.subscribe(topics(&["news"]), Start::After(EventId::new(2, 0)));
     assert_eq!(drain(&mut fresh), vec![(1, "x".into())]);
 }
+
+#[test]
+fn closing_ends_every_subscription_after_what_it_holds() {
+    let hub = Hub::new(1);
+    hub.ingest(&env(1, "scores", "update", "[1]"));
+    let mut live = hub.subscribe(topics(&["scores"]), Start::Current);
+    hub.ingest(&env(2, "scores", "update", "[2]"));
+    hub.close();
+    // What was published before the close still arrives, then the end.
+    assert_eq!(
+        drain(&mut live),
+        vec![(1, "update".into()), (2, "update".into())]
+    );
+    assert!(matches!(live.try_next(), Next::Closed));
+    // A subscription after the close gets its snapshot, then the end.
+    let mut late = hub.subscribe(topics(&["scores"]), Start::Current);
+    assert_eq!(drain(&mut late), vec![(2, "update".into())]);
+    assert!(matches!(late.try_next(), Next::Closed));
+}
