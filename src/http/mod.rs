@@ -76,7 +76,8 @@ pub struct AppState {
     pub bus: Arc<dyn Bus>,
     /// The in-process feed poller's status, when this node runs one.
     pub feed: Option<FeedStatus>,
-    /// Cancelled at shutdown; streaming responses end on it.
+    /// Cancelled at shutdown: WebSockets close on it, SSE streams end when
+    /// the hub closes on it.
     pub cancel: CancellationToken,
     /// The app's tasks; upgraded WebSocket connections hold a token of it
     /// so shutdown waits for their close frames.

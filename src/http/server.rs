@@ -1,24 +1,29 @@
-//! The accept loop: each admitted connection served by hyper's HTTP/1
-//! builder in a task of the app's `TaskTracker`, ending gracefully on the
-//! app's `CancellationToken`.
+//! The accept loop: each admitted connection in a task of the app's
+//! `TaskTracker`. Its first request head is read here ([`head`]): a plain
+//! stream request is served on the socket ([`sse_socket`]); everything else
+//! by hyper's HTTP/1 builder, ending gracefully on the app's
+//! `CancellationToken`.
 //!
 //! Why not `axum::serve`: it hides hyper's builder, so a client that sends
 //! half a request head (slowloris) or nothing at all holds its socket and
 //! its place in the connection count for ever. Here every connection gets a
-//! header read timeout, which hyper also applies to an idle keep-alive
-//! connection waiting for its next request, and a cap on the bytes buffered
-//! for a head. HTTP/1 only, on purpose: hyper's version sniffing for HTTP/2
-//! would wait for the client's first bytes with no timeout at all, and
-//! behind nginx (`deploy/nginx.conf`) upstreams speak HTTP/1.1 anyway.
+//! header read timeout (for the first head here, then hyper's, which it
+//! also applies to an idle keep-alive connection waiting for its next
+//! request), and a cap on the bytes buffered for a head. HTTP/1 only, on
+//! purpose: hyper's version sniffing for HTTP/2 would wait for the client's
+//! first bytes with no timeout at all, and behind nginx
+//! (`deploy/nginx.conf`) upstreams speak HTTP/1.1 anyway.
 //!
 //! Shutdown: the loop stops accepting (the listener is dropped) as soon as
 //! the token is cancelled; each connection then finishes the response in
-//! flight (SSE bodies end on the same token), sends no keep-alive and
-//! closes. Upgraded WebSockets live on in their own tasks, which close with
-//! 1001. The app waits for all of them under `--shutdown-timeout`.
+//! flight (SSE streams end when the hub closes, right after), sends no
+//! keep-alive and closes. Upgraded WebSockets live on in their own tasks,
+//! which close with 1001. The app waits for all of them under
+//! `--shutdown-timeout`.
 //!
-//! It must not: answer requests itself (the router does), or count
-//! connections (the [`LimitedListener`] does, before a task is spawned).
+//! It must not: route requests (the router does; the socket path takes only
+//! what the router would answer the same way), or count connections (the
+//! [`LimitedListener`] does, before a task is spawned).
 
 use std::time::Duration;
 

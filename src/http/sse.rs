@@ -23,8 +23,11 @@ use crate::hub::{Next, Start, Subscriber, MAX_TOPICS_PER_SUBSCRIPTION};
 use crate::model;
 
 /// Most bytes gathered into one write for a client that is behind; more
-/// waits for the next write so one client cannot pin a huge buffer.
-pub const MAX_BATCH_BYTES: usize = 64 * 1024;
+/// waits for the next write. A client that stops reading pins the batch
+/// that found its socket full for as long as it stalls, so this is its
+/// memory cost beyond the kernel's buffers (it was 64 KiB: ~75 KiB per
+/// stalled client, docs/BENCHMARKS.md); 16 KiB is still ~80 events a write.
+pub const MAX_BATCH_BYTES: usize = 16 * 1024;
 
 const KEEPALIVE: &[u8] = b": keep-alive\n\n";
 
