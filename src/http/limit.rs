@@ -114,7 +114,9 @@ impl LimitedListener {
             let mut head = Vec::with_capacity(1024);
             let mut buf = [0u8; 1024];
             let _ = tokio::time::timeout(REJECT_LINGER, async {
-                while head.len() < MAX_REJECTED_HEAD_BYTES && !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                while head.len() < MAX_REJECTED_HEAD_BYTES
+                    && !head.windows(4).any(|w| w == b"\r\n\r\n")
+                {
                     match stream.read(&mut buf).await {
                         Ok(n) if n > 0 => head.extend_from_slice(&buf[..n]),
                         _ => break,
@@ -122,22 +124,30 @@ impl LimitedListener {
                 }
             })
             .await;
-            let body = why.body();
-            let answer = format!(
-                "HTTP/1.1 {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\nretry-after: 5\r\n\r\n{body}",
-                why.status(),
-                body.len()
-            );
-            let _ = stream.write_all(answer.as_bytes()).await;
-            let _ = stream.shutdown().await;
-            // Drain what else the client sent so closing does not reset the
-            // connection before it has read the answer.
-            let _ = tokio::time::timeout(REJECT_LINGER, async {
-                while matches!(stream.read(&mut buf).await, Ok(n) if n > 0) {}
-            })
-            .await;
+            answer_and_close(&mut stream, why.status(), "retry-after: 5\r\n", why.body()).await;
         });
     }
+}
+
+/// Writes a JSON error answer and closes, first draining (for at most a
+/// second) what else the client sends, so that closing does not reset the
+/// connection before the client has read the answer. For requests answered
+/// before hyper sees them: a rejected connection, an oversized head.
+pub(super) async fn answer_and_close<S>(stream: &mut S, status: &str, headers: &str, body: &str)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let answer = format!(
+        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n{headers}\r\n{body}",
+        body.len()
+    );
+    let _ = stream.write_all(answer.as_bytes()).await;
+    let _ = stream.shutdown().await;
+    let mut buf = [0u8; 1024];
+    let _ = tokio::time::timeout(REJECT_LINGER, async {
+        while matches!(stream.read(&mut buf).await, Ok(n) if n > 0) {}
+    })
+    .await;
 }
 
 #[derive(Debug, Clone, Copy)]

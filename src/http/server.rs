@@ -37,7 +37,7 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use super::head::{self, First};
-use super::limit::{Counted, LimitedListener};
+use super::limit::{self, Counted, LimitedListener};
 use super::{sse_socket, AppState};
 
 /// Smallest head buffer hyper accepts (its own minimum is 8 KiB).
@@ -138,6 +138,15 @@ impl Conn {
                 None => req.head,
             },
             Ok(Ok(First::Other(pre))) => pre,
+            Ok(Ok(First::TooLarge)) => {
+                let body = format!(
+                    r#"{{"error":"request head over {} bytes"}}"#,
+                    self.config.max_header_bytes.max(MIN_HEAD_BYTES)
+                );
+                limit::answer_and_close(&mut io, "431 Request Header Fields Too Large", "", &body)
+                    .await;
+                return;
+            }
             // Nothing or half a head before the client closed or the header
             // timeout fired: hyper would close it too, without an answer.
             Ok(Ok(First::Closed)) | Ok(Err(_)) | Err(_) => return,
