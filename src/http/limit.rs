@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use bytes::{Buf, Bytes};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::task::TaskTracker;
@@ -198,6 +199,7 @@ impl axum::serve::Listener for LimitedListener {
                     return (
                         Counted {
                             stream,
+                            ahead: Bytes::new(),
                             _guard: guard,
                         },
                         addr,
@@ -269,7 +271,17 @@ impl Drop for Guard {
 /// An accepted connection that counts against the limits while open.
 pub struct Counted {
     stream: TcpStream,
+    /// Bytes read ahead of hyper ([`super::head`]), read again first.
+    ahead: Bytes,
     _guard: Guard,
+}
+
+impl Counted {
+    /// Puts `bytes`, read from this connection, back in front of what is
+    /// still to be read, for hyper to read the request head again.
+    pub fn put_back(&mut self, bytes: Bytes) {
+        self.ahead = bytes;
+    }
 }
 
 impl AsyncRead for Counted {
@@ -278,6 +290,17 @@ impl AsyncRead for Counted {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
+        if !self.ahead.is_empty() {
+            let n = self.ahead.len().min(buf.remaining());
+            buf.put_slice(&self.ahead[..n]);
+            self.ahead.advance(n);
+            if self.ahead.is_empty() {
+                // An emptied `Bytes` still holds its whole buffer; an
+                // upgraded WebSocket keeps this connection for its lifetime.
+                self.ahead = Bytes::new();
+            }
+            return Poll::Ready(Ok(()));
+        }
         Pin::new(&mut self.stream).poll_read(cx, buf)
     }
 }
@@ -305,5 +328,35 @@ impl AsyncWrite for Counted {
     }
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn bytes_put_back_are_read_again_before_the_socket() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let limits = ConnLimits {
+            max: 4,
+            per_ip: 0,
+            send_buffer: 0,
+        };
+        let mut listener = LimitedListener::new(listener, limits, TaskTracker::new());
+        let mut client = TcpStream::connect(addr).await.expect("connect");
+        let (mut conn, _) = axum::serve::Listener::accept(&mut listener).await;
+        client
+            .write_all(b"GET / HTTP/1.1\r\n")
+            .await
+            .expect("write");
+        let mut head = [0u8; 16];
+        conn.read_exact(&mut head).await.expect("read ahead");
+        conn.put_back(Bytes::copy_from_slice(&head));
+        client.write_all(b"\r\n").await.expect("write");
+        let mut all = [0u8; 18];
+        conn.read_exact(&mut all).await.expect("read again");
+        assert_eq!(&all, b"GET / HTTP/1.1\r\n\r\n");
     }
 }

@@ -154,11 +154,12 @@ impl Conn {
         self.hyper(io, pre).await;
     }
 
-    async fn hyper(self, io: Counted, pre: bytes::Bytes) {
+    async fn hyper(self, mut io: Counted, pre: bytes::Bytes) {
+        io.put_back(pre);
         let service = TowerToHyperService::new(self.router);
         let conn = self
             .builder
-            .serve_connection(TokioIo::new(head::Rewind::new(pre, io)), service)
+            .serve_connection(TokioIo::new(io), service)
             .with_upgrades();
         let mut conn = std::pin::pin!(conn);
         let result = tokio::select! {
