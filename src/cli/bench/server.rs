@@ -149,7 +149,7 @@ impl SharedBus {
 
     /// The URL without a password, for the report.
     pub fn display(&self) -> String {
-        redact(&self.url)
+        crate::store::redact(&self.url)
     }
 
     /// Deletes what the run left in Redis (`<prefix>:*`), best effort, once
@@ -191,18 +191,6 @@ async fn delete_prefix(url: &str, prefix: &str) -> Result<(), redis::RedisError>
             return Ok(());
         }
         cursor = next;
-    }
-}
-
-/// `scheme://user:password@host…` as `scheme://…@host…`.
-fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => format!("{scheme}://…{}", &rest[at..]),
-        None => url.to_string(),
     }
 }
 
@@ -306,10 +294,11 @@ mod tests {
 
     #[test]
     fn bus_urls_lose_their_password_in_the_report() {
-        assert_eq!(redact("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
-        assert_eq!(redact("redis://:s3cret@h:6379/2"), "redis://…@h:6379/2");
-        assert_eq!(redact("nats://u:p@h:4222"), "nats://…@h:4222");
-        assert_eq!(redact("memory"), "memory");
+        let shown = |url: &str| SharedBus::new(url.into()).display();
+        assert_eq!(shown("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+        assert_eq!(shown("redis://:s3cret@h:6379/2"), "redis://:***@h:6379/2");
+        assert_eq!(shown("nats://u:p@h:4222"), "nats://u:***@h:4222");
+        assert_eq!(shown("memory"), "memory");
         let a = SharedBus::new("memory".into());
         let b = SharedBus::new("memory".into());
         assert_ne!(a.prefix, b.prefix, "runs get prefixes of their own");
