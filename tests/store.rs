@@ -211,7 +211,7 @@ async fn the_writer_takes_everything_even_after_lagging_behind_the_bus() {
         let n = livescore::bus::memory::CHANNEL_CAPACITY as u64 + 2000;
         for i in 0..n {
             let topic = format!("t/{}", i % 10);
-            bus.publish(&topic, "e", Bytes::from(format!("{{\"i\":{i}}}")))
+            bus.publish(&topic, "e", Bytes::from(format!("{{\"i\":{i}}}")), None)
                 .await
                 .expect("publish");
         }

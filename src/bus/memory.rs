@@ -2,9 +2,12 @@
 //!
 //! Ids come from a counter under a lock, so publish order is id order. A
 //! ring of recent events lets a consumer that lagged refill without loss.
+//! Idempotency keys are remembered for [`DEDUP_TTL`] (at most
+//! [`DEDUP_KEYS`] of them), like the shared buses' dedupe windows.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -21,6 +24,13 @@ pub const CHANNEL_CAPACITY: usize = 4096;
 /// gets `Evicted` and must start over from current state.
 pub const RING_CAPACITY: usize = 16_384;
 
+/// How long an idempotency key is remembered (as long as the Redis bus's).
+pub const DEDUP_TTL: Duration = Duration::from_secs(600);
+
+/// Most idempotency keys remembered at once; past it the oldest is
+/// forgotten early, so a flood of keys cannot grow memory.
+pub const DEDUP_KEYS: usize = 100_000;
+
 /// The in-process bus.
 pub struct MemoryBus {
     epoch: u64,
@@ -31,6 +41,24 @@ pub struct MemoryBus {
 struct Inner {
     last_seq: u64,
     ring: VecDeque<Arc<Envelope>>,
+    /// Idempotency key -> the id its first publish got.
+    keys: HashMap<String, EventId>,
+    /// Keys in the order they were first seen, to expire them.
+    key_order: VecDeque<(Instant, String)>,
+}
+
+impl Inner {
+    /// Forgets keys older than [`DEDUP_TTL`], and the oldest past
+    /// [`DEDUP_KEYS`].
+    fn expire_keys(&mut self, now: Instant) {
+        while let Some((at, key)) = self.key_order.front() {
+            if now.duration_since(*at) < DEDUP_TTL && self.key_order.len() < DEDUP_KEYS {
+                break;
+            }
+            self.keys.remove(key);
+            self.key_order.pop_front();
+        }
+    }
 }
 
 impl MemoryBus {
@@ -43,6 +71,8 @@ impl MemoryBus {
             inner: Mutex::new(Inner {
                 last_seq,
                 ring: VecDeque::new(),
+                keys: HashMap::new(),
+                key_order: VecDeque::new(),
             }),
             tx,
         }
@@ -51,8 +81,24 @@ impl MemoryBus {
 
 #[async_trait]
 impl Bus for MemoryBus {
-    async fn publish(&self, topic: &str, event: &str, data: Bytes) -> Result<EventId, BusError> {
+    async fn publish(
+        &self,
+        topic: &str,
+        event: &str,
+        data: Bytes,
+        key: Option<&str>,
+    ) -> Result<EventId, BusError> {
         let mut inner = self.inner.lock().expect("bus lock poisoned");
+        if let Some(key) = key {
+            let now = Instant::now();
+            inner.expire_keys(now);
+            if let Some(id) = inner.keys.get(key) {
+                return Ok(*id);
+            }
+            let id = EventId::new(self.epoch, inner.last_seq + 1);
+            inner.keys.insert(key.to_owned(), id);
+            inner.key_order.push_back((now, key.to_owned()));
+        }
         inner.last_seq += 1;
         let env = Arc::new(Envelope {
             id: EventId::new(self.epoch, inner.last_seq),
@@ -122,11 +168,11 @@ mod tests {
         let bus = MemoryBus::new(7, 41);
         let mut rx = bus.subscribe();
         let a = bus
-            .publish("t", "e", Bytes::from_static(b"1"))
+            .publish("t", "e", Bytes::from_static(b"1"), None)
             .await
             .expect("publish");
         let b = bus
-            .publish("t", "e", Bytes::from_static(b"2"))
+            .publish("t", "e", Bytes::from_static(b"2"), None)
             .await
             .expect("publish");
         assert_eq!(
@@ -144,5 +190,29 @@ mod tests {
             bus.read_after(EventId::new(7, 1), 10).await,
             Err(BusError::Evicted(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn a_publish_retried_with_its_key_is_appended_once() {
+        let bus = MemoryBus::new(1, 0);
+        let mut rx = bus.subscribe();
+        let data = || Bytes::from_static(b"{}");
+        let first = bus
+            .publish("t", "e", data(), Some("k1"))
+            .await
+            .expect("publish");
+        let again = bus
+            .publish("t", "e", data(), Some("k1"))
+            .await
+            .expect("retry");
+        let other = bus
+            .publish("t", "e", data(), Some("k2"))
+            .await
+            .expect("other");
+        assert_eq!(again, first);
+        assert_ne!(other, first);
+        assert_eq!(rx.recv().await.expect("first").id, first);
+        assert_eq!(rx.recv().await.expect("other").id, other);
+        assert!(rx.try_recv().is_err(), "the retry appended nothing");
     }
 }

@@ -13,6 +13,7 @@ pub mod redis;
 pub mod retry;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -60,6 +61,24 @@ pub enum BusError {
     /// The shared log holds something that is not an event of ours.
     #[error("the bus holds corrupt data: {0}")]
     Corrupt(String),
+    /// The publish was not appended within the publish timeout and never
+    /// will be: the bus refuses a late append (see [`retry`]), so the
+    /// caller may answer "not published" and mean it.
+    #[error("not published within {0:?}; it will not be delivered")]
+    TimedOut(Duration),
+}
+
+/// Default of `--publish-timeout`: below the 10 s and more that HTTP
+/// clients commonly give up after, so the publisher hears our answer.
+pub const DEFAULT_PUBLISH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Longest idempotency key, in bytes.
+pub const MAX_KEY_BYTES: usize = 128;
+
+/// True for an idempotency key we accept: 1 to [`MAX_KEY_BYTES`] visible
+/// ASCII characters (it becomes part of a Redis key or a NATS header).
+pub fn valid_key(key: &str) -> bool {
+    (1..=MAX_KEY_BYTES).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic())
 }
 
 /// What `/healthz` reports for the bus.
@@ -84,7 +103,21 @@ pub struct BusHealth {
 #[async_trait]
 pub trait Bus: Send + Sync + 'static {
     /// Appends an event and returns its id. Never waits on a client.
-    async fn publish(&self, topic: &str, event: &str, data: Bytes) -> Result<EventId, BusError>;
+    ///
+    /// With a `key` (a publisher's idempotency key), a publish whose key
+    /// was already appended within the bus's dedupe window returns that
+    /// first event's id and appends nothing, on every node: a publisher
+    /// that retries after a timeout cannot publish twice. On a shared bus
+    /// the answer comes within the publish timeout: an id, or
+    /// [`BusError::TimedOut`] meaning the event was not and will not be
+    /// appended.
+    async fn publish(
+        &self,
+        topic: &str,
+        event: &str,
+        data: Bytes,
+        key: Option<&str>,
+    ) -> Result<EventId, BusError>;
 
     /// Every event published from now on, in id order. A receiver that lags
     /// gets `Lagged` and must refill with [`Bus::read_after`].

@@ -29,10 +29,21 @@
 //!   a node that lost NATS misses nothing and repeats nothing.
 //! - **Publish retry.** A publish waits for JetStream's ack; on failure it
 //!   retries with backoff (at most [`PUBLISH_QUEUE`] wait at once, each at
-//!   most [`PUBLISH_DEADLINE`]). Every attempt carries the same
-//!   `Nats-Msg-Id`, and the stream's duplicate window ([`DEDUP_WINDOW`],
-//!   longer than the deadline) makes the server append it once and ack a
-//!   retry with the original sequence.
+//!   most the publish timeout). Every attempt carries the same
+//!   `Nats-Msg-Id` (the publisher's idempotency key, or one made here),
+//!   and the stream's duplicate window ([`DEDUP_WINDOW`]) makes the server
+//!   append it once and ack a retry with the original sequence, whichever
+//!   node a publisher retries through.
+//! - **Publish timeout.** Each publish is answered within the timeout, and
+//!   "not published" must stay true. async-nats keeps what is published
+//!   while disconnected and sends it on reconnect, so nothing is handed to
+//!   the client unless it is connected, and every message carries its
+//!   publish's fence ([`FENCE_HEADER`], see [`super::retry`]): a message
+//!   the stream stamped after its fence (a copy flushed late) is dropped by
+//!   every reader alike, as they all read the same stamp. An ack that comes
+//!   close to the fence is checked against that stamp before we answer, so
+//!   the answer and the readers agree; earlier acks assume the node's and
+//!   the NATS server's clocks agree within [`CLOCK_TOLERANCE`].
 //!
 //! It knows nothing of HTTP, games or clients; the feed lease (a KV bucket)
 //! lives in `feed::leader` and only borrows [`NatsBus::jetstream`].
@@ -52,8 +63,8 @@ use tokio::sync::{broadcast, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use self::stream::{ensure_stream, ephemeral, epoch_of, parse, subject_for, unavailable};
-use super::retry::{self, Attempt};
-pub use super::retry::{BACKOFF_MAX, BACKOFF_MIN, PUBLISH_DEADLINE};
+use super::retry::{self, Attempt, Deadline};
+pub use super::retry::{BACKOFF_MAX, BACKOFF_MIN};
 use super::{Bus, BusError, BusHealth, Envelope};
 use crate::model::EventId;
 
@@ -68,8 +79,8 @@ pub const RETENTION_AGE: Duration = Duration::from_secs(24 * 3600);
 /// once (the publish API answers 503) instead of piling up memory.
 pub const PUBLISH_QUEUE: usize = 10_000;
 /// The stream's duplicate window: a retry with the same `Nats-Msg-Id`
-/// within it is acked with the first sequence and not appended. Longer
-/// than [`PUBLISH_DEADLINE`], so every retry falls inside it.
+/// (idempotency key) within it is acked with the first sequence and not
+/// appended. The NATS bus's dedupe window.
 pub const DEDUP_WINDOW: Duration = Duration::from_secs(120);
 /// Longest wait for a JetStream request (stream info, publish ack).
 pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(3);
@@ -80,6 +91,12 @@ pub const READ_BATCH: usize = 1_000;
 const TOPIC_HEADER: &str = "Ls-Topic";
 /// Header carrying the SSE event name.
 const EVENT_HEADER: &str = "Ls-Event";
+/// Header carrying the publish's fence (milliseconds since 1970): a
+/// message stored after it is dropped by every reader.
+const FENCE_HEADER: &str = "Ls-Fence";
+/// How far the node's and the NATS server's clocks may disagree before an
+/// ack that came well before the fence could be for a message readers drop.
+pub const CLOCK_TOLERANCE: Duration = Duration::from_secs(1);
 
 /// Where and how to reach the shared log.
 #[derive(Debug, Clone)]
@@ -93,13 +110,20 @@ pub struct NatsConfig {
     pub max_events: i64,
     /// Longest an event is kept.
     pub max_age: Duration,
+    /// Longest a publish waits for NATS before it is refused.
+    pub publish_timeout: Duration,
 }
 
 /// What the reader knows, for `epoch()` and `health()`.
 #[derive(Debug)]
 struct State {
+    /// Epoch of the stream as last seen by anyone here (a publish that
+    /// recreated it, or the reader): the epoch of ids given out now.
     epoch: u64,
-    /// Seq of the last event delivered locally.
+    /// Epoch of the stream the reader delivers from; only the reader
+    /// changes it, and a change makes it read the new stream from its start.
+    read_epoch: u64,
+    /// Seq of the last event delivered locally (in `read_epoch`).
     delivered: u64,
     /// Last seq in the stream when last asked.
     head: u64,
@@ -186,6 +210,7 @@ impl NatsBus {
             tx,
             state: Mutex::new(State {
                 epoch,
+                read_epoch: epoch,
                 delivered: head,
                 head,
                 connected: true,
@@ -217,7 +242,7 @@ impl NatsBus {
     pub async fn recent(&self, max: usize) -> Result<Vec<Arc<Envelope>>, BusError> {
         let (epoch, upto) = {
             let s = self.lock();
-            (s.epoch, s.delivered)
+            (s.read_epoch, s.delivered)
         };
         let info = ensure_stream(&self.js, &self.config).await?;
         if upto == 0 || epoch_of(&info) != epoch {
@@ -275,12 +300,15 @@ impl NatsBus {
             while let Some(msg) = batch.next().await {
                 let msg = msg.map_err(unavailable)?;
                 got += 1;
-                let seq = msg.info().map_err(unavailable)?.stream_sequence;
+                let info = msg.info().map_err(unavailable)?;
+                let seq = info.stream_sequence;
                 next = seq + 1;
                 if seq > upto {
                     break;
                 }
-                out.push(Arc::new(parse(epoch, seq, &msg.message)?));
+                if !stream::fenced_out(&msg.message, info.published) {
+                    out.push(Arc::new(parse(epoch, seq, &msg.message)?));
+                }
             }
             if got == 0 {
                 break; // nothing more in the stream
@@ -306,43 +334,95 @@ impl NatsBus {
             .await?;
         Ok(ack.sequence)
     }
+
+    /// Whether the message at `seq` was stored after `fence_ms` (so every
+    /// reader drops it), from the stream's own stamp.
+    async fn stored_after(&self, seq: u64, fence_ms: u64) -> Result<bool, BusError> {
+        let stream = self
+            .js
+            .get_stream_no_info(&self.config.stream)
+            .await
+            .map_err(unavailable)?;
+        let msg = stream.get_raw_message(seq).await.map_err(unavailable)?;
+        Ok(stream::stamp_ms(msg.time) > fence_ms)
+    }
+
+    /// Takes note of the epoch a publish found (it recreated the stream):
+    /// ids given out from now on are in it. The reader notices on its own
+    /// and reads the new stream from its start.
+    fn note_epoch(&self, epoch: u64) {
+        self.lock().epoch = epoch;
+    }
 }
 
 #[async_trait]
 impl Bus for NatsBus {
-    async fn publish(&self, topic: &str, event: &str, data: Bytes) -> Result<EventId, BusError> {
+    async fn publish(
+        &self,
+        topic: &str,
+        event: &str,
+        data: Bytes,
+        key: Option<&str>,
+    ) -> Result<EventId, BusError> {
         if self.closed.is_cancelled() {
             return Err(BusError::Closed);
         }
+        let deadline = Deadline::after(self.config.publish_timeout);
         let _permit = self
             .queue
             .try_acquire()
             .map_err(|_| BusError::Unavailable("too many publishes waiting for NATS".into()))?;
-        let publish_id = format!(
-            "{}.{}",
-            self.node,
-            self.next_publish.fetch_add(1, Ordering::Relaxed)
-        );
+        // A publisher's key is its own namespace (`k:`), apart from the
+        // ids made here.
+        let publish_id = match key {
+            Some(key) => format!("k:{key}"),
+            None => format!(
+                "{}.{}",
+                self.node,
+                self.next_publish.fetch_add(1, Ordering::Relaxed)
+            ),
+        };
         let mut headers = async_nats::HeaderMap::new();
         headers.insert(async_nats::header::NATS_MESSAGE_ID, publish_id.as_str());
         headers.insert(TOPIC_HEADER, topic);
         headers.insert(EVENT_HEADER, event);
+        headers.insert(FENCE_HEADER, deadline.fence_ms.to_string().as_str());
         let subject = subject_for(&self.config.stream, topic);
         let (subject, headers, data) = (&subject, &headers, &data);
-        retry::publish_with_retry("NATS", &self.closed, || async move {
-            match self.publish_once(subject, headers, data).await {
-                Ok(seq) => Ok(EventId::new(self.epoch(), seq)),
+        retry::publish_with_retry("NATS", &self.closed, deadline, || async move {
+            // Never into the client's reconnect buffer: what it holds is
+            // sent whenever NATS is back, long after we answered.
+            if self.client.connection_state() != async_nats::connection::State::Connected {
+                return Err(Attempt::Retry(BusError::Unavailable(
+                    "NATS is not connected".into(),
+                )));
+            }
+            let seq = match self.publish_once(subject, headers, data).await {
+                Ok(seq) => seq,
                 Err(err) => {
                     if err.kind() == jetstream::context::PublishErrorKind::StreamNotFound {
                         // Deleted under us: recreate it (a new epoch); the
                         // reader notices and starts over with the new stream.
                         if let Ok(info) = ensure_stream(&self.js, &self.config).await {
-                            self.observe_epoch(epoch_of(&info));
+                            self.note_epoch(epoch_of(&info));
                         }
                     }
-                    Err(Attempt::Retry(err))
+                    return Err(Attempt::Retry(BusError::Unavailable(format!(
+                        "NATS: {err}"
+                    ))));
+                }
+            };
+            let near_fence =
+                retry::now_ms() + CLOCK_TOLERANCE.as_millis() as u64 > deadline.fence_ms;
+            if near_fence {
+                match self.stored_after(seq, deadline.fence_ms).await {
+                    Ok(false) => {}
+                    // Readers drop it: it was not published.
+                    Ok(true) => return Err(Attempt::Fatal(BusError::TimedOut(deadline.timeout))),
+                    Err(err) => return Err(Attempt::Retry(err)),
                 }
             }
+            Ok(EventId::new(self.epoch(), seq))
         })
         .await
     }
@@ -390,7 +470,7 @@ impl Bus for NatsBus {
         BusHealth {
             kind: "nats",
             connected: s.connected && up,
-            last_id: (s.delivered > 0).then(|| EventId::new(s.epoch, s.delivered)),
+            last_id: (s.delivered > 0).then(|| EventId::new(s.read_epoch, s.delivered)),
             lag: Some(s.head.saturating_sub(s.delivered)),
             reconnects: Some(self.reconnects.load(Ordering::Relaxed)),
         }

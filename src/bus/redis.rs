@@ -26,12 +26,19 @@
 //!   `connected: false` and the lag meanwhile.
 //! - **Publish retry.** A publish that fails on a connection error is
 //!   retried with backoff (at most [`PUBLISH_QUEUE`] publishes wait at
-//!   once, each at most [`PUBLISH_DEADLINE`]). A retry cannot tell whether
+//!   once, each at most the publish timeout). A retry cannot tell whether
 //!   the first attempt was appended before the connection broke, so each
-//!   publish carries a client-made publish id, and the script records
-//!   `<prefix>:pub:<publish id>` → event id (expiring after
-//!   [`DEDUP_TTL`]) and returns the recorded id instead of appending again:
-//!   exactly once in the log, whatever the retries.
+//!   publish carries a publish id (the publisher's idempotency key, or one
+//!   made here), and the script records `<prefix>:pub:<publish id>` →
+//!   event id (expiring after [`DEDUP_TTL`]) and returns the recorded id
+//!   instead of appending again: exactly once in the log, whatever the
+//!   retries, and whichever node a publisher retries through.
+//! - **Publish timeout.** Each publish is answered within the timeout. The
+//!   script refuses to append after the publish's fence (see
+//!   [`super::retry`]), checked against Redis's own clock (the offset to
+//!   ours is measured at connect), so an attempt that Redis only gets to
+//!   after we answered "not published" (a stalled server, a full socket)
+//!   appends nothing.
 //!
 //! It knows nothing of HTTP, games or clients; the feed lease lives in
 //! `feed::leader` and only borrows [`RedisBus::client`].
@@ -50,8 +57,9 @@ use redis::AsyncConnectionConfig;
 use tokio::sync::{broadcast, Semaphore};
 use tokio_util::sync::CancellationToken;
 
-use super::retry::{self, Attempt};
-pub use super::retry::{BACKOFF_MAX, BACKOFF_MIN, PUBLISH_DEADLINE};
+use self::script::Appended;
+use super::retry::{self, Attempt, Deadline};
+pub use super::retry::{BACKOFF_MAX, BACKOFF_MIN};
 use super::{Bus, BusError, BusHealth, Envelope};
 use crate::model::EventId;
 
@@ -64,8 +72,8 @@ pub const RETENTION_EVENTS: usize = 100_000;
 /// Publishes that may wait for Redis at once. Past it a publish fails at
 /// once (the publish API answers 503) instead of piling up memory.
 pub const PUBLISH_QUEUE: usize = 10_000;
-/// How long a publish id is remembered for deduplicating retries; far
-/// longer than [`PUBLISH_DEADLINE`], so every retry finds it.
+/// How long a publish id (an idempotency key) is remembered for
+/// deduplicating retries: the Redis bus's dedupe window.
 pub const DEDUP_TTL: Duration = Duration::from_secs(600);
 /// Longest wait for Redis to answer a command (the blocking read adds
 /// its block time); past it the connection counts as broken.
@@ -81,6 +89,8 @@ pub struct RedisConfig {
     pub url: String,
     /// Prefix of every key, so deployments (and tests) can share a Redis.
     pub prefix: String,
+    /// Longest a publish waits for Redis before it is refused.
+    pub publish_timeout: Duration,
 }
 
 /// The Redis keys of one deployment.
@@ -131,6 +141,10 @@ pub struct RedisBus {
     reconnects: AtomicU64,
     /// Cancelled at shutdown: retrying publishes give up at once.
     closed: CancellationToken,
+    publish_timeout: Duration,
+    /// Redis's clock minus ours, in milliseconds (measured at connect):
+    /// turns a publish's fence into Redis's time.
+    clock_offset_ms: i64,
 }
 
 impl RedisBus {
@@ -144,6 +158,10 @@ impl RedisBus {
             .get_multiplexed_async_connection_with_config(&command_config())
             .await?;
         let (epoch, head) = script::init(&mut conn, &keys, fresh_epoch()).await?;
+        let before = retry::now_ms();
+        let server = script::server_time_ms(&mut conn).await?;
+        let after = retry::now_ms();
+        let clock_offset_ms = server as i64 - ((before + after) / 2) as i64;
         let (tx, _) = broadcast::channel(CHANNEL_CAPACITY);
         let node = format!("{:x}.{:016x}", std::process::id(), fastrand::u64(..));
         tracing::info!(
@@ -168,6 +186,8 @@ impl RedisBus {
             }),
             reconnects: AtomicU64::new(0),
             closed: CancellationToken::new(),
+            publish_timeout: config.publish_timeout,
+            clock_offset_ms,
         }))
     }
 
@@ -244,10 +264,11 @@ impl RedisBus {
     async fn publish_once(
         &self,
         publish_id: &str,
+        fence_ms: u64,
         topic: &str,
         event: &str,
         data: &Bytes,
-    ) -> Result<EventId, redis::RedisError> {
+    ) -> Result<Appended, redis::RedisError> {
         let mut conn = match self.conn().await {
             Ok(c) => c,
             Err(BusError::Redis(e)) => return Err(e),
@@ -257,11 +278,12 @@ impl RedisBus {
                 )))
             }
         };
+        let fence = fence_ms.saturating_add_signed(self.clock_offset_ms);
         let result = script::publish(
             &mut conn,
             &self.keys,
             publish_id,
-            fresh_epoch(),
+            (fresh_epoch(), fence),
             (topic, event, data),
         )
         .await;
@@ -276,23 +298,39 @@ impl RedisBus {
 
 #[async_trait]
 impl Bus for RedisBus {
-    async fn publish(&self, topic: &str, event: &str, data: Bytes) -> Result<EventId, BusError> {
+    async fn publish(
+        &self,
+        topic: &str,
+        event: &str,
+        data: Bytes,
+        key: Option<&str>,
+    ) -> Result<EventId, BusError> {
         if self.closed.is_cancelled() {
             return Err(BusError::Closed);
         }
+        let deadline = Deadline::after(self.publish_timeout);
         let _permit = self
             .queue
             .try_acquire()
             .map_err(|_| BusError::Unavailable("too many publishes waiting for Redis".into()))?;
-        let publish_id = format!(
-            "{}.{}",
-            self.node,
-            self.next_publish.fetch_add(1, Ordering::Relaxed)
-        );
+        // A publisher's key is its own namespace (`k:`), apart from the
+        // ids made here.
+        let publish_id = match key {
+            Some(key) => format!("k:{key}"),
+            None => format!(
+                "{}.{}",
+                self.node,
+                self.next_publish.fetch_add(1, Ordering::Relaxed)
+            ),
+        };
         let (publish_id, data) = (&publish_id, &data);
-        retry::publish_with_retry("Redis", &self.closed, || async move {
-            match self.publish_once(publish_id, topic, event, data).await {
-                Ok(id) => Ok(id),
+        retry::publish_with_retry("Redis", &self.closed, deadline, || async move {
+            match self
+                .publish_once(publish_id, deadline.fence_ms, topic, event, data)
+                .await
+            {
+                Ok(Appended::Id(id)) => Ok(id),
+                Ok(Appended::Expired) => Err(Attempt::Fatal(BusError::TimedOut(deadline.timeout))),
                 Err(err) if is_transient(&err) => Err(Attempt::Retry(err)),
                 Err(err) => Err(Attempt::Fatal(err.into())),
             }

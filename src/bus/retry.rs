@@ -1,22 +1,76 @@
 //! Publishing through a shared bus that may be away for a while: one
-//! retry policy for every backend (Redis, NATS), so they queue and give up
-//! alike. What counts as worth retrying, and what to repair between
-//! attempts, stays with each backend's attempt.
+//! retry policy for every backend (Redis, NATS), so they queue, give up
+//! and answer alike. What counts as worth retrying, and what to repair
+//! between attempts, stays with each backend's attempt.
+//!
+//! The promise a publisher gets: within the publish timeout, either the
+//! event's id (it is in the shared log and every node will deliver it) or
+//! [`BusError::TimedOut`] (it is not, and no copy will turn up later).
+//! The second half needs the backend's help, since an attempt abandoned at
+//! the deadline may still sit in a socket or a client's reconnect buffer:
+//! every attempt carries [`Deadline::fence_ms`], a wall-clock instant a
+//! little before the answer, and the backend refuses (Redis: in the
+//! append script) or drops (NATS: every reader) an append made after it.
 
 use std::fmt::Display;
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::BusError;
 
-/// How long one publish keeps retrying while the bus server is unreachable.
-pub const PUBLISH_DEADLINE: Duration = Duration::from_secs(60);
 /// First reconnect/retry delay; doubles up to [`BACKOFF_MAX`].
 pub const BACKOFF_MIN: Duration = Duration::from_millis(100);
 /// Longest reconnect/retry delay: a server that comes back is used within it.
 pub const BACKOFF_MAX: Duration = Duration::from_secs(2);
+/// How long before the answer the append fence lies: an append the bus
+/// server makes up to the fence has this long for its reply to reach us
+/// before we would answer "not published". Replies on a live connection
+/// take milliseconds; a connection that breaks after the append is retried
+/// with the same publish id, which finds the append and returns its id.
+pub const FENCE_GUARD: Duration = Duration::from_millis(250);
+
+/// When a publish must be answered, on the local monotonic clock and as
+/// the wall-clock fence the bus server checks appends against.
+#[derive(Debug, Clone, Copy)]
+pub struct Deadline {
+    /// The answer is due at this instant.
+    pub at: Instant,
+    /// Milliseconds since 1970 (local clock) after which an append must be
+    /// refused or dropped: [`FENCE_GUARD`] before `at`.
+    pub fence_ms: u64,
+    /// The publish timeout, for the error.
+    pub timeout: Duration,
+}
+
+impl Deadline {
+    /// A deadline `timeout` from now.
+    pub fn after(timeout: Duration) -> Self {
+        let fence = SystemTime::now() + timeout.saturating_sub(FENCE_GUARD);
+        let fence_ms = fence
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        Self {
+            at: Instant::now() + timeout,
+            fence_ms,
+            timeout,
+        }
+    }
+
+    /// True once the fence has passed on the local clock.
+    pub fn fence_passed(&self) -> bool {
+        now_ms() > self.fence_ms
+    }
+}
+
+/// Milliseconds since 1970 on the local clock.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
 
 /// How one attempt failed.
 pub enum Attempt<E> {
@@ -28,11 +82,14 @@ pub enum Attempt<E> {
 }
 
 /// Runs `attempt` until it succeeds or fails for good, waiting a doubling
-/// backoff between tries; gives up after [`PUBLISH_DEADLINE`] with
-/// `Unavailable`, and at once with `Closed` when the bus shuts down.
+/// backoff between tries. Every attempt is cut off at the deadline, which
+/// answers [`BusError::TimedOut`] (counted in
+/// `livescore_bus_publish_timeouts_total`); shutdown answers `Closed` at
+/// once.
 pub async fn publish_with_retry<T, E, F, Fut>(
     backend: &'static str,
     closed: &CancellationToken,
+    deadline: Deadline,
     mut attempt: F,
 ) -> Result<T, BusError>
 where
@@ -40,26 +97,71 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, Attempt<E>>>,
 {
-    let deadline = tokio::time::Instant::now() + PUBLISH_DEADLINE;
+    let timed_out = || {
+        metrics::counter!("livescore_bus_publish_timeouts_total").increment(1);
+        tracing::warn!(backend, timeout = ?deadline.timeout, "publish not appended in time; refused");
+        BusError::TimedOut(deadline.timeout)
+    };
     let mut backoff = BACKOFF_MIN;
     loop {
-        let err = match attempt().await {
-            Ok(done) => return Ok(done),
-            Err(Attempt::Fatal(err)) => return Err(err),
-            Err(Attempt::Retry(err)) => err,
+        let err = match tokio::time::timeout_at(deadline.at, attempt()).await {
+            Err(_elapsed) => return Err(timed_out()),
+            Ok(Ok(done)) => return Ok(done),
+            Ok(Err(Attempt::Fatal(BusError::TimedOut(_)))) => return Err(timed_out()),
+            Ok(Err(Attempt::Fatal(err))) => return Err(err),
+            Ok(Err(Attempt::Retry(err))) => err,
         };
-        if tokio::time::Instant::now() + backoff > deadline {
-            return Err(BusError::Unavailable(format!("{backend}: {err}")));
-        }
         metrics::counter!("livescore_bus_publish_retries_total").increment(1);
         tracing::warn!(%err, ?backoff, backend, "publish failed; retrying");
         tokio::select! {
             // Shutdown: the event was not published (or, if it was, every
             // node still gets it from the shared log).
             _ = closed.cancelled() => return Err(BusError::Closed),
+            // The answer is due before the next attempt could start.
+            _ = tokio::time::sleep_until(deadline.at) => return Err(timed_out()),
             // Wait before the next attempt with the same publish id.
             _ = tokio::time::sleep(backoff) => {}
         }
         backoff = (backoff * 2).min(BACKOFF_MAX);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_bus_that_never_answers_is_refused_at_the_deadline() {
+        let closed = CancellationToken::new();
+        let deadline = Deadline::after(Duration::from_secs(5));
+        let started = Instant::now();
+        let mut tries = 0;
+        let got: Result<(), _> = publish_with_retry("test", &closed, deadline, || {
+            tries += 1;
+            async { Err(Attempt::Retry("connection refused")) }
+        })
+        .await;
+        assert!(matches!(got, Err(BusError::TimedOut(t)) if t == Duration::from_secs(5)));
+        assert_eq!(started.elapsed(), Duration::from_secs(5));
+        assert!(tries > 3, "retried with backoff, {tries} tries");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_attempt_that_hangs_is_cut_off_at_the_deadline() {
+        let closed = CancellationToken::new();
+        let deadline = Deadline::after(Duration::from_secs(2));
+        let got: Result<(), BusError> = publish_with_retry("test", &closed, deadline, || async {
+            std::future::pending::<Result<(), Attempt<&str>>>().await
+        })
+        .await;
+        assert!(matches!(got, Err(BusError::TimedOut(_))));
+    }
+
+    #[test]
+    fn the_fence_lies_before_the_answer() {
+        let d = Deadline::after(Duration::from_secs(5));
+        let lead = d.fence_ms.saturating_sub(now_ms());
+        assert!((4_000..=4_750).contains(&lead), "fence {lead} ms ahead");
+        assert!(!d.fence_passed());
     }
 }

@@ -126,6 +126,13 @@ pub struct ServerArgs {
     #[arg(long, env = "DATABASE_URL", hide_env_values = true, value_parser = parse_database_url)]
     pub database_url: Option<String>,
 
+    /// Longest a publish (API, chat, feed) waits for a shared bus that is
+    /// away. Within it the publisher hears 202 (in the bus, will be
+    /// delivered) or 503 (not published, and never delivered later).
+    /// Example: --publish-timeout 5s
+    #[arg(long, env = "LIVESCORE_PUBLISH_TIMEOUT", default_value = "5s", value_parser = parse_publish_timeout)]
+    pub publish_timeout: Duration,
+
     /// Bearer token that turns on `POST /api/publish`; without it the
     /// endpoint answers 403.
     /// Example: --publish-token "$(openssl rand -hex 32)"
@@ -301,6 +308,12 @@ pub struct IngestArgs {
     #[command(flatten)]
     pub nats: NatsArgs,
 
+    /// Longest one feed publish waits for a shared bus that is away; what
+    /// it refuses is published again (once) when the bus is back.
+    /// Example: --publish-timeout 5s
+    #[arg(long, env = "LIVESCORE_PUBLISH_TIMEOUT", default_value = "5s", value_parser = parse_publish_timeout)]
+    pub publish_timeout: Duration,
+
     /// Database to store the events in and resume the feed from (same forms
     /// as `serve`). No default: without it nothing is stored.
     /// Example: --database-url sqlite:///var/lib/livescore/ingest.db
@@ -373,6 +386,17 @@ pub struct NatsArgs {
     /// Example: --nats-max-age 24h
     #[arg(long, env = "LIVESCORE_NATS_MAX_AGE", default_value = "24h", value_parser = parse_duration)]
     pub nats_max_age: Duration,
+}
+
+/// A publish timeout: long enough for one round trip and a retry, short
+/// enough that an HTTP client is still waiting for the answer.
+fn parse_publish_timeout(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if (Duration::from_millis(500)..=Duration::from_secs(60)).contains(&d) {
+        Ok(d)
+    } else {
+        Err(format!("{s:?}: use 500ms to 60s"))
+    }
 }
 
 fn parse_nats_stream(s: &str) -> Result<String, String> {

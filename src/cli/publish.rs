@@ -40,6 +40,14 @@ pub struct PublishArgs {
     #[arg(long, env = "LIVESCORE_PUBLISH_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
 
+    /// Makes the publish idempotent: a retry with the same key (after a
+    /// timeout, say) gets the first publish's id instead of publishing
+    /// twice, on any node, within the bus's dedupe window. 1-128 visible
+    /// ASCII characters.
+    /// Example: --idempotency-key kickoff-moved-2015091000
+    #[arg(long, env = "LIVESCORE_IDEMPOTENCY_KEY")]
+    pub idempotency_key: Option<String>,
+
     /// Publish straight onto this bus instead of through a server. Only
     /// shared buses make sense here (the memory bus is private to one
     /// process), so for now use --server.
@@ -84,6 +92,14 @@ pub async fn run(args: PublishArgs) -> Result<String, PublishError> {
             args.topic
         )));
     }
+    if let Some(key) = args.idempotency_key.as_deref() {
+        if !crate::bus::valid_key(key) {
+            return Err(PublishError::Usage(format!(
+                "bad --idempotency-key {key:?}: 1 to {} visible ASCII characters",
+                crate::bus::MAX_KEY_BYTES
+            )));
+        }
+    }
     let Some(server) = args.server else {
         return Err(PublishError::Usage(format!(
             "publishing onto the {:?} bus is not possible: the memory bus is private to one \
@@ -103,10 +119,11 @@ pub async fn run(args: PublishArgs) -> Result<String, PublishError> {
         .build()
         .map_err(|e| PublishError::Request(format!("cannot build HTTP client: {e}")))?;
     let body = serde_json::json!({"topic": args.topic, "event": args.event, "data": data});
-    let resp = client
-        .post(url.clone())
-        .bearer_auth(token)
-        .json(&body)
+    let mut request = client.post(url.clone()).bearer_auth(token).json(&body);
+    if let Some(key) = &args.idempotency_key {
+        request = request.header("Idempotency-Key", key);
+    }
+    let resp = request
         .send()
         .await
         .map_err(|e| PublishError::Request(format!("cannot reach {url}: {}", chain(&e))))?;

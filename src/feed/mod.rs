@@ -12,7 +12,7 @@ pub mod replay;
 pub mod schedule;
 pub mod scorestrip;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -216,15 +216,40 @@ impl Tracker {
 
 /// Puts the changes of each feed state on the bus, in the order clients
 /// need them: score events, then each changed game, then the whole list.
+///
+/// Exactly once through a bus outage: the changes of a document wait in
+/// `pending`, each with an idempotency key of its own, until the bus has
+/// taken them all. A publish that times out stays pending and is sent
+/// again (with the same key) before anything newer, so an event the bus
+/// did append before the failure is not appended twice, and one it did
+/// not is not lost.
 pub struct Publisher {
     tracker: Tracker,
     bus: Arc<dyn Bus>,
+    pending: VecDeque<Pending>,
+    /// Makes this publisher's keys its own (across nodes and restarts).
+    nonce: u64,
+    next_key: u64,
+}
+
+/// One change waiting for the bus.
+struct Pending {
+    topic: String,
+    event: &'static str,
+    data: Bytes,
+    key: String,
 }
 
 impl Publisher {
     /// A publisher onto `bus` that starts from `tracker`'s state.
     pub fn new(bus: Arc<dyn Bus>, tracker: Tracker) -> Self {
-        Self { tracker, bus }
+        Self {
+            tracker,
+            bus,
+            pending: VecDeque::new(),
+            nonce: fastrand::u64(..),
+            next_key: 0,
+        }
     }
 
     /// The week as last published (or resumed), if any.
@@ -232,28 +257,56 @@ impl Publisher {
         self.tracker.week()
     }
 
-    /// Diffs `doc` against the last state and publishes what changed.
-    /// Returns the changes (empty when nothing changed).
+    /// Changes of an earlier document the bus has not taken yet.
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Publishes what is still pending, then diffs `doc` against the last
+    /// state and publishes what changed. Returns the changes (empty when
+    /// nothing changed). On a bus error `doc` is not applied when older
+    /// changes were still pending (fetch it again), and whatever the bus
+    /// did not take stays pending for the next call.
     pub async fn push(&mut self, doc: Week, at: DateTime<Utc>) -> Result<Changes, BusError> {
+        self.flush().await?;
         let changes = self.tracker.apply(doc, at);
         for ev in &changes.score_events {
-            let topic = model::game_topic(&ev.eid);
-            self.bus
-                .publish(&topic, model::EVENT_SCORE, json(ev))
-                .await?;
+            self.queue(model::game_topic(&ev.eid), model::EVENT_SCORE, json(ev));
         }
         for game in &changes.games {
-            let topic = model::game_topic(&game.eid);
-            self.bus
-                .publish(&topic, model::EVENT_GAME, json(game))
-                .await?;
+            self.queue(model::game_topic(&game.eid), model::EVENT_GAME, json(game));
         }
         if let Some(week) = &changes.week {
-            self.bus
-                .publish(model::TOPIC_SCORES, model::EVENT_UPDATE, json(&week.games))
-                .await?;
+            self.queue(
+                model::TOPIC_SCORES.to_owned(),
+                model::EVENT_UPDATE,
+                json(&week.games),
+            );
         }
+        self.flush().await?;
         Ok(changes)
+    }
+
+    fn queue(&mut self, topic: String, event: &'static str, data: Bytes) {
+        self.next_key += 1;
+        let key = format!("feed.{:016x}.{}", self.nonce, self.next_key);
+        self.pending.push_back(Pending {
+            topic,
+            event,
+            data,
+            key,
+        });
+    }
+
+    /// Publishes the pending changes in order; stops at the first failure.
+    pub async fn flush(&mut self) -> Result<(), BusError> {
+        while let Some(p) = self.pending.front() {
+            self.bus
+                .publish(&p.topic, p.event, p.data.clone(), Some(&p.key))
+                .await?;
+            self.pending.pop_front();
+        }
+        Ok(())
     }
 }
 

@@ -6,7 +6,9 @@
 //! good state stays, and its validators are not remembered so a fixed
 //! document is fetched in full. A 304 costs nothing downstream. Fetch
 //! failures (after the fetcher's own retries) are logged and counted, and
-//! the loop carries on at the schedule's pace. Corrections and vanished
+//! the loop carries on at the schedule's pace. Changes the bus did not
+//! take (an outage) are retried every [`PENDING_RETRY`] at most, before
+//! any newer document, so they arrive once and in order. Corrections and vanished
 //! games are the [`Tracker`](super::Tracker)'s business.
 //!
 //! Metric: `livescore_feed_polls_total{result}` with `ok`, `not_modified`,
@@ -22,7 +24,11 @@ use tracing::Instrument;
 
 use super::fetch::{Fetched, Fetcher};
 use super::{schedule, scorestrip, FeedError, Publisher};
+use crate::bus::BusError;
 use crate::model::Game;
+
+/// How soon changes the bus did not take are tried again.
+pub const PENDING_RETRY: Duration = Duration::from_secs(1);
 
 pub use super::fetch::{FetchConfig, Source};
 
@@ -128,6 +134,11 @@ impl Poller {
     }
 
     async fn apply(&mut self, fetched: Result<Fetched, FeedError>) -> Result<Polled, FeedError> {
+        // What an earlier round could not publish (the bus was away) goes
+        // first, whatever this fetch brought; until it is out, a new
+        // document is not taken in (its validators not kept, so it is
+        // fetched whole again next time).
+        self.publisher.flush().await?;
         let (body, validators) = match fetched? {
             Fetched::NotModified => return Ok(Polled::NotModified),
             Fetched::Document { body, validators } => (body, validators),
@@ -179,9 +190,16 @@ impl Poller {
                     tracing::debug!(games, scores, "feed changed");
                 }
                 Ok(Polled::Unchanged | Polled::NotModified) => {}
-                Err(FeedError::Bus(err)) => {
-                    tracing::error!(%err, "cannot publish feed changes; poller stops");
+                Err(FeedError::Bus(BusError::Closed)) => {
+                    tracing::info!("the bus is closed; poller stops");
                     return;
+                }
+                Err(FeedError::Bus(err)) => {
+                    tracing::warn!(
+                        %err,
+                        pending = self.publisher.pending(),
+                        "feed changes not published yet; retrying them before the next document"
+                    );
                 }
                 Err(err @ FeedError::Unreachable(_)) => {
                     tracing::warn!(%err, "feed fetch failed; keeping the last good state");
@@ -190,7 +208,10 @@ impl Poller {
                     tracing::warn!(%err, "feed document rejected; keeping the last good state");
                 }
             }
-            let delay = self.next_delay();
+            let mut delay = self.next_delay();
+            if self.publisher.pending() > 0 {
+                delay = delay.min(PENDING_RETRY);
+            }
             tracing::debug!(?delay, "next poll");
             tokio::select! {
                 // Shutdown ends the sleep at once.

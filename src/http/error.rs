@@ -15,6 +15,9 @@ pub struct ErrorBody {
     pub error: String,
 }
 
+/// `Retry-After` of every 503, in seconds.
+pub const RETRY_AFTER_SECS: &str = "1";
+
 /// An error answered to an HTTP client. 5xx causes are logged here and the
 /// client gets a plain message, never internals.
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +67,12 @@ impl IntoResponse for ApiError {
         let body = Json(ErrorBody {
             error: self.to_string(),
         });
+        if let ApiError::Unavailable(_) = &self {
+            // A 503 is temporary: say when to try again (the bus or the
+            // node is usually back within seconds).
+            let retry = [(axum::http::header::RETRY_AFTER, RETRY_AFTER_SECS)];
+            return (self.status(), retry, body).into_response();
+        }
         (self.status(), body).into_response()
     }
 }

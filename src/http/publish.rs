@@ -10,6 +10,13 @@
 //! [`MAX_PUBLISH_BYTES`]. State topics (`scores`, `game/*`) only take data
 //! of the shape clients expect there: one bad publish must not break every
 //! scoreboard.
+//!
+//! The answer is bounded by the bus's publish timeout and means what it
+//! says: 202 = in the bus, every subscriber will get it; 503 (with
+//! `Retry-After`) = not published, and no copy will be delivered later.
+//! An `Idempotency-Key` header makes a retry with the same key answer the
+//! first publish's id instead of publishing again, on any node of the
+//! deployment, within the bus's dedupe window.
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -26,6 +33,10 @@ use crate::model::{self, EventId, Game, ScoreEvent};
 /// Largest request body accepted; larger gets 413. Events are small; a
 /// client that sends more is broken or hostile.
 pub const MAX_PUBLISH_BYTES: usize = 64 * 1024;
+
+/// The header that makes a publish idempotent (IETF draft
+/// "The Idempotency-Key HTTP Header Field").
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
 /// Longest event name, in characters (as JSON Schema's `maxLength`
 /// counts, so the OpenAPI description can state the limit exactly).
@@ -87,14 +98,19 @@ pub(crate) struct Published {
 /// `POST /api/publish`: 202 `{"id": "<event id>"}`.
 #[utoipa::path(post, path = "/api/publish", tag = "api",
     request_body = PublishRequest,
+    params(
+        ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,128}$",
+         description = "Makes a retry answer the first publish's id instead of publishing again, on any node, within the bus's dedupe window (memory and Redis 10 min, NATS 2 min)"),
+    ),
     security(("bearer" = [])),
     responses(
         (status = 202, description = "Published; the event's id", body = Published),
-        (status = 400, description = "Malformed body, bad topic or event name, or data of the wrong shape for a state topic", body = ErrorBody),
+        (status = 400, description = "Malformed body, bad topic, event name or Idempotency-Key, or data of the wrong shape for a state topic", body = ErrorBody),
         (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
         (status = 403, description = "The server has no publish token: the publish API is off", body = ErrorBody),
         (status = 413, description = "Body over 64 KiB", body = ErrorBody),
-        (status = 503, description = "The bus cannot take events now", body = ErrorBody),
+        (status = 503, description = "Not published within the publish timeout (the bus is unavailable); it will not be delivered later. Retry after `Retry-After` seconds, with the same Idempotency-Key", body = ErrorBody,
+            headers(("Retry-After" = String, description = "Seconds to wait before retrying"))),
     ))]
 pub async fn publish(State(st): State<AppState>, req: Request) -> Result<Response, ApiError> {
     let Some(token) = &st.config.publish_token else {
@@ -113,6 +129,7 @@ pub async fn publish(State(st): State<AppState>, req: Request) -> Result<Respons
     if !token.matches(given) {
         return Err(ApiError::Unauthorized("missing or bad bearer token".into()));
     }
+    let key = idempotency_key(req.headers())?;
     let body = read_body(req.into_body()).await?;
     let req: PublishRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::BadRequest(format!("bad publish request: {e}")))?;
@@ -120,11 +137,25 @@ pub async fn publish(State(st): State<AppState>, req: Request) -> Result<Respons
     let data = crate::feed::json(&req.data);
     let id = st
         .bus
-        .publish(&req.topic, &req.event, data)
+        .publish(&req.topic, &req.event, data, key.as_deref())
         .await
-        .map_err(|e| ApiError::Unavailable(format!("cannot publish: {e}")))?;
+        .map_err(|e| ApiError::Unavailable(format!("not published: {e}")))?;
     tracing::debug!(topic = req.topic, event = req.event, %id, "published from outside");
     Ok((StatusCode::ACCEPTED, Json(Published { id })).into_response())
+}
+
+/// The `Idempotency-Key` header, if any (400 when it is not a key we take).
+fn idempotency_key(headers: &header::HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get(IDEMPOTENCY_KEY) else {
+        return Ok(None);
+    };
+    match value.to_str() {
+        Ok(key) if crate::bus::valid_key(key) => Ok(Some(key.to_owned())),
+        _ => Err(ApiError::BadRequest(format!(
+            "bad Idempotency-Key: 1 to {} visible ASCII characters",
+            crate::bus::MAX_KEY_BYTES
+        ))),
+    }
 }
 
 async fn read_body(body: Body) -> Result<bytes::Bytes, ApiError> {

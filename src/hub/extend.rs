@@ -43,13 +43,13 @@ impl Hub {
         let snap = {
             let mut inner = self.lock();
             let rx = inner.receiver(&key);
-            let last_seq = inner.last.map_or(0, |l| l.seq);
+            let (epoch, last_seq) = inner.position();
             let mut head = match start {
                 Start::Current => inner.initial(added),
                 Start::Unknown(sent) => inner.reset(added, ResetReason::Unknown, &sent),
                 Start::After(id) => match inner.check_resume(added, id) {
                     Ok(()) => inner.after(added, id.seq, false),
-                    Err(reason) => inner.reset(added, reason, &id.to_string()),
+                    Err(reason) => inner.reset_from(added, reason, id),
                 },
             };
             // Frames after `after_seq` come in the tail, once, in order.
@@ -59,6 +59,7 @@ impl Hub {
                 backlog: head,
                 rx,
                 last_seq,
+                epoch,
             }
         };
         Subscriber::new(self.clone(), key, snap)

@@ -1,6 +1,6 @@
 //! `Frame`: one event encoded once for every transport.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use axum::extract::ws::Utf8Bytes;
 use bytes::{BufMut, Bytes, BytesMut};
@@ -29,6 +29,10 @@ pub struct Frame {
     /// The same bytes as `ws`, checked as UTF-8 once, as axum's text
     /// message wants them (shares the buffer, no copy).
     ws_text: OnceLock<Utf8Bytes>,
+    /// Frames a live subscriber takes right after this one: the current
+    /// state that follows an epoch `reset` sent down a live channel (one
+    /// channel message, so nothing can come between the two).
+    pub(crate) then: Box<[Arc<Frame>]>,
 }
 
 impl Frame {
@@ -52,7 +56,19 @@ impl Frame {
             sse,
             ws: OnceLock::new(),
             ws_text: OnceLock::new(),
+            then: Box::default(),
         }
+    }
+
+    /// The same event under another id: the state carried into a new
+    /// history sits at that history's start.
+    pub fn restamp(&self, id: EventId) -> Self {
+        Self::new(
+            id,
+            self.topic.clone(),
+            self.event.clone(),
+            self.data.clone(),
+        )
     }
 
     /// The `reset` event that tells a resuming client its id could not be
@@ -60,6 +76,14 @@ impl Frame {
     pub fn reset(id: EventId, reason: ResetReason, sent: &str) -> Self {
         let data = serde_json::json!({"reason": reason.as_str(), "last_id": sent});
         Self::new(id, String::new(), "reset".into(), crate::feed::json(&data))
+    }
+
+    /// A `reset` that carries the frames to send right after it.
+    pub fn reset_then(id: EventId, reason: ResetReason, sent: &str, then: Vec<Arc<Frame>>) -> Self {
+        Self {
+            then: then.into(),
+            ..Self::reset(id, reason, sent)
+        }
     }
 
     /// The WebSocket `event` message (SPEC `/ws`), encoded once.

@@ -13,6 +13,15 @@
 //!
 //! The hub knows no HTTP and never waits on a client: a full channel makes
 //! the slow receiver lag, and [`Subscriber`] handles that on its own time.
+//!
+//! A new epoch (the bus lost its history: Redis restarted empty, a
+//! recreated JetStream stream) is a new history. Its seqs start again
+//! from 1 and order nothing against the old ones, so the hub drops the old
+//! history, carries each state topic's latest event over to the new
+//! history's start (restamped with the id just before its first event),
+//! and sends every live channel one `reset` (reason `epoch`) carrying that
+//! state. A subscriber takes the reset as the start of the new history and
+//! then takes every event of it, however far its old position was.
 
 mod extend;
 mod frame;
@@ -94,6 +103,10 @@ struct Inner {
     /// Seq at or after which this hub holds every event (0: all); a resume
     /// from before it would have a silent gap (see [`Hub::set_floor`]).
     floor: u64,
+    /// Set when this hub saw the epoch change live: the seq just before
+    /// the new history's first event. It holds the new history from there,
+    /// so a client of the old history gets all of it after its reset.
+    epoch_start: Option<u64>,
     topics: HashMap<String, TopicEntry>,
     channels: HashMap<Arc<[String]>, broadcast::Sender<Arc<Frame>>>,
     /// Set by [`Hub::close`]: no channel is kept any more.
@@ -111,6 +124,8 @@ pub(crate) struct Snapshot {
     pub backlog: Vec<Arc<Frame>>,
     pub rx: broadcast::Receiver<Arc<Frame>>,
     pub last_seq: u64,
+    /// Epoch of `last_seq`.
+    pub epoch: u64,
 }
 
 impl Hub {
@@ -121,6 +136,7 @@ impl Hub {
                 epoch,
                 last: None,
                 floor: 0,
+                epoch_start: None,
                 topics: HashMap::new(),
                 channels: HashMap::new(),
                 closed: false,
@@ -189,14 +205,8 @@ impl Hub {
                 return;
             }
         }
-        if inner.last.is_some_and(|l| l.epoch != env.id.epoch) {
-            // The history was reset under us (a flushed Redis, a new
-            // database): old ids no longer order against new ones.
-            for entry in inner.topics.values_mut() {
-                entry.history.clear();
-                entry.evicted_upto = 0;
-            }
-            inner.floor = 0;
+        if let Some(old) = inner.last.filter(|l| l.epoch != env.id.epoch) {
+            inner.new_history(old, env.id);
         }
         inner.epoch = env.id.epoch;
         inner.last = Some(env.id);
@@ -245,19 +255,20 @@ impl Hub {
     pub(crate) fn snapshot(&self, key: &Arc<[String]>, start: Start) -> Snapshot {
         let mut inner = self.lock();
         let rx = inner.receiver(key);
-        let last_seq = inner.last.map_or(0, |l| l.seq);
+        let (epoch, last_seq) = inner.position();
         let backlog = match start {
             Start::Current => inner.initial(key),
             Start::Unknown(sent) => inner.reset(key, ResetReason::Unknown, &sent),
             Start::After(id) => match inner.check_resume(key, id) {
                 Ok(()) => inner.after(key, id.seq, false),
-                Err(reason) => inner.reset(key, reason, &id.to_string()),
+                Err(reason) => inner.reset_from(key, reason, id),
             },
         };
         Snapshot {
             backlog,
             rx,
             last_seq,
+            epoch,
         }
     }
 
@@ -265,8 +276,14 @@ impl Hub {
     /// after `seq`, with state events conflated to the latest of each.
     /// `None` when a non-state topic lost events it never got (it must be
     /// disconnected; on reconnect it resumes or gets a reset).
-    pub(crate) fn catch_up(&self, key: &[String], seq: u64) -> Option<Vec<Arc<Frame>>> {
+    /// A subscriber still in an older epoch (it lagged past the epoch's
+    /// `reset`) gets that reset now, as a resuming client would.
+    pub(crate) fn catch_up(&self, key: &[String], from: EventId) -> Option<Vec<Arc<Frame>>> {
         let inner = self.lock();
+        let seq = from.seq;
+        if inner.position().0 != from.epoch {
+            return Some(inner.reset_from(key, ResetReason::Epoch, from));
+        }
         for topic in key {
             let lost = inner
                 .topics
@@ -287,6 +304,71 @@ fn is_state_topic(topic: &str) -> bool {
 }
 
 impl Inner {
+    /// The epoch and seq of the last event (the hub's epoch and 0 before any).
+    fn position(&self) -> (u64, u64) {
+        self.last.map_or((self.epoch, 0), |l| (l.epoch, l.seq))
+    }
+
+    /// Starts the history that `first` opens, replacing the one that ended
+    /// at `old` (see the module doc): old history dropped, state carried
+    /// over to the new start, one `reset` with that state down every
+    /// channel.
+    fn new_history(&mut self, old: EventId, first: EventId) {
+        let start = EventId::new(first.epoch, first.seq.saturating_sub(1));
+        tracing::warn!(%old, %first, "a new bus history began; clients get an epoch reset");
+        for entry in self.topics.values_mut() {
+            entry.history.clear();
+            entry.evicted_upto = 0;
+            for frame in &mut entry.state {
+                *frame = Arc::new(frame.restamp(start));
+            }
+        }
+        self.epoch = start.epoch;
+        self.floor = start.seq;
+        self.epoch_start = Some(start.seq);
+        self.last = Some(start);
+        let sent = old.to_string();
+        let channels: Vec<_> = self
+            .channels
+            .iter()
+            .map(|(key, tx)| (key.clone(), tx.clone()))
+            .collect();
+        for (key, tx) in channels {
+            let reset = Frame::reset_then(start, ResetReason::Epoch, &sent, self.initial(&key));
+            if tx.send(Arc::new(reset)).is_ok() {
+                metrics::counter!("livescore_resets_total", "reason" => "epoch").increment(1);
+            }
+        }
+    }
+
+    /// The reset for a client positioned at `from` (resuming, or lagging).
+    /// One from an older epoch, on a hub that saw the new history begin,
+    /// gets the state at that start and then every event of the new
+    /// history, as a client connected through the change did.
+    fn reset_from(&self, key: &[String], reason: ResetReason, from: EventId) -> Vec<Arc<Frame>> {
+        let sent = from.to_string();
+        let Some(start) = self.epoch_start.filter(|_| reason == ResetReason::Epoch) else {
+            return self.reset(key, reason, &sent);
+        };
+        let lost = key.iter().any(|t| {
+            self.topics
+                .get(t)
+                .is_some_and(|e| e.evicted_upto > start && !is_state_topic(t))
+        });
+        if lost {
+            return self.reset(key, reason, &sent);
+        }
+        let mut out = vec![Arc::new(Frame::reset(
+            EventId::new(self.epoch, start),
+            reason,
+            &sent,
+        ))];
+        out.extend(self.initial(key).into_iter().filter(|f| f.id.seq <= start));
+        out.extend(self.after(key, start, true));
+        metrics::counter!("livescore_resets_total", "reason" => reason.as_str()).increment(1);
+        out
+    }
+
     fn current_state(&self, key: &[String]) -> Vec<Arc<Frame>> {
         let mut out: Vec<_> = key
             .iter()
@@ -355,9 +437,9 @@ impl Inner {
         let state = self.initial(key);
         // The reset's own id sits just before the state that follows, so a
         // client cut off right after the reset resumes into that state.
-        let seq = state
-            .first()
-            .map_or(self.last.map_or(0, |l| l.seq), |f| f.id.seq - 1);
+        let seq = state.first().map_or(self.last.map_or(0, |l| l.seq), |f| {
+            f.id.seq.saturating_sub(1)
+        });
         let mut out = Vec::with_capacity(state.len() + 1);
         out.push(Arc::new(Frame::reset(
             EventId::new(self.epoch, seq),
@@ -410,6 +492,11 @@ async fn refill(hub: &Hub, bus: &dyn Bus) {
                     hub.ingest(env);
                 }
                 after = batch.last().map_or(after, |e| e.id);
+            }
+            Err(BusError::OtherEpoch(_)) if after.epoch != bus.epoch() => {
+                // A new history began while we lagged: take it from its
+                // start (ingesting its first event resets the clients).
+                after = EventId::new(bus.epoch(), 0);
             }
             Err(BusError::Evicted(_)) | Err(BusError::OtherEpoch(_)) | Err(BusError::Closed) => {
                 tracing::error!(%after, "hub fell further behind than the bus retains; clients will get current state");

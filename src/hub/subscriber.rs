@@ -35,6 +35,9 @@ pub struct Subscriber {
     /// Live frames at or below this seq were already covered (by the
     /// snapshot or a catch-up) and are skipped: no duplicates.
     floor: u64,
+    /// The epoch `floor` counts in. A frame of another epoch starts a new
+    /// history (it is the epoch's `reset`): seqs start over there.
+    epoch: u64,
     closed: bool,
 }
 
@@ -46,6 +49,7 @@ impl Subscriber {
             rx: snap.rx,
             backlog: snap.backlog.into(),
             floor: snap.last_seq,
+            epoch: snap.epoch,
             closed: false,
         }
     }
@@ -73,11 +77,11 @@ impl Subscriber {
                 return None;
             }
             match self.rx.recv().await {
-                Ok(f) if f.id.seq > self.floor => {
-                    self.floor = f.id.seq;
-                    return Some(f);
+                Ok(f) => {
+                    if let Some(f) = self.accept(f) {
+                        return Some(f);
+                    }
                 }
-                Ok(_) => continue,
                 Err(RecvError::Lagged(_)) => self.lagged(),
                 Err(RecvError::Closed) => self.closed = true,
             }
@@ -95,11 +99,11 @@ impl Subscriber {
                 return Next::Closed;
             }
             match self.rx.try_recv() {
-                Ok(f) if f.id.seq > self.floor => {
-                    self.floor = f.id.seq;
-                    return Next::Frame(f);
+                Ok(f) => {
+                    if let Some(f) = self.accept(f) {
+                        return Next::Frame(f);
+                    }
                 }
-                Ok(_) => continue,
                 Err(TryRecvError::Empty) => return Next::Empty,
                 Err(TryRecvError::Lagged(_)) => self.lagged(),
                 Err(TryRecvError::Closed) => self.closed = true,
@@ -107,12 +111,34 @@ impl Subscriber {
         }
     }
 
+    /// A live frame if it is new to this subscriber. A frame of another
+    /// epoch is the reset that opens a new history (see the hub's doc):
+    /// taken with the state it carries, and the position starts over.
+    fn accept(&mut self, f: Arc<Frame>) -> Option<Arc<Frame>> {
+        if f.id.epoch != self.epoch {
+            self.epoch = f.id.epoch;
+            self.floor = f.id.seq;
+            self.backlog.extend(f.then.iter().cloned());
+            return Some(f);
+        }
+        if f.id.seq <= self.floor {
+            return None;
+        }
+        self.floor = f.id.seq;
+        Some(f)
+    }
+
     fn lagged(&mut self) {
-        match self.hub.catch_up(&self.key, self.floor) {
+        let from = crate::model::EventId::new(self.epoch, self.floor);
+        match self.hub.catch_up(&self.key, from) {
             Some(frames) => {
                 metrics::counter!("livescore_subscribers_conflated_total").increment(1);
                 if let Some(last) = frames.last() {
-                    self.floor = self.floor.max(last.id.seq);
+                    if last.id.epoch == self.epoch {
+                        self.floor = self.floor.max(last.id.seq);
+                    } else {
+                        (self.epoch, self.floor) = (last.id.epoch, last.id.seq);
+                    }
                 }
                 self.backlog.extend(frames);
             }

@@ -192,3 +192,101 @@ fn closing_ends_every_subscription_after_what_it_holds() {
     assert_eq!(drain(&mut late), vec![(2, "update".into())]);
     assert!(matches!(late.try_next(), Next::Closed));
 }
+
+/// An event of epoch `epoch` (the tests above are all in epoch 1).
+fn env_in(epoch: u64, seq: u64, topic: &str, event: &str, data: &str) -> Envelope {
+    Envelope {
+        id: EventId::new(epoch, seq),
+        ..env(seq, topic, event, data)
+    }
+}
+
+/// Every frame as (epoch, seq, event, data).
+fn drain_all(sub: &mut Subscriber) -> Vec<(u64, u64, String, String)> {
+    let mut out = Vec::new();
+    while let Next::Frame(f) = sub.try_next() {
+        let data = String::from_utf8_lossy(&f.data).into_owned();
+        out.push((f.id.epoch, f.id.seq, f.event.clone(), data));
+    }
+    out
+}
+
+/// The bus restarted empty: the old history ended at seq 500, the new one
+/// starts at 1. Before the fix a subscriber at 500 skipped seqs 1..=500.
+fn old_history(hub: &Hub) {
+    hub.ingest(&env_in(1, 1, "scores", "update", "[1]"));
+    for seq in 2..=500 {
+        hub.ingest(&env_in(1, seq, "news", "flash", "{}"));
+    }
+}
+
+#[test]
+fn a_live_subscriber_gets_an_epoch_reset_with_state_then_the_whole_new_history() {
+    let hub = Hub::new(1);
+    old_history(&hub);
+    let mut sub = hub.subscribe(topics(&["news", "scores"]), Start::Current);
+    assert_eq!(drain_all(&mut sub).len(), 1, "the scores state");
+    for seq in 1..=5 {
+        hub.ingest(&env_in(2, seq, "news", "flash", &format!("{{\"n\":{seq}}}")));
+    }
+    let got = drain_all(&mut sub);
+    assert_eq!(got.len(), 7, "{got:?}");
+    let (epoch, seq, event, data) = &got[0];
+    assert_eq!((*epoch, *seq, event.as_str()), (2, 0, "reset"));
+    let reset: serde_json::Value = serde_json::from_str(data).expect("json");
+    assert_eq!(reset["reason"], "epoch");
+    assert_eq!(reset["last_id"], EventId::new(1, 500).to_string());
+    // The state, carried over to the new history's start.
+    assert_eq!(got[1], (2, 0, "update".into(), "[1]".into()));
+    let news: Vec<_> = got[2..].iter().map(|(e, s, ..)| (*e, *s)).collect();
+    assert_eq!(news, (1..=5).map(|s| (2, s)).collect::<Vec<_>>());
+    // And live after that, in the new history.
+    hub.ingest(&env_in(2, 6, "news", "flash", "{}"));
+    assert_eq!(drain_all(&mut sub).len(), 1);
+}
+
+#[test]
+fn a_subscriber_that_lagged_across_the_epoch_reset_still_gets_it() {
+    let hub = Hub::new(1);
+    old_history(&hub);
+    let mut sub = hub.subscribe(topics(&["news", "scores"]), Start::Current);
+    drain_all(&mut sub);
+    // More than its channel holds: the reset itself is overwritten.
+    let n = CHANNEL_CAPACITY as u64 + 10;
+    for seq in 1..=n {
+        hub.ingest(&env_in(2, seq, "news", "flash", "{}"));
+    }
+    let got = drain_all(&mut sub);
+    assert_eq!(got[0].2, "reset");
+    assert_eq!(got[1], (2, 0, "update".into(), "[1]".into()));
+    let news: Vec<_> = got[2..].iter().map(|(_, s, ..)| *s).collect();
+    assert_eq!(news, (1..=n).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_client_resuming_from_the_old_history_gets_the_reset_and_the_new_history() {
+    let hub = Hub::new(1);
+    old_history(&hub);
+    for seq in 1..=3 {
+        hub.ingest(&env_in(2, seq, "news", "flash", "{}"));
+    }
+    let from = Start::After(EventId::new(1, 450));
+    let mut sub = hub.subscribe(topics(&["news", "scores"]), from);
+    let got: Vec<_> = drain_all(&mut sub)
+        .into_iter()
+        .map(|(e, s, ev, _)| (e, s, ev))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (2, 0, "reset".into()),
+            (2, 0, "update".into()),
+            (2, 1, "flash".into()),
+            (2, 2, "flash".into()),
+            (2, 3, "flash".into()),
+        ]
+    );
+    // Resuming from the reset's own id gives the same new history.
+    let mut again = hub.subscribe(topics(&["news"]), Start::After(EventId::new(2, 0)));
+    assert_eq!(drain_all(&mut again).len(), 3);
+}

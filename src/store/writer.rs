@@ -294,7 +294,8 @@ impl Writer {
                     | BusError::Closed
                     | BusError::Unavailable(_)
                     | BusError::Redis(_)
-                    | BusError::Corrupt(_),
+                    | BusError::Corrupt(_)
+                    | BusError::TimedOut(_),
                 ) => {
                     // What is gone is gone; `accept` counts the gap when the
                     // receiver delivers the next event.

@@ -17,7 +17,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
-use super::stream::{ensure_stream, ephemeral, epoch_of, parse, unavailable};
+use super::stream::{ensure_stream, ephemeral, epoch_of, fenced_out, parse, unavailable};
 use super::NatsBus;
 use super::{BACKOFF_MAX, BACKOFF_MIN, READ_BATCH};
 use crate::bus::BusError;
@@ -111,11 +111,11 @@ impl NatsBus {
                 // The next message of the stream, in order.
                 msg = messages.next() => match msg {
                     Some(Ok(msg)) => {
-                        let seq = match msg.info() {
-                            Ok(i) => i.stream_sequence,
+                        let (seq, late) = match msg.info() {
+                            Ok(i) => (i.stream_sequence, fenced_out(&msg.message, i.published)),
                             Err(err) => return End::Broken(unavailable(err)),
                         };
-                        self.deliver(seq, &msg.message);
+                        self.deliver(seq, &msg.message, late);
                     }
                     Some(Err(err)) => return End::Broken(unavailable(err)),
                     None => return End::Broken(BusError::Unavailable("NATS consumer ended".into())),
@@ -143,29 +143,38 @@ impl NatsBus {
     /// gone, so reading restarts from the new stream's start.
     pub(super) fn observe_epoch(&self, epoch: u64) -> bool {
         let mut s = self.lock();
-        let changed = s.epoch != epoch;
+        let changed = s.read_epoch != epoch;
         if changed {
             tracing::warn!(
-                old = s.epoch,
+                old = s.read_epoch,
                 new = epoch,
-                "NATS stream was recreated (new epoch)"
+                "NATS stream was recreated (new epoch); reading it from its start"
             );
+            metrics::counter!("livescore_bus_epoch_resets_total").increment(1);
             s.epoch = epoch;
+            s.read_epoch = epoch;
             s.delivered = 0;
             s.head = 0;
         }
         changed
     }
 
-    /// Broadcasts the message with sequence `seq` if it is new.
-    fn deliver(&self, seq: u64, msg: &async_nats::Message) {
+    /// Broadcasts the message with sequence `seq` if it is new; steps over
+    /// it if it is `late` (stored after its publish's fence: its publisher
+    /// was told it was not published).
+    fn deliver(&self, seq: u64, msg: &async_nats::Message, late: bool) {
         let mut s = self.lock();
         if seq <= s.delivered {
             return; // already delivered (cannot happen from delivered + 1)
         }
         s.delivered = seq;
         s.head = s.head.max(seq);
-        match parse(s.epoch, seq, msg) {
+        if late {
+            tracing::warn!(seq, "dropping a message stored after its publish timed out");
+            metrics::counter!("livescore_bus_late_dropped_total").increment(1);
+            return;
+        }
+        match parse(s.read_epoch, seq, msg) {
             // Sent under the lock so receivers see ids in order; an error
             // only means nobody listens, which loses nothing.
             Ok(env) => {

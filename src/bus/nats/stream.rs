@@ -4,8 +4,9 @@
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer, stream};
+use time::OffsetDateTime;
 
-use super::{NatsConfig, DEDUP_WINDOW, EVENT_HEADER, TOPIC_HEADER};
+use super::{NatsConfig, DEDUP_WINDOW, EVENT_HEADER, FENCE_HEADER, TOPIC_HEADER};
 use crate::bus::{BusError, Envelope};
 use crate::model::EventId;
 
@@ -83,6 +84,23 @@ pub(super) fn parse(epoch: u64, seq: u64, msg: &async_nats::Message) -> Result<E
         event: header(EVENT_HEADER)?,
         data: msg.payload.clone(),
     })
+}
+
+/// A JetStream time stamp as milliseconds since 1970.
+pub(super) fn stamp_ms(at: OffsetDateTime) -> u64 {
+    u64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
+}
+
+/// True when the stream stored `msg` (at `stored`) after the fence its
+/// publisher gave it: the publisher was answered "not published", so no
+/// reader may deliver it. Messages without a fence are kept.
+pub(super) fn fenced_out(msg: &async_nats::Message, stored: OffsetDateTime) -> bool {
+    let fence = msg
+        .headers
+        .as_ref()
+        .and_then(|h| h.get(FENCE_HEADER))
+        .and_then(|v| v.as_str().parse::<u64>().ok());
+    fence.is_some_and(|fence| stamp_ms(stored) > fence)
 }
 
 /// Any NATS failure as "the bus is unavailable now" (callers retry).

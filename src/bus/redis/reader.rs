@@ -150,8 +150,9 @@ impl RedisBus {
             tracing::warn!(
                 old = s.epoch,
                 new = epoch,
-                "Redis history was reset (new epoch)"
+                "Redis history was reset (new epoch); reading it from its start"
             );
+            metrics::counter!("livescore_bus_epoch_resets_total").increment(1);
             s.epoch = epoch;
             s.delivered = 0;
             s.head = 0;

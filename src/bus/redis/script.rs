@@ -26,9 +26,13 @@ return {epoch, seq}
 ";
 
 /// Appends one event unless this publish id was already appended (a
-/// retry after a lost reply), and returns `{epoch, seq}` either way.
+/// retry after a lost reply), and returns `{epoch, seq}` either way; or
+/// `{'expired'}` when Redis runs it after the publish's fence (it sat in a
+/// socket or a stalled server past the time its publisher was answered
+/// "not published"), appending nothing.
 /// KEYS: epoch, seq, stream, publish-id record.
-/// ARGV: fresh epoch, maxlen, topic, event, data, record ttl (ms).
+/// ARGV: fresh epoch, maxlen, topic, event, data, record ttl (ms), fence
+/// (milliseconds since 1970 on Redis's clock).
 const PUBLISH: &str = r"
 local epoch = redis.call('GET', KEYS[1])
 if not epoch then
@@ -42,6 +46,11 @@ if done then
   if e == epoch then
     return {e, s}
   end
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if now > tonumber(ARGV[7]) then
+  return {'expired'}
 end
 local seq = redis.call('INCR', KEYS[2])
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], seq .. '-0',
@@ -69,14 +78,24 @@ pub(super) async fn init(
     parse_pair(&reply)
 }
 
-/// Appends `(topic, event, data)` once under `publish_id`; its id.
+/// What the publish script did.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Appended {
+    /// Appended now, or earlier under the same publish id.
+    Id(EventId),
+    /// Refused: Redis ran it after the fence.
+    Expired,
+}
+
+/// Appends `(topic, event, data)` once under `publish_id`, unless Redis
+/// runs it after `fence_ms` (Redis's clock).
 pub(super) async fn publish(
     conn: &mut MultiplexedConnection,
     keys: &Keys,
     publish_id: &str,
-    fresh_epoch: u64,
+    (fresh_epoch, fence_ms): (u64, u64),
     (topic, event, data): (&str, &str, &Bytes),
-) -> Result<EventId, redis::RedisError> {
+) -> Result<Appended, redis::RedisError> {
     let reply: Vec<String> = PUBLISH_SCRIPT
         .key(&keys.epoch)
         .key(&keys.seq)
@@ -88,12 +107,22 @@ pub(super) async fn publish(
         .arg(event)
         .arg(data.as_ref())
         .arg(DEDUP_TTL.as_millis() as u64)
+        .arg(fence_ms)
         .invoke_async(conn)
         .await?;
+    if reply == ["expired"] {
+        return Ok(Appended::Expired);
+    }
     let (epoch, seq) = parse_pair(&reply).map_err(|e| {
         redis::RedisError::from((redis::ErrorKind::Parse, "bad publish reply", e.to_string()))
     })?;
-    Ok(EventId::new(epoch, seq))
+    Ok(Appended::Id(EventId::new(epoch, seq)))
+}
+
+/// Milliseconds since 1970 on Redis's clock.
+pub(super) async fn server_time_ms(conn: &mut MultiplexedConnection) -> Result<u64, BusError> {
+    let (secs, micros): (u64, u64) = redis::cmd("TIME").query_async(conn).await?;
+    Ok(secs * 1000 + micros / 1000)
 }
 
 fn parse_pair(reply: &[String]) -> Result<(u64, u64), BusError> {
@@ -124,19 +153,31 @@ mod tests {
         assert_eq!((epoch, head), (7, 0));
         let data = Bytes::from_static(b"{}");
         let ev = ("news", "flash", &data);
-        let first = publish(&mut conn, &keys, "node.1", 8, ev)
+        let now = server_time_ms(&mut conn).await.expect("TIME");
+        let open = (8, now + 60_000);
+        let first = publish(&mut conn, &keys, "node.1", open, ev)
             .await
             .expect("publish");
         // The same publish id again (a retry after a lost reply): same id.
-        let again = publish(&mut conn, &keys, "node.1", 8, ev)
+        let again = publish(&mut conn, &keys, "node.1", open, ev)
             .await
             .expect("retry");
-        let next = publish(&mut conn, &keys, "node.2", 8, ev)
+        let next = publish(&mut conn, &keys, "node.2", open, ev)
             .await
             .expect("next");
-        assert_eq!(first, EventId::new(7, 1));
+        assert_eq!(first, Appended::Id(EventId::new(7, 1)));
         assert_eq!(again, first);
-        assert_eq!(next, EventId::new(7, 2));
+        assert_eq!(next, Appended::Id(EventId::new(7, 2)));
+        // Run after its fence: refused, nothing appended; a retry of an
+        // id appended before its fence still finds it.
+        let late = publish(&mut conn, &keys, "node.4", (8, now - 1), ev)
+            .await
+            .expect("late");
+        assert_eq!(late, Appended::Expired);
+        let found = publish(&mut conn, &keys, "node.2", (8, now - 1), ev)
+            .await
+            .expect("retry after the fence");
+        assert_eq!(found, next);
         let len: u64 = redis::cmd("XLEN")
             .arg(&keys.stream)
             .query_async(&mut conn)
@@ -149,10 +190,10 @@ mod tests {
             .query_async(&mut conn)
             .await
             .expect("del");
-        let fresh = publish(&mut conn, &keys, "node.3", 9, ev)
+        let fresh = publish(&mut conn, &keys, "node.3", (9, now + 60_000), ev)
             .await
             .expect("publish");
-        assert_eq!(fresh, EventId::new(9, 1));
+        assert_eq!(fresh, Appended::Id(EventId::new(9, 1)));
         let _: () = redis::cmd("DEL")
             .arg(&keys.stream)
             .arg(&keys.seq)
@@ -160,6 +201,7 @@ mod tests {
             .arg(format!("{}node.1", keys.publish))
             .arg(format!("{}node.2", keys.publish))
             .arg(format!("{}node.3", keys.publish))
+            .arg(format!("{}node.4", keys.publish))
             .query_async(&mut conn)
             .await
             .expect("clean up");

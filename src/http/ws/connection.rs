@@ -144,7 +144,15 @@ impl Connection {
                 last_event_id,
             }) => self.subscribe(topics, last_event_id).await,
             Ok(Request::Unsubscribe { topics }) => self.unsubscribe(topics).await,
-            Ok(Request::Chat { eid, name, text }) => self.chat(&eid, &name, &text).await,
+            Ok(Request::Chat {
+                eid,
+                name,
+                text,
+                idempotency_key,
+            }) => {
+                self.chat(&eid, &name, &text, idempotency_key.as_deref())
+                    .await
+            }
             Err(err) => Err(err),
         };
         match result {
@@ -240,7 +248,13 @@ impl Connection {
         Flow::Continue
     }
 
-    async fn chat(&mut self, eid: &str, name: &str, text: &str) -> Result<Flow, ApiError> {
+    async fn chat(
+        &mut self,
+        eid: &str,
+        name: &str,
+        text: &str,
+        key: Option<&str>,
+    ) -> Result<Flow, ApiError> {
         let checked = ChatMessage::check(&self.st.hub, &self.st.config.ws.chat, eid, name, text);
         let msg = checked.inspect_err(|_| {
             metrics::counter!("livescore_chat_rejected_total", "reason" => "invalid").increment(1)
@@ -258,7 +272,7 @@ impl Connection {
         match self
             .st
             .bus
-            .publish(&topic, crate::model::EVENT_CHAT, msg.to_json())
+            .publish(&topic, crate::model::EVENT_CHAT, msg.to_json(), key)
             .await
         {
             Ok(_) => {
@@ -268,7 +282,9 @@ impl Connection {
             Err(err) => {
                 tracing::warn!(%err, topic, "chat not published");
                 Err(ApiError::Unavailable(
-                    "chat is unavailable right now".into(),
+                    "chat message not sent: the bus is unavailable right now; send it again \
+                     (with the same idempotency_key it is posted once)"
+                        .into(),
                 ))
             }
         }

@@ -30,6 +30,8 @@ pub enum Request {
         name: String,
         /// Message.
         text: String,
+        /// Makes a resend after a timeout publish the message once.
+        idempotency_key: Option<String>,
     },
 }
 
@@ -50,6 +52,8 @@ struct Chat {
     eid: String,
     name: String,
     text: String,
+    #[serde(default)]
+    idempotency_key: Option<String>,
 }
 
 /// Parses one text message. The error says what was wrong in words a
@@ -78,10 +82,20 @@ pub fn parse(text: &str) -> Result<Request, ApiError> {
         }
         "chat" => {
             let m: Chat = serde_json::from_value(value).map_err(fields)?;
+            if m.idempotency_key
+                .as_deref()
+                .is_some_and(|k| !crate::bus::valid_key(k))
+            {
+                return Err(bad(format!(
+                    "bad idempotency_key: 1 to {} visible ASCII characters",
+                    crate::bus::MAX_KEY_BYTES
+                )));
+            }
             Ok(Request::Chat {
                 eid: m.eid,
                 name: m.name,
                 text: m.text,
+                idempotency_key: m.idempotency_key,
             })
         }
         other => {

@@ -72,10 +72,27 @@ fn valid_request() -> impl Strategy<Value = (Request, Value)> {
             let v = json!({"type": "unsubscribe", "topics": topics});
             (Request::Unsubscribe { topics }, v)
         }),
-        (any::<String>(), any::<String>(), any::<String>()).prop_map(|(eid, name, text)| {
-            let v = json!({"type": "chat", "eid": eid, "name": name, "text": text});
-            (Request::Chat { eid, name, text }, v)
-        }),
+        (
+            any::<String>(),
+            any::<String>(),
+            any::<String>(),
+            proptest::option::of("[!-~]{1,128}")
+        )
+            .prop_map(|(eid, name, text, key)| {
+                let mut v = json!({"type": "chat", "eid": eid, "name": name, "text": text});
+                if let Some(k) = &key {
+                    v["idempotency_key"] = json!(k);
+                }
+                (
+                    Request::Chat {
+                        eid,
+                        name,
+                        text,
+                        idempotency_key: key,
+                    },
+                    v,
+                )
+            }),
     ];
     (request, extra).prop_map(|((req, mut v), extra)| {
         if let Some(x) = extra {
