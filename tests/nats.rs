@@ -15,7 +15,9 @@ use std::time::Duration;
 
 use common::{SseStream, TempDir};
 use nats_support::{node, NatsServer, NatsStream, SHARED_NATS};
-use redis_support::{bus_health, metric_sum, next_flash, publish, stream_url, WAIT};
+use redis_support::{
+    bus_health, metric_sum, next_flash, next_flash_across_epoch, publish, stream_url, WAIT,
+};
 
 #[tokio::test]
 async fn killing_nats_mid_publish_loses_nothing_and_repeats_nothing() {
@@ -93,7 +95,7 @@ async fn a_recreated_stream_gives_resuming_clients_an_epoch_reset() {
     // Wait until node A has taken in the new history.
     let mut live = SseStream::connect(&stream_url(&a.url, "news"), None).await;
     let probe = publish(&a.url, "news", serde_json::json!({ "n": 3 })).await;
-    assert_eq!(next_flash(&mut live).await, (probe, 3));
+    assert_eq!(next_flash_across_epoch(&mut live).await, (probe, 3));
     let mut resumed = SseStream::connect(&stream_url(&a.url, "news"), Some(&old)).await;
     let ev = resumed.next_event(WAIT).await.expect("reset");
     assert_eq!(ev.event, "reset");

@@ -228,3 +228,91 @@ async fn the_publish_command_posts_to_a_server_and_prints_the_id() {
         assert!(err.contains(words), "{err:?} should mention {words:?}");
     }
 }
+
+/// `Idempotency-Key` (header, and `livescore publish --idempotency-key`):
+/// a retry gets the first id and the event is delivered once; a bad key
+/// is a 400 that publishes nothing.
+#[tokio::test]
+async fn a_retry_with_the_same_idempotency_key_is_delivered_once() {
+    let server = Server::start(&[
+        "serve",
+        "--database-url",
+        "sqlite::memory:",
+        "--publish-token",
+        TOKEN,
+    ]);
+    let mut sse = SseStream::connect(&format!("{}/api/stream?topic=news", server.url), None).await;
+    let keyed = |key: &str, n: u64| {
+        client()
+            .post(format!("{}/api/publish", server.url))
+            .bearer_auth(TOKEN)
+            .header("Idempotency-Key", key)
+            .body(event("news", "flash", serde_json::json!({ "n": n })))
+    };
+    let first: serde_json::Value = keyed("order-42", 1)
+        .send()
+        .await
+        .expect("post")
+        .json()
+        .await
+        .expect("json");
+    let again = keyed("order-42", 1).send().await.expect("post");
+    assert_eq!(again.status(), 202);
+    let again: serde_json::Value = again.json().await.expect("json");
+    assert_eq!(again["id"], first["id"], "the retry answered the first id");
+    for bad in ["", "has space", &"k".repeat(129)] {
+        let resp = keyed(bad, 9).send().await.expect("post");
+        assert_eq!(resp.status(), 400, "{bad:?}");
+        let body: serde_json::Value = resp.json().await.expect("json");
+        assert!(body["error"]
+            .as_str()
+            .expect("error")
+            .contains("Idempotency-Key"));
+    }
+    // The CLI sends the same header.
+    let cli = |key: &'static str| {
+        let url = server.url.clone();
+        async move {
+            publish_cli(&[
+                "--server",
+                &url,
+                "--token",
+                TOKEN,
+                "--topic",
+                "news",
+                "--event",
+                "flash",
+                "--idempotency-key",
+                key,
+                r#"{"n":2}"#,
+            ])
+            .await
+        }
+    };
+    let (ok, second, err) = cli("order-43").await;
+    assert!(ok, "{err}");
+    let (ok, retried, err) = cli("order-43").await;
+    assert!(ok, "{err}");
+    assert_eq!(second, retried);
+    let marker = post(
+        &server,
+        Some(TOKEN),
+        event("news", "flash", serde_json::json!({"n": 3})),
+    )
+    .await;
+    let wait = Duration::from_secs(10);
+    let got: Vec<_> = [
+        sse.next_event(wait).await.expect("1"),
+        sse.next_event(wait).await.expect("2"),
+        sse.next_event(wait).await.expect("3"),
+    ]
+    .into_iter()
+    .map(|e| e.id.expect("id"))
+    .collect();
+    let want = [
+        first["id"].as_str().expect("id").to_owned(),
+        second.trim().to_owned(),
+        marker.1["id"].as_str().expect("id").to_owned(),
+    ];
+    assert_eq!(got, want, "each key delivered once, the bad ones never");
+}

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use common::{SseStream, TempDir};
 use redis_support::{
-    bus_health, metric_sum, next_flash, node, publish, stream_url, RedisPrefix, RedisServer,
-    SHARED_REDIS, WAIT,
+    bus_health, metric_sum, next_flash, next_flash_across_epoch, node, publish, stream_url,
+    RedisPrefix, RedisServer, SHARED_REDIS, WAIT,
 };
 
 #[tokio::test]
@@ -101,7 +101,7 @@ async fn a_flushed_redis_gives_resuming_clients_an_epoch_reset() {
     // Wait until node A has taken in the new history.
     let mut live = SseStream::connect(&stream_url(&a.url, "news"), None).await;
     let probe = publish(&a.url, "news", serde_json::json!({ "n": 3 })).await;
-    assert_eq!(next_flash(&mut live).await, (probe, 3));
+    assert_eq!(next_flash_across_epoch(&mut live).await, (probe, 3));
     let mut resumed = SseStream::connect(&stream_url(&a.url, "news"), Some(&old)).await;
     let ev = resumed.next_event(WAIT).await.expect("reset");
     assert_eq!(ev.event, "reset");

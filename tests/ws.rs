@@ -550,3 +550,34 @@ async fn a_client_that_stops_reading_is_dropped_and_slows_nobody() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// A chat message resent with the same `idempotency_key` (after a timeout,
+/// say) is posted once; a bad key is an error and posts nothing.
+#[tokio::test]
+async fn a_chat_resent_with_its_idempotency_key_is_posted_once() {
+    let server = Server::start(&["demo", "--speed", "2000"]);
+    let chat_topic = format!("chat/{GAME}");
+    let mut ws = connect(&server).await;
+    game_known(&mut ws).await;
+    subscribe(&mut ws, &[&chat_topic], None).await;
+    let mut keyed = chat(GAME, "fan", "once");
+    keyed["idempotency_key"] = json!("fan-msg-1");
+    send(&mut ws, keyed.clone()).await;
+    send(&mut ws, keyed).await;
+    let mut bad = chat(GAME, "fan", "never");
+    bad["idempotency_key"] = json!("two words");
+    send(&mut ws, bad).await;
+    send(&mut ws, chat(GAME, "fan", "marker")).await;
+    let (mut texts, mut errors) = (Vec::new(), Vec::new());
+    while texts.last().map(String::as_str) != Some("marker") {
+        let ev = next_json(&mut ws).await;
+        if ev["type"] == "error" {
+            errors.push(ev["message"].as_str().expect("message").to_owned());
+        } else if ev["event"] == "chat" {
+            texts.push(ev["data"]["text"].as_str().expect("text").to_owned());
+        }
+    }
+    assert_eq!(texts, ["once", "marker"]);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].contains("idempotency_key"), "{errors:?}");
+}

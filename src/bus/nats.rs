@@ -145,6 +145,10 @@ pub struct NatsBus {
     /// Times the client lost its connection (from its event callback): a
     /// change tells the reader its consumer may be gone with the server.
     disconnects: Arc<AtomicU64>,
+    /// `disconnects` when a publish last read the stream's epoch: after a
+    /// reconnect the stream may be a new one (NATS restarted empty), and
+    /// the first publish reads it again so the id it answers is right.
+    publish_checked: AtomicU64,
     /// Cancelled at shutdown: retrying publishes give up at once.
     closed: CancellationToken,
 }
@@ -217,6 +221,7 @@ impl NatsBus {
             }),
             reconnects: AtomicU64::new(0),
             disconnects,
+            publish_checked: AtomicU64::new(0),
             closed: CancellationToken::new(),
         }))
     }
@@ -396,6 +401,16 @@ impl Bus for NatsBus {
                 return Err(Attempt::Retry(BusError::Unavailable(
                     "NATS is not connected".into(),
                 )));
+            }
+            let seen = self.disconnects.load(Ordering::Relaxed);
+            if self.publish_checked.load(Ordering::Relaxed) != seen {
+                match ensure_stream(&self.js, &self.config).await {
+                    Ok(info) => {
+                        self.note_epoch(epoch_of(&info));
+                        self.publish_checked.store(seen, Ordering::Relaxed);
+                    }
+                    Err(err) => return Err(Attempt::Retry(err)),
+                }
             }
             let seq = match self.publish_once(subject, headers, data).await {
                 Ok(seq) => seq,

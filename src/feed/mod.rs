@@ -218,18 +218,17 @@ impl Tracker {
 /// need them: score events, then each changed game, then the whole list.
 ///
 /// Exactly once through a bus outage: the changes of a document wait in
-/// `pending`, each with an idempotency key of its own, until the bus has
-/// taken them all. A publish that times out stays pending and is sent
-/// again (with the same key) before anything newer, so an event the bus
-/// did append before the failure is not appended twice, and one it did
-/// not is not lost.
+/// `pending` until the bus has taken them all. A publish that times out
+/// stays pending and is sent again before anything newer. Each change
+/// carries an idempotency key made from the transition itself (the game,
+/// its state before and after; a score event's id and scores), so a retry
+/// of an event the bus did append before the failure, whether by this
+/// poller or by the next feed leader recomputing the same change from the
+/// same state, is not appended twice.
 pub struct Publisher {
     tracker: Tracker,
     bus: Arc<dyn Bus>,
     pending: VecDeque<Pending>,
-    /// Makes this publisher's keys its own (across nodes and restarts).
-    nonce: u64,
-    next_key: u64,
 }
 
 /// One change waiting for the bus.
@@ -247,8 +246,6 @@ impl Publisher {
             tracker,
             bus,
             pending: VecDeque::new(),
-            nonce: fastrand::u64(..),
-            next_key: 0,
         }
     }
 
@@ -269,27 +266,53 @@ impl Publisher {
     /// did not take stays pending for the next call.
     pub async fn push(&mut self, doc: Week, at: DateTime<Utc>) -> Result<Changes, BusError> {
         self.flush().await?;
+        let before: HashMap<String, u64> = self
+            .tracker
+            .games
+            .iter()
+            .map(|g| (g.eid.clone(), fingerprint(&json(g))))
+            .collect();
+        let list_before = fingerprint(&json(&self.tracker.games));
         let changes = self.tracker.apply(doc, at);
         for ev in &changes.score_events {
-            self.queue(model::game_topic(&ev.eid), model::EVENT_SCORE, json(ev));
+            // `at` is when this poll saw it: the same change seen again
+            // (a retry, a new leader) differs only there.
+            let key = format!(
+                "feed:s:{}:{}:{}-{}",
+                ev.id, ev.points, ev.home_score, ev.away_score
+            );
+            self.queue(
+                model::game_topic(&ev.eid),
+                model::EVENT_SCORE,
+                json(ev),
+                key,
+            );
         }
         for game in &changes.games {
-            self.queue(model::game_topic(&game.eid), model::EVENT_GAME, json(game));
+            let data = json(game);
+            let from = before.get(&game.eid).copied().unwrap_or(0);
+            let key = format!(
+                "feed:g:{}:{from:016x}:{:016x}",
+                game.eid,
+                fingerprint(&data)
+            );
+            self.queue(model::game_topic(&game.eid), model::EVENT_GAME, data, key);
         }
         if let Some(week) = &changes.week {
+            let data = json(&week.games);
+            let key = format!("feed:u:{list_before:016x}:{:016x}", fingerprint(&data));
             self.queue(
                 model::TOPIC_SCORES.to_owned(),
                 model::EVENT_UPDATE,
-                json(&week.games),
+                data,
+                key,
             );
         }
         self.flush().await?;
         Ok(changes)
     }
 
-    fn queue(&mut self, topic: String, event: &'static str, data: Bytes) {
-        self.next_key += 1;
-        let key = format!("feed.{:016x}.{}", self.nonce, self.next_key);
+    fn queue(&mut self, topic: String, event: &'static str, data: Bytes, key: String) {
         self.pending.push_back(Pending {
             topic,
             event,
@@ -308,6 +331,14 @@ impl Publisher {
         }
         Ok(())
     }
+}
+
+/// FNV-1a of `bytes`: a stable fingerprint (the same on every node and
+/// build, unlike std's hasher) for idempotency keys.
+fn fingerprint(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// Serializes a model value; these types cannot fail to serialize (no maps

@@ -14,8 +14,11 @@
 //! | `bus_connected` | gauge | | 1 while the bus is usable, set at each scrape |
 //! | `bus_lag_events` | gauge | | events in the shared log this node has not delivered yet (Redis), set at each scrape |
 //! | `bus_reconnects_total` | counter | | reconnections to the shared bus (Redis) |
-//! | `bus_publish_retries_total` | counter | | publishes retried on the shared bus (Redis) |
-//! | `bus_corrupt_total` | counter | | unreadable entries skipped on the shared bus (Redis) |
+//! | `bus_publish_retries_total` | counter | | publishes retried on the shared bus (Redis, NATS) |
+//! | `bus_publish_timeouts_total` | counter | | publishes refused for `--publish-timeout` (API 503, chat error, feed retry) |
+//! | `bus_epoch_resets_total` | counter | | new bus histories this node found (Redis restarted empty, JetStream stream recreated) |
+//! | `bus_late_dropped_total` | counter | | NATS messages stored after their publish was refused, dropped unread |
+//! | `bus_corrupt_total` | counter | | unreadable entries skipped on the shared bus (Redis, NATS) |
 //! | `events_delivered_total` | counter | `transport` | event frames written to clients |
 //! | `resumes_total` | counter | | `Last-Event-ID` resumes served from history |
 //! | `resets_total` | counter | `reason` = `evicted`, `epoch`, `unknown` | `reset` events sent |

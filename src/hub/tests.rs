@@ -227,7 +227,13 @@ fn a_live_subscriber_gets_an_epoch_reset_with_state_then_the_whole_new_history()
     let mut sub = hub.subscribe(topics(&["news", "scores"]), Start::Current);
     assert_eq!(drain_all(&mut sub).len(), 1, "the scores state");
     for seq in 1..=5 {
-        hub.ingest(&env_in(2, seq, "news", "flash", &format!("{{\"n\":{seq}}}")));
+        hub.ingest(&env_in(
+            2,
+            seq,
+            "news",
+            "flash",
+            &format!("{{\"n\":{seq}}}"),
+        ));
     }
     let got = drain_all(&mut sub);
     assert_eq!(got.len(), 7, "{got:?}");

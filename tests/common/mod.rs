@@ -169,10 +169,13 @@ impl SseStream {
             .expect("timed out waiting for an SSE item")
     }
 
-    /// The next event (skipping comments and retry lines).
+    /// The next event (skipping comments and retry lines); panics when
+    /// none comes within `wait` (keep-alive comments do not extend it).
     pub async fn next_event(&mut self, wait: Duration) -> Option<SseEvent> {
+        let deadline = tokio::time::Instant::now() + wait;
         loop {
-            match self.next_item(wait).await? {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.next_item(left).await? {
                 SseItem::Event(e) => return Some(e),
                 _ => continue,
             }

@@ -109,6 +109,14 @@ impl NatsServer {
         }
     }
 
+    /// Kills it and starts it again on an empty store (a new JetStream
+    /// directory): every stream is gone.
+    pub fn restart_empty(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(self.dir.join("jetstream"));
+        self.restart();
+    }
+
     /// Starts it (again) on the same port and store, and waits until it
     /// answers.
     pub fn restart(&mut self) {

@@ -74,22 +74,42 @@ pub fn free_port() -> u16 {
 }
 
 /// A redis-server of the test's own, persisting to an append-only file in
-/// `dir` so a restart keeps the stream. Killed on drop.
+/// `dir` so a restart keeps the stream (or, `volatile`, keeping nothing,
+/// as a cache-style Redis does). Killed on drop.
 pub struct RedisServer {
     pub port: u16,
     dir: PathBuf,
+    persist: bool,
     child: Option<Child>,
 }
 
 impl RedisServer {
     pub fn start(dir: &Path) -> RedisServer {
+        Self::start_with(dir, true)
+    }
+
+    /// No AOF, no RDB: every restart starts empty.
+    pub fn start_volatile(dir: &Path) -> RedisServer {
+        Self::start_with(dir, false)
+    }
+
+    fn start_with(dir: &Path, persist: bool) -> RedisServer {
         let mut s = RedisServer {
             port: free_port(),
             dir: dir.to_path_buf(),
+            persist,
             child: None,
         };
         s.restart();
         s
+    }
+
+    /// Kills it and starts it again with nothing: its files deleted too.
+    pub fn restart_empty(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(self.dir.join("appendonlydir"));
+        let _ = std::fs::remove_file(self.dir.join("dump.rdb"));
+        self.restart();
     }
 
     pub fn url(&self) -> String {
@@ -116,7 +136,7 @@ impl RedisServer {
                 "--save",
                 "",
                 "--appendonly",
-                "yes",
+                if self.persist { "yes" } else { "no" },
                 "--appendfsync",
                 "always",
                 "--dir",
@@ -185,6 +205,24 @@ pub async fn next_flash(sse: &mut SseStream) -> (String, u64) {
             return (ev.id.expect("id"), v["n"].as_u64().expect("n"));
         }
         assert_ne!(ev.event, "reset", "unexpected reset: {}", ev.data);
+    }
+}
+
+/// The next `flash` event's (id, n), allowing an epoch `reset` before it:
+/// a client that connected while its node was still taking in a new bus
+/// history is told so when the node gets there.
+pub async fn next_flash_across_epoch(sse: &mut SseStream) -> (String, u64) {
+    loop {
+        let ev = sse.next_event(WAIT).await.expect("stream open");
+        if ev.event == "reset" {
+            let v: serde_json::Value = serde_json::from_str(&ev.data).expect("json");
+            assert_eq!(v["reason"], "epoch", "unexpected reset: {}", ev.data);
+            continue;
+        }
+        if ev.event == "flash" {
+            let v: serde_json::Value = serde_json::from_str(&ev.data).expect("json");
+            return (ev.id.expect("id"), v["n"].as_u64().expect("n"));
+        }
     }
 }
 
