@@ -41,7 +41,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve(args) => {
             let feed = match args.feed {
                 Some(source) => FeedSource::Poll {
-                    source,
+                    source: args.feed_format.apply(source),
                     interval: args.poll_interval,
                     fetch: FetchConfig {
                         timeout: args.feed_timeout,
@@ -55,7 +55,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Ingest(args) => {
             let config = IngestConfig {
-                source: args.feed.clone(),
+                source: args.feed_format.apply(args.feed.clone()),
                 interval: args.poll_interval,
                 fetch: FetchConfig {
                     timeout: args.feed_timeout,

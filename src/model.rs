@@ -12,7 +12,9 @@ use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::RefOr;
 use utoipa::ToSchema;
 
-/// Where a game is in its life; derived from the feed's quarter.
+/// Where a game is in its life; derived from the feed's quarter, except
+/// the states a quarter cannot say (postponed, canceled, delayed), which
+/// only the ESPN feed reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum GameState {
@@ -28,6 +30,13 @@ pub enum GameState {
     FinalOvertime,
     /// Stopped by the league, to be resumed later.
     Suspended,
+    /// Moved to another date before it started (ESPN `STATUS_POSTPONED`).
+    Postponed,
+    /// Called off; will not be played (ESPN `STATUS_CANCELED`).
+    Canceled,
+    /// Held up (weather, lightning), before or during play; `quarter` says
+    /// where it stands (ESPN `STATUS_DELAYED`, `STATUS_RAIN_DELAY`).
+    Delayed,
 }
 
 /// The feed's raw quarter value (`q`), kept exactly as the feed says it so a
@@ -166,7 +175,8 @@ pub struct Game {
     pub day: String,
     /// Kickoff time as the feed says it: 12-hour Eastern, no AM/PM.
     pub time: String,
-    /// Derived from `quarter`; what a client switches on.
+    /// What a client switches on: `quarter`'s state, or one it cannot say
+    /// (`postponed`, `canceled`, `delayed`).
     pub state: GameState,
     /// The feed's raw quarter value.
     pub quarter: Quarter,

@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::feed::fetch::Source;
+use crate::feed::poller::Source;
+use crate::feed::Format;
 
 /// Real-time scores: a feed in, SSE and WebSocket out, a live scoreboard page.
 #[derive(Debug, Parser)]
@@ -46,8 +47,8 @@ pub enum Command {
     /// The server alone: HTTP API, SSE and the web page.
     /// Example: livescore serve --addr 0.0.0.0:8000
     Serve(ServeArgs),
-    /// The feed poller alone: fetch the scorestrip, publish what changed.
-    /// Example: livescore ingest --feed https://feed.example/ss.xml --once
+    /// The feed poller alone: fetch the feed, publish what changed.
+    /// Example: livescore ingest --feed espn:nfl --once
     Ingest(IngestArgs),
     /// Publish one event on a topic through a server's publish API; prints
     /// the event id.
@@ -64,6 +65,45 @@ pub enum Command {
     /// when a subscriber failed or an event was lost.
     /// Example: livescore bench --spawn --subscribers 10000 --events 100 --rate 10
     Bench(bench::BenchArgs),
+}
+
+/// `--feed-format`, shared by every command that reads a feed.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct FeedFormatArg {
+    /// The feed's document format: `auto` decides per document by its
+    /// first non-blank byte (`<` scorestrip XML, `{` ESPN JSON).
+    /// Example: --feed-format espn
+    #[arg(long = "feed-format", env = "LIVESCORE_FEED_FORMAT", value_enum, default_value_t = FeedFormat::Auto)]
+    pub value: FeedFormat,
+}
+
+impl FeedFormatArg {
+    /// `source` read in this format (auto keeps what `espn:` implied).
+    pub fn apply(self, source: Source) -> Source {
+        source.with_format(self.value.format())
+    }
+}
+
+/// `--feed-format` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FeedFormat {
+    /// Decide per document: `<` scorestrip, `{` ESPN.
+    Auto,
+    /// The NFL scorestrip XML (`ss.xml`).
+    Scorestrip,
+    /// ESPN's scoreboard JSON.
+    Espn,
+}
+
+impl FeedFormat {
+    /// The fixed format, or `None` for auto.
+    pub fn format(self) -> Option<Format> {
+        match self {
+            FeedFormat::Auto => None,
+            FeedFormat::Scorestrip => Some(Format::Scorestrip),
+            FeedFormat::Espn => Some(Format::Espn),
+        }
+    }
 }
 
 /// Flags every server command shares.
@@ -241,11 +281,16 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub server: ServerArgs,
 
-    /// Scorestrip feed to poll in-process: an `http(s)://` URL or a file
-    /// path.
-    /// Example: --feed https://feed.example/ss.xml
+    /// Feed to poll in-process: `espn:nfl` or `espn:college-football`
+    /// (ESPN's public scoreboard), an `http(s)://` URL or a file path
+    /// (ESPN JSON or scorestrip XML).
+    /// Example: --feed espn:nfl
     #[arg(long, env = "LIVESCORE_FEED", value_parser = Source::parse)]
     pub feed: Option<Source>,
+
+    /// The feed's format.
+    #[command(flatten)]
+    pub feed_format: FeedFormatArg,
 
     /// How often to poll the feed while a game is on or about to start
     /// (between games it sleeps until shortly before the next kickoff).
@@ -263,10 +308,15 @@ pub struct ServeArgs {
 /// `livescore ingest`.
 #[derive(Debug, Args)]
 pub struct IngestArgs {
-    /// Scorestrip feed: an `http(s)://` URL or a file path.
-    /// Example: --feed https://feed.example/ss.xml
+    /// Feed: `espn:nfl`, `espn:college-football`, an `http(s)://` URL or
+    /// a file path (ESPN JSON or scorestrip XML).
+    /// Example: --feed espn:nfl
     #[arg(long, env = "LIVESCORE_FEED", value_parser = Source::parse)]
     pub feed: Source,
+
+    /// The feed's format.
+    #[command(flatten)]
+    pub feed_format: FeedFormatArg,
 
     /// Fetch once, publish the changes and exit 0; exit non-zero with the
     /// reason, publishing nothing, when the feed is bad or unreachable.
