@@ -404,6 +404,31 @@ mod tests {
     }
 
     #[test]
+    fn a_document_of_another_week_starts_a_new_board() {
+        let mut t = Tracker::new();
+        let at = Utc::now();
+        t.apply(week(vec![game("a", Quarter::Final, 21, 7)]), at);
+        let mut next = week(vec![game("c", Quarter::Pregame, 0, 0)]);
+        next.week = 2;
+        for g in &mut next.games {
+            g.week = 2;
+        }
+        let c = t.apply(next, at);
+        let board = c.week.expect("a new board");
+        assert_eq!((board.week, board.games.len()), (2, 1));
+        assert_eq!(board.games[0].eid, "c", "last week's games are gone");
+        // Score numbering starts over with the new week's games.
+        let c = t.apply(
+            Week {
+                week: 2,
+                ..week(vec![game("c", Quarter::Period(1), 7, 0)])
+            },
+            at,
+        );
+        assert_eq!(c.score_events[0].id, "c-1");
+    }
+
+    #[test]
     fn a_game_missing_from_a_document_is_kept() {
         let mut t = Tracker::new();
         let at = Utc::now();
