@@ -16,8 +16,11 @@ async fn main() -> anyhow::Result<()> {
     init_tracing(cli.log_format);
     match cli.command {
         Command::Demo(args) => {
-            let mut config =
-                server_config(&args.server, FeedSource::Replay { speed: args.speed }, true);
+            let replay = FeedSource::Replay {
+                speed: args.speed,
+                recording: args.replay.clone(),
+            };
+            let mut config = server_config(&args.server, replay, true);
             let demo_db = match args.server.database_url {
                 Some(_) => None,
                 None => match store::DemoDatabase::create() {
@@ -39,8 +42,8 @@ async fn main() -> anyhow::Result<()> {
             exit_on_error("demo", result)
         }
         Command::Serve(args) => {
-            let feed = match args.feed {
-                Some(source) => FeedSource::Poll {
+            let feed = match (args.feed, args.feed_replay) {
+                (Some(source), _) => FeedSource::Poll {
                     source: args.feed_format.apply(source),
                     interval: args.poll_interval,
                     fetch: FetchConfig {
@@ -48,7 +51,11 @@ async fn main() -> anyhow::Result<()> {
                         ..FetchConfig::default()
                     },
                 },
-                None => FeedSource::None,
+                (None, Some(dir)) => FeedSource::Replay {
+                    speed: args.speed,
+                    recording: Some(dir),
+                },
+                (None, None) => FeedSource::None,
             };
             let config = server_config(&args.server, feed, false);
             exit_on_error("serve", app::serve(config, shutdown_signal()).await)
@@ -84,6 +91,13 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Record(args) => match cli::record::run(args, shutdown_signal()).await {
+            Ok(()) => Ok(()),
+            Err(err) => {
+                eprintln!("livescore record: {err}");
+                std::process::exit(1);
+            }
+        },
         Command::Publish(args) => match cli::publish::run(args).await {
             Ok(id) => {
                 println!("{id}");

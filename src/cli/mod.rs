@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod limits;
 pub mod publish;
+pub mod record;
 pub mod watch;
 
 use std::net::SocketAddr;
@@ -50,6 +51,11 @@ pub enum Command {
     /// The feed poller alone: fetch the feed, publish what changed.
     /// Example: livescore ingest --feed espn:nfl --once
     Ingest(IngestArgs),
+    /// Poll a feed and save every document that differs from the last as
+    /// `OUT/<ms since the first>.json|xml`, to replay with `demo --replay`
+    /// or `serve --feed-replay`; prints one line per saved document.
+    /// Example: livescore record --feed espn:nfl --out rec/sunday --until-final
+    Record(record::RecordArgs),
     /// Publish one event on a topic through a server's publish API; prints
     /// the event id.
     /// Example: livescore publish --server http://127.0.0.1:8000 --token T --topic news --event flash '{"text":"hi"}'
@@ -272,6 +278,12 @@ pub struct DemoArgs {
     /// Example: --speed 600
     #[arg(long, env = "LIVESCORE_SPEED", default_value_t = 60.0, value_parser = parse_speed)]
     pub speed: f64,
+
+    /// Replay this recording (`livescore record --out DIR`) instead of the
+    /// embedded 2015 week, at its recorded offsets divided by --speed.
+    /// Example: --replay rec/sunday
+    #[arg(long, env = "LIVESCORE_REPLAY")]
+    pub replay: Option<std::path::PathBuf>,
 }
 
 /// `livescore serve`.
@@ -291,6 +303,17 @@ pub struct ServeArgs {
     /// The feed's format.
     #[command(flatten)]
     pub feed_format: FeedFormatArg,
+
+    /// Play a recording (`livescore record --out DIR`) instead of polling
+    /// a feed, at its recorded offsets divided by --speed.
+    /// Example: --feed-replay rec/sunday
+    #[arg(long, env = "LIVESCORE_FEED_REPLAY", conflicts_with = "feed")]
+    pub feed_replay: Option<std::path::PathBuf>,
+
+    /// With --feed-replay: play this many times faster than recorded.
+    /// Example: --speed 10
+    #[arg(long, env = "LIVESCORE_SPEED", default_value_t = 1.0, value_parser = parse_speed)]
+    pub speed: f64,
 
     /// How often to poll the feed while a game is on or about to start
     /// (between games it sleeps until shortly before the next kickoff).

@@ -11,6 +11,8 @@ pub mod fetch;
 pub mod format;
 pub mod leader;
 pub mod poller;
+pub mod record;
+pub mod recording;
 pub mod replay;
 pub mod schedule;
 pub mod scorestrip;
