@@ -190,6 +190,43 @@ pub struct Game {
     pub home: Team,
     /// Visiting team.
     pub away: Team,
+    /// What else the feed tells fans (ESPN: full names, records, venue,
+    /// broadcast, down and distance, the last play); absent when it tells
+    /// nothing more (the scorestrip). Never needed to follow the score.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<GameDetails>,
+}
+
+/// Facts beyond the scoreboard, each absent when the feed does not give it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct GameDetails {
+    /// Home team.
+    pub home: TeamDetails,
+    /// Visiting team.
+    pub away: TeamDetails,
+    /// Stadium, e.g. `Soldier Field`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub venue: Option<String>,
+    /// Who shows it, e.g. `CBS`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broadcast: Option<String>,
+    /// Down, distance and spot while live, e.g. `1st & 10 at GB 43`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub down_distance: Option<String>,
+    /// The last play, as the feed tells it, while live.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_play: Option<String>,
+}
+
+/// One side's facts beyond the scoreboard.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TeamDetails {
+    /// Full name, e.g. `Chicago Bears`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Season record, e.g. `1-0`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record: Option<String>,
 }
 
 /// One score change seen on the feed (SPEC "ScoreEvent").

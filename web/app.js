@@ -254,6 +254,16 @@
     setText(el.querySelector('.status-text'), statusText(g));
     drawTeam(el.querySelector('[data-side="away"]'), g.away, g, 'away', prev);
     drawTeam(el.querySelector('[data-side="home"]'), g.home, g, 'home', prev);
+    // Down and distance while live, when the feed gives it (ESPN does).
+    const d = g.details ?? {};
+    setText(el.querySelector('.situation'), g.state === 'live' ? String(d.down_distance ?? '') : '');
+    for (const side of ['away', 'home']) {
+      const t = d[side] ?? {};
+      const title = [t.name, t.record && `(${t.record})`].filter(Boolean).join(' ');
+      const name = el.querySelector(`[data-side="${side}"] .name`);
+      if (title) name.title = title;
+      else name.removeAttribute('title');
+    }
   }
 
   function announce(messages) {

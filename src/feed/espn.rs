@@ -22,10 +22,14 @@ use chrono_tz::America::New_York;
 use serde_json::{Map, Value};
 
 use super::{FeedError, Format};
-use crate::model::{Game, GameState, Quarter, Team, Week};
+use crate::model::{Game, GameDetails, GameState, Quarter, Team, TeamDetails, Week};
 
 /// Longest value echoed back in an error, in characters (see scorestrip).
 const MAX_SHOWN_CHARS: usize = 40;
+
+/// Longest extra text kept (a last play can be a paragraph); a hostile
+/// feed cannot make every game event huge.
+const MAX_EXTRA_CHARS: usize = 300;
 
 /// Longest event id accepted: ESPN's are nine or ten digits; the id becomes
 /// a topic name (`game/{eid}`), which has a length cap.
@@ -47,12 +51,17 @@ pub fn parse(json: &[u8]) -> Result<Week, FeedError> {
     let season: u16 = uint(root, &["season", "year"]).map_err(|p| week_err("season.year", p))?;
     let season_type =
         season_type(root, &["season", "type"]).map_err(|p| week_err("season.type", p))?;
-    let week_no: u8 = uint(root, &["week", "number"]).map_err(|p| week_err("week.number", p))?;
     let events = root
         .get("events")
         .ok_or_else(|| week_err("events", "is missing".into()))?
         .as_array()
         .ok_or_else(|| week_err("events", "is not an array".into()))?;
+    // Between seasons ESPN serves no games and may give no week: week 0,
+    // an empty board, rather than an error every poll until August.
+    let week_no: u8 = match uint(root, &["week", "number"]) {
+        Err(_) if events.is_empty() && at(root, &["week", "number"]).is_none() => 0,
+        other => other.map_err(|p| week_err("week.number", p))?,
+    };
     let mut week = Week {
         season,
         week: week_no,
@@ -237,7 +246,7 @@ fn parse_event(event: &Value, index: usize, week: &Week) -> Result<Game, FeedErr
     }
     .ok_or_else(|| field("competitions", "has no competition object".into()))?;
     let sides = competitors(comp, quarter).map_err(|(path, p)| field(&path, p))?;
-    let [(home_id, home), (away_id, away)] = sides;
+    let [(home_id, home, home_more), (away_id, away, away_more)] = sides;
 
     // Who has the ball and whether inside the 20, only while the clock
     // means something; ESPN drops `possession` between plays.
@@ -267,6 +276,20 @@ fn parse_event(event: &Value, index: usize, week: &Week) -> Result<Game, FeedErr
         };
     }
 
+    let situation = comp
+        .get("situation")
+        .and_then(Value::as_object)
+        .filter(|_| live);
+    let details = GameDetails {
+        home: home_more,
+        away: away_more,
+        venue: extra(comp, &["venue", "fullName"]),
+        broadcast: broadcast(comp),
+        down_distance: situation.and_then(|s| extra(s, &["downDistanceText"])),
+        last_play: situation.and_then(|s| extra(s, &["lastPlay", "text"])),
+    };
+    let details = (details != GameDetails::default()).then_some(details);
+
     // The event's own season and week win (a bowl listed in another week);
     // the document's fill in when ESPN leaves them out.
     let season = uint(event, &["season", "year"]).unwrap_or(week.season);
@@ -289,7 +312,47 @@ fn parse_event(event: &Value, index: usize, week: &Week) -> Result<Game, FeedErr
         red_zone,
         home,
         away,
+        details,
     })
+}
+
+/// An extra fact (a name, a venue): taken when it is a non-empty string,
+/// skipped otherwise. Extras never reject a document: a scoreboard without
+/// a venue is still right, one without a score is not.
+fn extra(obj: &Map<String, Value>, path: &[&str]) -> Option<String> {
+    text(obj, path)
+        .ok()
+        .map(|s| s.chars().take(MAX_EXTRA_CHARS).collect())
+}
+
+/// `CBS`, or `ESPN, ABC`: every broadcast's names, in feed order.
+fn broadcast(comp: &Map<String, Value>) -> Option<String> {
+    let names: Vec<&str> = comp
+        .get("broadcasts")?
+        .as_array()?
+        .iter()
+        .filter_map(|b| b.get("names")?.as_array())
+        .flatten()
+        .filter_map(Value::as_str)
+        .filter(|n| !n.is_empty())
+        .collect();
+    (!names.is_empty()).then(|| names.join(", ").chars().take(MAX_EXTRA_CHARS).collect())
+}
+
+/// A competitor's full name and season record (`records[]`, the `total`
+/// one, else the first).
+fn team_details(c: &Map<String, Value>) -> TeamDetails {
+    let records = c.get("records").and_then(Value::as_array);
+    let record = records.and_then(|list| {
+        let total = list
+            .iter()
+            .find(|r| r.get("type").and_then(Value::as_str) == Some("total"));
+        total.or(list.first())?.as_object()
+    });
+    TeamDetails {
+        name: extra(c, &["team", "displayName"]),
+        record: record.and_then(|r| extra(r, &["summary"])),
+    }
 }
 
 /// A field path and what is wrong with it.
@@ -366,11 +429,11 @@ fn cut(value: &str) -> String {
 }
 
 /// The home and the away side of a competition, each with its team id
-/// (what `situation.possession` names).
+/// (what `situation.possession` names) and its extra facts.
 fn competitors(
     comp: &Map<String, Value>,
     quarter: Quarter,
-) -> Result<[(String, Team); 2], FieldError> {
+) -> Result<[(String, Team, TeamDetails); 2], FieldError> {
     let base = "competitions[0].competitors";
     let list = comp
         .get("competitors")
@@ -410,7 +473,7 @@ fn competitors(
                 ))
             }
         };
-        if slot.replace((id, team)).is_some() {
+        if slot.replace((id, team, team_details(c))).is_some() {
             return Err((
                 path("homeAway"),
                 format!("is {side:?} for both competitors"),

@@ -325,6 +325,7 @@ mod tests {
                 nickname: "packers".into(),
                 score: vs,
             },
+            details: None,
         }
     }
 

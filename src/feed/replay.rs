@@ -364,6 +364,7 @@ impl Script {
             red_zone: drive.is_some_and(|d| d.red_zone && rel >= d.red_zone_from()),
             home: team(&raw.home, home),
             away: team(&raw.away, away),
+            details: None,
         }
     }
 }

@@ -104,6 +104,7 @@ mod tests {
             red_zone: false,
             home: team("CHI"),
             away: team("GB"),
+            details: None,
         }
     }
 

@@ -342,6 +342,7 @@ fn parse_game(attrs: &Attrs, index: usize, week: &Week) -> Result<Game, FeedErro
         red_zone,
         home,
         away,
+        details: None,
     })
 }
 

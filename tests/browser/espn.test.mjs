@@ -111,11 +111,15 @@ test('ESPN games in every state, as the scorestrip ones are shown', async () => 
       cardRedZone: card('405091303').classList.contains('red-zone'),
       delayedBall: side('405091305', 'away').classList.contains('has-ball'),
       names: [side('405091300', 'away').querySelector('.name').textContent, side('405091302', 'home').querySelector('.abbr').textContent],
+      fullName: side('405091300', 'home').querySelector('.name').title,
+      situations: ['405091300', '405091302', '405091000'].map((eid) => card(eid).querySelector('.situation').textContent),
     };
   });
   assert.deepEqual(marks, {
     gbBall: true, chiBall: false, wshRedZone: true, cardRedZone: true, delayedBall: false,
     names: ['Packers', 'JAX'],
+    fullName: 'Chicago Bears (0-0)',
+    situations: ['1st & 10 at GB 43', '', ''],
   });
   assert.match(await page.textContent('#week'), /2015 · Week 1 · Regular season/);
   mkdirSync(OUT, { recursive: true });

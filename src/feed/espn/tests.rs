@@ -379,6 +379,13 @@ fn week_level_rules() {
     }
     let empty = with(|d| d["events"] = json!([])).expect("no games this week");
     assert!(empty.games.is_empty());
+    let off = with(|d| {
+        d["events"] = json!([]);
+        d["season"]["type"] = json!(4);
+        d.as_object_mut().expect("doc").remove("week");
+    })
+    .expect("the off-season: no games, no week");
+    assert_eq!((off.week, off.season_type.as_str()), (0, "OFF"));
     assert!(matches!(parse(b"[]"), Err(FeedError::NoWeek { .. })));
     assert!(matches!(
         parse(b""),
@@ -431,4 +438,40 @@ proptest! {
         }
         if let Ok(week) = parse(&doc) { check_invariants(&week) }
     }
+}
+
+#[test]
+fn extra_facts_fans_want_are_kept_and_never_reject() {
+    let week = parse(MIDDAY).expect("midday");
+    let chi = game(&week, "405091300").details.clone().expect("details");
+    assert_eq!(
+        (chi.home.name.as_deref(), chi.away.name.as_deref()),
+        (Some("Chicago Bears"), Some("Green Bay Packers"))
+    );
+    assert_eq!(chi.home.record.as_deref(), Some("0-0"));
+    assert_eq!(
+        (chi.venue.as_deref(), chi.broadcast.as_deref()),
+        (Some("Chicago Stadium"), Some("CBS"))
+    );
+    assert_eq!(chi.down_distance.as_deref(), Some("1st & 10 at GB 43"));
+    assert!(chi
+        .last_play
+        .as_deref()
+        .is_some_and(|p| p.starts_with("(4:53) (No Huddle, Shotgun) E.Lacy")));
+    // Not live: no down and distance, no last play.
+    let thu = game(&week, "405091000").details.clone().expect("details");
+    assert_eq!((&thu.down_distance, &thu.last_play), (&None, &None));
+    // A malformed extra is dropped, the game kept.
+    let week = edited(1, |e| {
+        e["competitions"][0]["venue"] = json!(7);
+        e["competitions"][0]["broadcasts"] = json!("CBS");
+        e["competitions"][0]["situation"]["lastPlay"] = json!(null);
+    })
+    .expect("extras never reject");
+    let d = week.games[1].details.clone().expect("details");
+    assert_eq!((d.venue, d.broadcast, d.last_play), (None, None, None));
+    // The scorestrip has none: its JSON has no `details` at all.
+    let ss = scorestrip::parse(&fixture("ss-2015-w1-final.xml")).expect("scorestrip");
+    let json = serde_json::to_value(&ss.games[0]).expect("json");
+    assert!(json.get("details").is_none(), "{json}");
 }
