@@ -2,6 +2,7 @@
 //! also read from a `LIVESCORE_*` environment variable.
 
 pub mod bench;
+pub mod feed;
 pub mod limits;
 pub mod publish;
 pub mod record;
@@ -13,7 +14,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::feed::poller::Source;
-use crate::feed::Format;
+pub use feed::{FeedFormat, FeedFormatArg};
 
 /// Real-time scores: a feed in, SSE and WebSocket out, a live scoreboard page.
 #[derive(Debug, Parser)]
@@ -71,45 +72,6 @@ pub enum Command {
     /// when a subscriber failed or an event was lost.
     /// Example: livescore bench --spawn --subscribers 10000 --events 100 --rate 10
     Bench(bench::BenchArgs),
-}
-
-/// `--feed-format`, shared by every command that reads a feed.
-#[derive(Debug, Clone, Copy, Args)]
-pub struct FeedFormatArg {
-    /// The feed's document format: `auto` decides per document by its
-    /// first non-blank byte (`<` scorestrip XML, `{` ESPN JSON).
-    /// Example: --feed-format espn
-    #[arg(long = "feed-format", env = "LIVESCORE_FEED_FORMAT", value_enum, default_value_t = FeedFormat::Auto)]
-    pub value: FeedFormat,
-}
-
-impl FeedFormatArg {
-    /// `source` read in this format (auto keeps what `espn:` implied).
-    pub fn apply(self, source: Source) -> Source {
-        source.with_format(self.value.format())
-    }
-}
-
-/// `--feed-format` values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum FeedFormat {
-    /// Decide per document: `<` scorestrip, `{` ESPN.
-    Auto,
-    /// The NFL scorestrip XML (`ss.xml`).
-    Scorestrip,
-    /// ESPN's scoreboard JSON.
-    Espn,
-}
-
-impl FeedFormat {
-    /// The fixed format, or `None` for auto.
-    pub fn format(self) -> Option<Format> {
-        match self {
-            FeedFormat::Auto => None,
-            FeedFormat::Scorestrip => Some(Format::Scorestrip),
-            FeedFormat::Espn => Some(Format::Espn),
-        }
-    }
 }
 
 /// Flags every server command shares.

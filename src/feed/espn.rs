@@ -22,14 +22,15 @@ use chrono_tz::America::New_York;
 use serde_json::{Map, Value};
 
 use super::{FeedError, Format};
-use crate::model::{Game, GameDetails, GameState, Quarter, Team, TeamDetails, Week};
+use crate::model::{Game, GameDetails, GameState, Week};
 
-/// Longest value echoed back in an error, in characters (see scorestrip).
-const MAX_SHOWN_CHARS: usize = 40;
+mod json;
+mod status;
+mod teams;
 
-/// Longest extra text kept (a last play can be a paragraph); a hostile
-/// feed cannot make every game event huge.
-const MAX_EXTRA_CHARS: usize = 300;
+use json::{at, extra, shown, text, uint, MAX_EXTRA_CHARS, MAX_SHOWN_CHARS};
+use status::status;
+use teams::competitors;
 
 /// Longest event id accepted: ESPN's are nine or ten digits; the id becomes
 /// a topic name (`game/{eid}`), which has a length cap.
@@ -110,46 +111,6 @@ fn bad(eid: &str, field: &str, problem: String) -> FeedError {
     }
 }
 
-/// A value quoted and cut to [`MAX_SHOWN_CHARS`], for error messages.
-fn shown(value: &Value) -> String {
-    let text = match value {
-        Value::String(s) => format!("{s:?}"),
-        other => other.to_string(),
-    };
-    let cut: String = text.chars().take(MAX_SHOWN_CHARS).collect();
-    if cut.len() < text.len() {
-        format!("{cut}…")
-    } else {
-        cut
-    }
-}
-
-/// The value at `path` under `obj`, if every step is an object key.
-fn at<'v>(obj: &'v Map<String, Value>, path: &[&str]) -> Option<&'v Value> {
-    let (first, rest) = path.split_first()?;
-    rest.iter()
-        .try_fold(obj.get(*first)?, |v, key| v.as_object()?.get(*key))
-}
-
-/// An unsigned integer at `path` (JSON number, integral, in range).
-fn uint<T: TryFrom<u64>>(obj: &Map<String, Value>, path: &[&str]) -> Result<T, String> {
-    let value = at(obj, path).ok_or("is missing")?;
-    value
-        .as_u64()
-        .and_then(|n| T::try_from(n).ok())
-        .ok_or_else(|| format!("is not a whole number in range: {}", shown(value)))
-}
-
-/// A non-empty string at `path`.
-fn text<'v>(obj: &'v Map<String, Value>, path: &[&str]) -> Result<&'v str, String> {
-    match at(obj, path) {
-        None => Err("is missing".into()),
-        Some(Value::String(s)) if s.is_empty() => Err("is empty".into()),
-        Some(Value::String(s)) => Ok(s),
-        Some(other) => Err(format!("is not a string: {}", shown(other))),
-    }
-}
-
 /// `PRE`, `REG`, `POST` (or `OFF`, the off-season ESPN serves between
 /// seasons) from ESPN's numeric season type.
 fn season_type(obj: &Map<String, Value>, path: &[&str]) -> Result<String, String> {
@@ -181,17 +142,6 @@ fn kickoff(date: &str) -> Option<DateTime<Utc>> {
     NaiveDateTime::parse_from_str(date, "%Y-%m-%dT%H:%MZ")
         .ok()
         .map(|t| t.and_utc())
-}
-
-/// `M:SS` or `MM:SS` within a quarter, normalised to `MM:SS`.
-fn clock(display: &str) -> Option<String> {
-    let (m, s) = display.split_once(':')?;
-    let digits = |v: &str| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit());
-    if !(1..=2).contains(&m.len()) || s.len() != 2 || !digits(m) || !digits(s) {
-        return None;
-    }
-    let (m, s): (u8, u8) = (m.parse().ok()?, s.parse().ok()?);
-    (s < 60 && (m < 15 || (m == 15 && s == 0))).then(|| format!("{m:02}:{s:02}"))
 }
 
 /// An event id that is safe as a topic name: ASCII letters, digits, `-`.
@@ -316,15 +266,6 @@ fn parse_event(event: &Value, index: usize, week: &Week) -> Result<Game, FeedErr
     })
 }
 
-/// An extra fact (a name, a venue): taken when it is a non-empty string,
-/// skipped otherwise. Extras never reject a document: a scoreboard without
-/// a venue is still right, one without a score is not.
-fn extra(obj: &Map<String, Value>, path: &[&str]) -> Option<String> {
-    text(obj, path)
-        .ok()
-        .map(|s| s.chars().take(MAX_EXTRA_CHARS).collect())
-}
-
 /// `CBS`, or `ESPN, ABC`: every broadcast's names, in feed order.
 fn broadcast(comp: &Map<String, Value>) -> Option<String> {
     let names: Vec<&str> = comp
@@ -337,173 +278,6 @@ fn broadcast(comp: &Map<String, Value>) -> Option<String> {
         .filter(|n| !n.is_empty())
         .collect();
     (!names.is_empty()).then(|| names.join(", ").chars().take(MAX_EXTRA_CHARS).collect())
-}
-
-/// A competitor's full name and season record (`records[]`, the `total`
-/// one, else the first).
-fn team_details(c: &Map<String, Value>) -> TeamDetails {
-    let records = c.get("records").and_then(Value::as_array);
-    let record = records.and_then(|list| {
-        let total = list
-            .iter()
-            .find(|r| r.get("type").and_then(Value::as_str) == Some("total"));
-        total.or(list.first())?.as_object()
-    });
-    TeamDetails {
-        name: extra(c, &["team", "displayName"]),
-        record: record.and_then(|r| extra(r, &["summary"])),
-    }
-}
-
-/// A field path and what is wrong with it.
-type FieldError = (String, String);
-
-/// State, quarter and clock from `status` (see the module doc).
-fn status(event: &Map<String, Value>) -> Result<(GameState, Quarter, Option<String>), FieldError> {
-    let f = |path: &str| format!("status.{path}");
-    let name = text(event, &["status", "type", "name"]).map_err(|p| (f("type.name"), p))?;
-    let phase = text(event, &["status", "type", "state"]).map_err(|p| (f("type.state"), p))?;
-    if !["pre", "in", "post"].contains(&phase) {
-        return Err((
-            f("type.state"),
-            format!("is not pre, in or post: {:?}", cut(phase)),
-        ));
-    }
-    let completed = matches!(
-        at(event, &["status", "type", "completed"]),
-        Some(Value::Bool(true))
-    );
-    let period: u8 = uint(event, &["status", "period"]).map_err(|p| (f("period"), p))?;
-    let playing = || match period {
-        1..=4 => Ok(Quarter::Period(period)),
-        5.. => Ok(Quarter::Period(5)),
-        0 => Err((f("period"), format!("is 0 but the game is {name}"))),
-    };
-    let display = || -> Result<Option<String>, FieldError> {
-        let shown = text(event, &["status", "displayClock"]).map_err(|p| (f("displayClock"), p))?;
-        clock(shown).map(Some).ok_or_else(|| {
-            (
-                f("displayClock"),
-                format!("is not a clock (M:SS, at most 15:00): {:?}", cut(shown)),
-            )
-        })
-    };
-    let finished = || {
-        if period > 4 || name == "STATUS_FINAL_OVERTIME" {
-            (GameState::FinalOvertime, Quarter::FinalOvertime, None)
-        } else {
-            (GameState::Final, Quarter::Final, None)
-        }
-    };
-    Ok(match name {
-        "STATUS_SCHEDULED" => (GameState::Pregame, Quarter::Pregame, None),
-        "STATUS_IN_PROGRESS" => (GameState::Live, playing()?, display()?),
-        "STATUS_HALFTIME" => (GameState::Halftime, Quarter::Halftime, None),
-        "STATUS_END_PERIOD" => (GameState::Live, playing()?, Some("00:00".into())),
-        "STATUS_FINAL" | "STATUS_FINAL_OVERTIME" => finished(),
-        "STATUS_POSTPONED" => (GameState::Postponed, Quarter::Pregame, None),
-        "STATUS_CANCELED" | "STATUS_CANCELLED" => (GameState::Canceled, Quarter::Pregame, None),
-        "STATUS_SUSPENDED" => (GameState::Suspended, Quarter::Suspended, None),
-        "STATUS_DELAYED" | "STATUS_RAIN_DELAY" | "STATUS_WEATHER_DELAY" if period == 0 => {
-            (GameState::Delayed, Quarter::Pregame, None)
-        }
-        "STATUS_DELAYED" | "STATUS_RAIN_DELAY" | "STATUS_WEATHER_DELAY" => {
-            (GameState::Delayed, playing()?, display().ok().flatten())
-        }
-        // A status name ESPN added since: its phase still says enough.
-        _ if phase == "pre" => (GameState::Pregame, Quarter::Pregame, None),
-        _ if phase == "in" => (GameState::Live, playing()?, display().ok().flatten()),
-        _ if completed => finished(),
-        _ => {
-            return Err((
-                f("type.name"),
-                format!("unknown status for a game that is over but not completed: {name:?}"),
-            ))
-        }
-    })
-}
-
-/// `value`, cut for an error message.
-fn cut(value: &str) -> String {
-    value.chars().take(MAX_SHOWN_CHARS).collect()
-}
-
-/// The home and the away side of a competition, each with its team id
-/// (what `situation.possession` names) and its extra facts.
-fn competitors(
-    comp: &Map<String, Value>,
-    quarter: Quarter,
-) -> Result<[(String, Team, TeamDetails); 2], FieldError> {
-    let base = "competitions[0].competitors";
-    let list = comp
-        .get("competitors")
-        .and_then(Value::as_array)
-        .ok_or_else(|| (base.to_string(), "is missing or not an array".to_string()))?;
-    if list.len() != 2 {
-        return Err((
-            base.to_string(),
-            format!("has {} competitors, not 2 (home and away)", list.len()),
-        ));
-    }
-    let mut home = None;
-    let mut away = None;
-    for (i, c) in list.iter().enumerate() {
-        let path = |field: &str| format!("{base}[{i}].{field}");
-        let c = c
-            .as_object()
-            .ok_or_else(|| (format!("{base}[{i}]"), "is not an object".to_string()))?;
-        let id = text(c, &["id"]).map_err(|p| (path("id"), p))?.to_string();
-        let abbr =
-            text(c, &["team", "abbreviation"]).map_err(|p| (path("team.abbreviation"), p))?;
-        let name = text(c, &["team", "name"]).map_err(|p| (path("team.name"), p))?;
-        let score = score(c.get("score"), quarter).map_err(|p| (path("score"), p))?;
-        let team = Team {
-            abbr: abbr.into(),
-            nickname: name.to_lowercase(),
-            score,
-        };
-        let side = text(c, &["homeAway"]).map_err(|p| (path("homeAway"), p))?;
-        let slot = match side {
-            "home" => &mut home,
-            "away" => &mut away,
-            other => {
-                return Err((
-                    path("homeAway"),
-                    format!("is not home or away: {:?}", cut(other)),
-                ))
-            }
-        };
-        if slot.replace((id, team, team_details(c))).is_some() {
-            return Err((
-                path("homeAway"),
-                format!("is {side:?} for both competitors"),
-            ));
-        }
-    }
-    match (home, away) {
-        (Some(home), Some(away)) => Ok([home, away]),
-        // Two competitors, no duplicate side: both slots are filled.
-        _ => Err((base.to_string(), "needs one home and one away".into())),
-    }
-}
-
-/// A score: ESPN sends a string of digits (`"7"`); a plain number is
-/// taken too. Missing or empty only before kickoff.
-fn score(value: Option<&Value>, quarter: Quarter) -> Result<u16, String> {
-    let not_started = quarter == Quarter::Pregame;
-    match value {
-        None | Some(Value::Null) if not_started => Ok(0),
-        None | Some(Value::Null) => Err("is missing but the game has started".into()),
-        Some(Value::String(s)) if s.is_empty() && not_started => Ok(0),
-        Some(Value::String(s)) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => s
-            .parse()
-            .map_err(|_| format!("not a score: {}", shown(&Value::String(s.clone())))),
-        Some(Value::Number(n)) => n
-            .as_u64()
-            .and_then(|n| u16::try_from(n).ok())
-            .ok_or_else(|| format!("not a score: {n}")),
-        Some(other) => Err(format!("not a score: {}", shown(other))),
-    }
 }
 
 #[cfg(test)]

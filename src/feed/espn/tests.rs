@@ -1,5 +1,6 @@
 use super::*;
 use crate::feed::scorestrip;
+use crate::model::Quarter;
 use proptest::prelude::*;
 use serde_json::json;
 
