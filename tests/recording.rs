@@ -123,6 +123,22 @@ async fn a_recorded_espn_day_replays_every_score_change_in_order_to_the_finals()
     let want = expected_events(&[&pregame, &midday, &fin]).await;
     assert_eq!(got, want, "exactly the recorded changes, in order");
     assert_scores_in_order_to_the_official_finals(&got, &teams(&pregame));
+    drop(server);
+
+    // The demo plays a recording the same way, and keeps serving at the end.
+    let demo = Server::start(&["demo", "--replay", rec, "--speed", "1"]);
+    let mut sse = SseStream::connect(&format!("{}/api/livescore", demo.url), None).await;
+    loop {
+        let ev = sse
+            .next_event(Duration::from_secs(30))
+            .await
+            .expect("the demo streams until every game is final");
+        let games: serde_json::Value = serde_json::from_str(&ev.data).expect("json");
+        let board = common::board(&games);
+        if board.len() == 16 && board.values().all(|(_, _, s)| s.starts_with("final")) {
+            break;
+        }
+    }
 }
 
 #[tokio::test]

@@ -12,7 +12,7 @@ pub struct FeedFormatArg {
     /// The feed's document format: `auto` decides per document by its
     /// first non-blank byte (`<` scorestrip XML, `{` ESPN JSON).
     /// Example: --feed-format espn
-    #[arg(long = "feed-format", env = "LIVESCORE_FEED_FORMAT", value_enum, default_value_t = FeedFormat::Auto)]
+    #[arg(long = "feed-format", value_name = "FORMAT", env = "LIVESCORE_FEED_FORMAT", value_enum, default_value_t = FeedFormat::Auto)]
     pub value: FeedFormat,
 }
 

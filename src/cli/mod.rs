@@ -244,7 +244,7 @@ pub struct DemoArgs {
     /// Replay this recording (`livescore record --out DIR`) instead of the
     /// embedded 2015 week, at its recorded offsets divided by --speed.
     /// Example: --replay rec/sunday
-    #[arg(long, env = "LIVESCORE_REPLAY")]
+    #[arg(long, value_name = "DIR", env = "LIVESCORE_REPLAY")]
     pub replay: Option<std::path::PathBuf>,
 }
 
@@ -269,7 +269,12 @@ pub struct ServeArgs {
     /// Play a recording (`livescore record --out DIR`) instead of polling
     /// a feed, at its recorded offsets divided by --speed.
     /// Example: --feed-replay rec/sunday
-    #[arg(long, env = "LIVESCORE_FEED_REPLAY", conflicts_with = "feed")]
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "LIVESCORE_FEED_REPLAY",
+        conflicts_with = "feed"
+    )]
     pub feed_replay: Option<std::path::PathBuf>,
 
     /// With --feed-replay: play this many times faster than recorded.

@@ -30,7 +30,7 @@ pub struct RecordArgs {
     /// Directory to write the recording into (created if missing; must
     /// hold no recording yet). Files are `<ms since the first>.json|xml`.
     /// Example: --out recordings/2025-w1
-    #[arg(long, env = "LIVESCORE_RECORD_OUT")]
+    #[arg(long, value_name = "DIR", env = "LIVESCORE_RECORD_OUT")]
     pub out: PathBuf,
 
     /// Stop once every game of the last saved document is over (final,
