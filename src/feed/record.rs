@@ -1,6 +1,6 @@
 //! `livescore record`: polls a feed like `ingest` and keeps every document
-//! that differs from the one before as a file of a
-//! [recording](super::recording), to replay later for demos, tests and
+//! that differs from the one before as a file of a recording (see
+//! [`super::recording`]), to replay later for demos, tests and
 //! post-mortems.
 //!
 //! Only documents that parse are kept, so a recording always replays; a
