@@ -52,10 +52,13 @@ const STORE_CLOSE_GRACE: Duration = Duration::from_secs(1);
 pub enum FeedSource {
     /// No feed: a server that only relays what is published to it.
     None,
-    /// The recorded 2015 week 1 at `speed` times real time.
+    /// A replay at `speed` times real time: the embedded 2015 week 1, or
+    /// a recording made by `livescore record`.
     Replay {
         /// Game clock speed-up.
         speed: f64,
+        /// The recording's directory; `None`: the embedded week.
+        recording: Option<std::path::PathBuf>,
     },
     /// A scorestrip document polled every `interval` while games are on
     /// (see `feed::schedule`).
@@ -141,7 +144,9 @@ pub async fn serve(
     // Validate the feed before announcing the address: a broken build should
     // fail at start, not after a client connected.
     let replay = match &config.feed {
-        FeedSource::Replay { speed } => Some(Replay::new(*speed)?),
+        FeedSource::Replay { speed, recording } => {
+            Some(Replay::open(*speed, recording.as_deref())?)
+        }
         _ => None,
     };
     let fetcher = match &config.feed {
@@ -193,11 +198,11 @@ pub async fn serve(
             tracing::info!(
                 seconds = replay.duration().as_secs(),
                 from_snapshot = from,
-                "replaying 2015 week 1"
+                "replaying"
             );
             match replay_from(&replay, from, &mut publisher, &cancel).await {
                 Ok(()) if !cancel.is_cancelled() => {
-                    tracing::info!("replay finished: every game is final")
+                    tracing::info!("replay finished")
                 }
                 Ok(()) => {}
                 Err(err) => tracing::error!(%err, "replay stopped"),

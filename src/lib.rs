@@ -6,7 +6,9 @@
 //! ```
 //!
 //! - `model`: the shapes of SPEC.md, no I/O.
-//! - `feed`: scorestrip parsing (`scorestrip`), HTTP/file fetching
+//! - `feed`: the format seam (`format`: scorestrip XML or ESPN JSON into
+//!   one typed week, parsed by `scorestrip` and `espn`), what `--feed`
+//!   names (`source`), HTTP/file fetching
 //!   (`fetch`), the adaptive schedule (`schedule`), the poll loop
 //!   (`poller`), the single-poller lease (`leader`), the recorded-week
 //!   replay (`replay`), and change detection (`Tracker`, `Publisher`).

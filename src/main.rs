@@ -16,8 +16,11 @@ async fn main() -> anyhow::Result<()> {
     init_tracing(cli.log_format);
     match cli.command {
         Command::Demo(args) => {
-            let mut config =
-                server_config(&args.server, FeedSource::Replay { speed: args.speed }, true);
+            let replay = FeedSource::Replay {
+                speed: args.speed,
+                recording: args.replay.clone(),
+            };
+            let mut config = server_config(&args.server, replay, true);
             let demo_db = match args.server.database_url {
                 Some(_) => None,
                 None => match store::DemoDatabase::create() {
@@ -39,23 +42,27 @@ async fn main() -> anyhow::Result<()> {
             exit_on_error("demo", result)
         }
         Command::Serve(args) => {
-            let feed = match args.feed {
-                Some(source) => FeedSource::Poll {
-                    source,
+            let feed = match (args.feed, args.feed_replay) {
+                (Some(source), _) => FeedSource::Poll {
+                    source: args.feed_format.apply(source),
                     interval: args.poll_interval,
                     fetch: FetchConfig {
                         timeout: args.feed_timeout,
                         ..FetchConfig::default()
                     },
                 },
-                None => FeedSource::None,
+                (None, Some(dir)) => FeedSource::Replay {
+                    speed: args.speed,
+                    recording: Some(dir),
+                },
+                (None, None) => FeedSource::None,
             };
             let config = server_config(&args.server, feed, false);
             exit_on_error("serve", app::serve(config, shutdown_signal()).await)
         }
         Command::Ingest(args) => {
             let config = IngestConfig {
-                source: args.feed.clone(),
+                source: args.feed_format.apply(args.feed.clone()),
                 interval: args.poll_interval,
                 fetch: FetchConfig {
                     timeout: args.feed_timeout,
@@ -89,6 +96,13 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Record(args) => match cli::record::run(args, shutdown_signal()).await {
+            Ok(()) => Ok(()),
+            Err(err) => {
+                eprintln!("livescore record: {err}");
+                std::process::exit(1);
+            }
+        },
         Command::Publish(args) => match cli::publish::run(args).await {
             Ok(id) => {
                 println!("{id}");

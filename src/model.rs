@@ -12,7 +12,9 @@ use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::RefOr;
 use utoipa::ToSchema;
 
-/// Where a game is in its life; derived from the feed's quarter.
+/// Where a game is in its life; derived from the feed's quarter, except
+/// the states a quarter cannot say (postponed, canceled, delayed), which
+/// only the ESPN feed reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum GameState {
@@ -28,6 +30,13 @@ pub enum GameState {
     FinalOvertime,
     /// Stopped by the league, to be resumed later.
     Suspended,
+    /// Moved to another date before it started (ESPN `STATUS_POSTPONED`).
+    Postponed,
+    /// Called off; will not be played (ESPN `STATUS_CANCELED`).
+    Canceled,
+    /// Held up (weather, lightning), before or during play; `quarter` says
+    /// where it stands (ESPN `STATUS_DELAYED`, `STATUS_RAIN_DELAY`).
+    Delayed,
 }
 
 /// The feed's raw quarter value (`q`), kept exactly as the feed says it so a
@@ -166,7 +175,8 @@ pub struct Game {
     pub day: String,
     /// Kickoff time as the feed says it: 12-hour Eastern, no AM/PM.
     pub time: String,
-    /// Derived from `quarter`; what a client switches on.
+    /// What a client switches on: `quarter`'s state, or one it cannot say
+    /// (`postponed`, `canceled`, `delayed`).
     pub state: GameState,
     /// The feed's raw quarter value.
     pub quarter: Quarter,
@@ -180,6 +190,43 @@ pub struct Game {
     pub home: Team,
     /// Visiting team.
     pub away: Team,
+    /// What else the feed tells fans (ESPN: full names, records, venue,
+    /// broadcast, down and distance, the last play); absent when it tells
+    /// nothing more (the scorestrip). Never needed to follow the score.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<GameDetails>,
+}
+
+/// Facts beyond the scoreboard, each absent when the feed does not give it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct GameDetails {
+    /// Home team.
+    pub home: TeamDetails,
+    /// Visiting team.
+    pub away: TeamDetails,
+    /// Stadium, e.g. `Soldier Field`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub venue: Option<String>,
+    /// Who shows it, e.g. `CBS`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broadcast: Option<String>,
+    /// Down, distance and spot while live, e.g. `1st & 10 at GB 43`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub down_distance: Option<String>,
+    /// The last play, as the feed tells it, while live.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_play: Option<String>,
+}
+
+/// One side's facts beyond the scoreboard.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TeamDetails {
+    /// Full name, e.g. `Chicago Bears`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Season record, e.g. `1-0`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record: Option<String>,
 }
 
 /// One score change seen on the feed (SPEC "ScoreEvent").

@@ -109,6 +109,75 @@ async fn once_prints_the_exact_finals_of_a_fixed_board() {
     assert_eq!(lines, expected);
 }
 
+/// The ESPN midday sample with the states only ESPN has and a red zone.
+fn espn_unusual_day() -> String {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/espn-2015-w1-midday.json"
+    );
+    let mut doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(path).expect("fixture")).expect("json");
+    let events = doc["events"].as_array_mut().expect("events");
+    for e in events.iter_mut() {
+        let status = |name: &str, state: &str, period: u8, clock: &str| {
+            serde_json::json!({"clock": 0, "displayClock": clock, "period": period,
+                "type": {"id": "0", "name": name, "state": state, "completed": false}})
+        };
+        let new = match e["id"].as_str().expect("id") {
+            "405091307" => status("STATUS_POSTPONED", "post", 0, "0:00"),
+            "405091308" => status("STATUS_CANCELED", "post", 0, "0:00"),
+            "405091309" => status("STATUS_DELAYED", "pre", 0, "0:00"),
+            "405091305" => status("STATUS_RAIN_DELAY", "in", 4, "7:32"),
+            "405091303" => {
+                e["competitions"][0]["situation"]["isRedZone"] = true.into();
+                continue;
+            }
+            _ => continue,
+        };
+        e["status"] = new;
+    }
+    doc.to_string()
+}
+
+#[tokio::test]
+async fn once_shows_espn_games_in_every_state() {
+    let dir = TempDir::new("watch-espn");
+    let feed = dir.path().join("scoreboard.json");
+    std::fs::write(&feed, espn_unusual_day()).expect("write");
+    let feed = feed.to_str().expect("utf8").to_string();
+    let server = Server::start_in(
+        &["serve", "--feed", &feed, "--poll-interval", "1s"],
+        dir.path(),
+    );
+    let out = tokio::task::spawn_blocking({
+        let url = server.url.clone();
+        move || run_watch(&["--once", &url])
+    })
+    .await
+    .expect("join");
+    assert!(out.status.success(), "exit 0: {}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines[..10],
+        [
+            "PIT 21 @ NE 28  Final",
+            "GB 0 @ CHI 3  Q1 04:53  GB ball",
+            "SEA 6 @ STL 10  Q2 06:16  SEA ball",
+            "CAR 10 @ JAX 9  Halftime",
+            "MIA 7 @ WSH 10  Q3 06:47  WSH ball  RZ",
+            "IND 0 @ BUF 7  Q1 00:00",
+            "CLE 10 @ NYJ 31  Delayed Q4 07:32",
+            "KC 27 @ HOU 20  Q4 01:28  HOU ball",
+            "NO 0 @ ARI 0  Postponed",
+            "DET 0 @ SD 0  Canceled",
+        ],
+        "{stdout}"
+    );
+    assert_eq!(lines[10], "BAL 0 @ DEN 0  Delayed");
+    assert_eq!(lines.len(), 16);
+}
+
 #[tokio::test]
 async fn once_lists_every_game_of_the_running_demo() {
     let server = Server::start(&["demo", "--speed", "600"]);

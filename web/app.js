@@ -38,6 +38,7 @@
     REG: 'Regular season',
     POST: 'Postseason',
     PRO: 'Pro Bowl',
+    OFF: 'Off-season',
   };
   const STATUS_TEXT = {
     halftime: 'Halftime',
@@ -45,6 +46,8 @@
     final_overtime: 'Final/OT',
     suspended: 'Suspended',
     postponed: 'Postponed',
+    canceled: 'Canceled',
+    delayed: 'Delayed',
   };
   const FINAL_STATES = new Set(['final', 'final_overtime']);
   const PLAYING_STATES = new Set(['live', 'halftime']);
@@ -103,6 +106,11 @@
     if (g.state === 'pregame') {
       const d = validDate(g.kickoff);
       return d ? kickoffFormat.format(d) : `${g.day ?? ''} ${g.time ?? ''}`.trim();
+    }
+    if (g.state === 'delayed' && /^[1-5]$/.test(g.quarter)) {
+      // Held up during play (weather): where it will pick up.
+      const q = quarterLabel(g.quarter);
+      return g.clock ? `Delayed \u00b7 ${q} \u00b7 ${g.clock}` : `Delayed \u00b7 ${q}`;
     }
     return STATUS_TEXT[g.state] ?? capitalize(String(g.state ?? ''));
   }
@@ -246,6 +254,16 @@
     setText(el.querySelector('.status-text'), statusText(g));
     drawTeam(el.querySelector('[data-side="away"]'), g.away, g, 'away', prev);
     drawTeam(el.querySelector('[data-side="home"]'), g.home, g, 'home', prev);
+    // Down and distance while live, when the feed gives it (ESPN does).
+    const d = g.details ?? {};
+    setText(el.querySelector('.situation'), g.state === 'live' ? String(d.down_distance ?? '') : '');
+    for (const side of ['away', 'home']) {
+      const t = d[side] ?? {};
+      const title = [t.name, t.record && `(${t.record})`].filter(Boolean).join(' ');
+      const name = el.querySelector(`[data-side="${side}"] .name`);
+      if (title) name.title = title;
+      else name.removeAttribute('title');
+    }
   }
 
   function announce(messages) {

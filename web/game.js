@@ -83,7 +83,10 @@
       row.querySelector('.gv-abbr').textContent = String(g[side].abbr ?? '');
       row.querySelector('.gv-pts').textContent = String(g[side].score ?? 0);
     }
-    let s = { pregame: 'Not started', halftime: 'Halftime', final: 'Final', final_overtime: 'Final/OT' }[g.state];
+    let s = {
+      pregame: 'Not started', halftime: 'Halftime', final: 'Final', final_overtime: 'Final/OT',
+      suspended: 'Suspended', postponed: 'Postponed', canceled: 'Canceled', delayed: 'Delayed',
+    }[g.state];
     if (g.state === 'live') s = g.clock ? `${quarterLabel(g.quarter)} \u00b7 ${g.clock}` : quarterLabel(g.quarter);
     status.textContent = s ?? capitalize(String(g.state ?? ''));
     view.dataset.state = String(g.state ?? '');

@@ -2,8 +2,10 @@
 //! also read from a `LIVESCORE_*` environment variable.
 
 pub mod bench;
+pub mod feed;
 pub mod limits;
 pub mod publish;
+pub mod record;
 pub mod watch;
 
 use std::net::SocketAddr;
@@ -11,7 +13,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::feed::fetch::Source;
+use crate::feed::poller::Source;
+pub use feed::{FeedFormat, FeedFormatArg};
 
 /// Real-time scores: a feed in, SSE and WebSocket out, a live scoreboard page.
 #[derive(Debug, Parser)]
@@ -46,9 +49,14 @@ pub enum Command {
     /// The server alone: HTTP API, SSE and the web page.
     /// Example: livescore serve --addr 0.0.0.0:8000
     Serve(ServeArgs),
-    /// The feed poller alone: fetch the scorestrip, publish what changed.
-    /// Example: livescore ingest --feed https://feed.example/ss.xml --once
+    /// The feed poller alone: fetch the feed, publish what changed.
+    /// Example: livescore ingest --feed espn:nfl --once
     Ingest(IngestArgs),
+    /// Poll a feed and save every document that differs from the last as
+    /// `OUT/<ms since the first>.json|xml`, to replay with `demo --replay`
+    /// or `serve --feed-replay`; prints one line per saved document.
+    /// Example: livescore record --feed espn:nfl --out rec/sunday --until-final
+    Record(record::RecordArgs),
     /// Publish one event on a topic through a server's publish API; prints
     /// the event id.
     /// Example: livescore publish --server http://127.0.0.1:8000 --token T --topic news --event flash '{"text":"hi"}'
@@ -239,6 +247,12 @@ pub struct DemoArgs {
     /// Example: --speed 600
     #[arg(long, env = "LIVESCORE_SPEED", default_value_t = 60.0, value_parser = parse_speed)]
     pub speed: f64,
+
+    /// Replay this recording (`livescore record --out DIR`) instead of the
+    /// embedded 2015 week, at its recorded offsets divided by --speed.
+    /// Example: --replay rec/sunday
+    #[arg(long, value_name = "DIR", env = "LIVESCORE_REPLAY")]
+    pub replay: Option<std::path::PathBuf>,
 }
 
 /// `livescore serve`.
@@ -248,11 +262,32 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub server: ServerArgs,
 
-    /// Scorestrip feed to poll in-process: an `http(s)://` URL or a file
-    /// path.
-    /// Example: --feed https://feed.example/ss.xml
+    /// Feed to poll in-process: `espn:nfl` or `espn:college-football`
+    /// (ESPN's public scoreboard), an `http(s)://` URL or a file path
+    /// (ESPN JSON or scorestrip XML).
+    /// Example: --feed espn:nfl
     #[arg(long, env = "LIVESCORE_FEED", value_parser = Source::parse)]
     pub feed: Option<Source>,
+
+    /// The feed's format.
+    #[command(flatten)]
+    pub feed_format: FeedFormatArg,
+
+    /// Play a recording (`livescore record --out DIR`) instead of polling
+    /// a feed, at its recorded offsets divided by --speed.
+    /// Example: --feed-replay rec/sunday
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "LIVESCORE_FEED_REPLAY",
+        conflicts_with = "feed"
+    )]
+    pub feed_replay: Option<std::path::PathBuf>,
+
+    /// With --feed-replay: play this many times faster than recorded.
+    /// Example: --speed 10
+    #[arg(long, env = "LIVESCORE_SPEED", default_value_t = 1.0, value_parser = parse_speed)]
+    pub speed: f64,
 
     /// How often to poll the feed while a game is on or about to start
     /// (between games it sleeps until shortly before the next kickoff).
@@ -270,10 +305,15 @@ pub struct ServeArgs {
 /// `livescore ingest`.
 #[derive(Debug, Args)]
 pub struct IngestArgs {
-    /// Scorestrip feed: an `http(s)://` URL or a file path.
-    /// Example: --feed https://feed.example/ss.xml
+    /// Feed: `espn:nfl`, `espn:college-football`, an `http(s)://` URL or
+    /// a file path (ESPN JSON or scorestrip XML).
+    /// Example: --feed espn:nfl
     #[arg(long, env = "LIVESCORE_FEED", value_parser = Source::parse)]
     pub feed: Source,
+
+    /// The feed's format.
+    #[command(flatten)]
+    pub feed_format: FeedFormatArg,
 
     /// Fetch once, publish the changes and exit 0; exit non-zero with the
     /// reason, publishing nothing, when the feed is bad or unreachable.

@@ -1,5 +1,5 @@
-//! Getting the scorestrip document: from a file, or over HTTP the way a
-//! polite, production client does.
+//! Getting a feed document (whatever its format): from a file, or over
+//! HTTP the way a polite, production client does.
 //!
 //! HTTP: connect and total timeouts (a hung feed server must not stall the
 //! loop), gzip, conditional GET with the validators of the last *accepted*
@@ -8,62 +8,29 @@
 //! errors that are worth retrying (5xx, 429, timeouts, connection errors).
 //! A 4xx other than 408/429 is not retried: asking again will not help.
 //!
-//! This module only fetches bytes; it never parses or publishes.
+//! This module only fetches bytes; it never parses or publishes, and never
+//! names a format (that is `format`'s business).
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use reqwest::header::{HeaderValue, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED};
 use reqwest::{StatusCode, Url};
 
+use super::source::{Location, Source};
 use super::FeedError;
 
 /// Sent on every request so the feed's operator can tell who polls them.
 pub const USER_AGENT: &str = concat!(
     "livescore/",
     env!("CARGO_PKG_VERSION"),
-    " (scorestrip poller)"
+    " (score feed poller)"
 );
 
-/// Largest document accepted. A scorestrip week is a few KiB; anything this
-/// big is not one, and reading it unbounded would let a broken server fill
-/// our memory.
+/// Largest document accepted. A scorestrip week is a few KiB and an ESPN
+/// scoreboard a few hundred; anything this big is neither, and reading it
+/// unbounded would let a broken server fill our memory.
 pub const MAX_DOCUMENT_BYTES: usize = 4 * 1024 * 1024;
-
-/// Where the scorestrip document is read from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Source {
-    /// A file on disk, re-read every poll (tests, or another process that
-    /// writes the file).
-    File(PathBuf),
-    /// An `http://` or `https://` URL.
-    Http(Url),
-}
-
-impl Source {
-    /// `http(s)://...` is a URL, anything else a file path.
-    pub fn parse(s: &str) -> Result<Source, String> {
-        if s.starts_with("http://") || s.starts_with("https://") {
-            Url::parse(s)
-                .map(Source::Http)
-                .map_err(|e| format!("{s:?} is not a valid URL: {e}"))
-        } else if s.is_empty() {
-            Err("the feed is a URL or a file path, not empty".into())
-        } else {
-            Ok(Source::File(PathBuf::from(s)))
-        }
-    }
-}
-
-impl std::fmt::Display for Source {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Source::File(path) => write!(f, "{}", path.display()),
-            Source::Http(url) => write!(f, "{url}"),
-        }
-    }
-}
 
 /// Timeouts and retry policy for HTTP feeds.
 #[derive(Debug, Clone)]
@@ -162,8 +129,8 @@ impl Fetcher {
     /// Fetches the document, retrying transient failures with backoff.
     /// Cancel-safe: dropping the future abandons the request.
     pub async fn fetch(&self) -> Result<Fetched, FeedError> {
-        let url = match &self.source {
-            Source::File(path) => {
+        let url = match &self.source.location {
+            Location::File(path) => {
                 let body = tokio::fs::read(path)
                     .await
                     .map_err(|e| FeedError::Unreachable(format!("{}: {e}", path.display())))?;
@@ -172,7 +139,7 @@ impl Fetcher {
                     validators: Validators::default(),
                 });
             }
-            Source::Http(url) => url,
+            Location::Http(url) => url,
         };
         let mut attempt = 1;
         loop {
@@ -282,20 +249,6 @@ pub fn backoff(config: &FetchConfig, attempt: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sources_are_urls_or_paths() {
-        assert!(matches!(
-            Source::parse("https://feed.invalid/ss.xml"),
-            Ok(Source::Http(_))
-        ));
-        assert_eq!(
-            Source::parse("/tmp/ss.xml"),
-            Ok(Source::File("/tmp/ss.xml".into()))
-        );
-        assert!(Source::parse("http://").is_err());
-        assert!(Source::parse("").is_err());
-    }
 
     #[test]
     fn backoff_grows_is_capped_and_jittered_within_bounds() {

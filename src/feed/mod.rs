@@ -1,16 +1,22 @@
-//! Where scores come from: the scorestrip parser, the recorded-week replay,
-//! and the change detector that turns successive feed states into events.
+//! Where scores come from: the feed formats (scorestrip XML, ESPN JSON)
+//! behind one seam ([`format::parse`]), recordings and their replay, and the
+//! change detector that turns successive feed states into events.
 //!
 //! A feed source produces whole `Week`s; [`Tracker`] compares each with the
 //! last one and yields only what changed, and [`Publisher`] puts that on the
 //! bus. Nothing here talks to clients or the database directly.
 
+pub mod espn;
 pub mod fetch;
+pub mod format;
 pub mod leader;
 pub mod poller;
+pub mod record;
+pub mod recording;
 pub mod replay;
 pub mod schedule;
 pub mod scorestrip;
+pub mod source;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -21,51 +27,76 @@ use chrono::{DateTime, Utc};
 use crate::bus::{Bus, BusError};
 use crate::model::{self, Game, ScoreEvent, Week};
 
-/// Why a feed document or source was rejected. Each variant names enough
-/// (game, attribute, position) for an operator to find the fault in the
-/// document without a debugger.
+pub use format::Format;
+
+/// Why a feed document or source was rejected. Each variant names the
+/// format and enough (game, field, position) for an operator to find the
+/// fault in the document without a debugger.
 #[derive(Debug, thiserror::Error)]
 pub enum FeedError {
-    /// The XML itself is broken (truncated, bad nesting, bad escapes).
-    #[error("malformed XML at byte {position}: {message}")]
-    Xml {
+    /// The document is not well-formed (truncated, bad nesting, bad escapes).
+    #[error("{format}: malformed {} at byte {position}: {message}", format.syntax())]
+    Syntax {
+        /// The format it was read as.
+        format: Format,
         /// Byte offset where the reader gave up.
         position: u64,
-        /// What the XML reader said.
+        /// What the reader said.
         message: String,
     },
-    /// The document has no `<gms>` element, so there is no week to read.
-    #[error("no <gms> element: not a scorestrip document")]
-    NoWeek,
-    /// A `<gms>` attribute is missing or has a value we cannot use.
-    #[error("<gms> attribute `{attr}` {problem}")]
+    /// The document holds no week at all (well-formed, but not this format).
+    #[error("{format}: {message}")]
+    NoWeek {
+        /// The format it was read as.
+        format: Format,
+        /// What is missing.
+        message: String,
+    },
+    /// A week-level field (season, week, season type) is missing or wrong.
+    #[error("{format}: week field `{field}` {problem}")]
     BadWeek {
-        /// Attribute name.
-        attr: &'static str,
+        /// The format it was read as.
+        format: Format,
+        /// The field, as the format spells it.
+        field: String,
         /// What is wrong with it.
         problem: String,
     },
-    /// A `<g>` element has no `eid`; `index` counts games from 1.
-    #[error("game #{index}: missing attribute `eid`")]
-    MissingEid {
+    /// A game has no id; `index` counts games from 1 and `label` adds what
+    /// else names it (` (IND @ BUF)`), if anything.
+    #[error("{format}: game #{index}{label}: missing `{field}`")]
+    MissingId {
+        /// The format it was read as.
+        format: Format,
         /// Position of the game in the document, from 1.
         index: usize,
+        /// Another name of the game, with a leading space, or empty.
+        label: String,
+        /// The id field.
+        field: &'static str,
     },
-    /// A `<g>` attribute is missing or has a value we cannot use.
-    #[error("game {eid}: attribute `{attr}` {problem}")]
+    /// A game's field is missing or has a value we cannot use.
+    #[error("{format}: game {game}: `{field}` {problem}")]
     BadGame {
-        /// The game's eid.
-        eid: String,
-        /// Attribute name.
-        attr: &'static str,
+        /// The format it was read as.
+        format: Format,
+        /// The game's id.
+        game: String,
+        /// The field, as the format spells it (`hs`,
+        /// `competitions[0].competitors[1].score`).
+        field: String,
         /// What is wrong with it, including the offending value.
         problem: String,
     },
+    /// `--feed-format auto` could not tell the document's format.
+    #[error("cannot tell the feed's format: {0} (expected `<` for scorestrip XML or `{{` for ESPN JSON; set --feed-format)")]
+    UnknownFormat(String),
     /// The feed could not be read at all.
     #[error("feed unreachable: {0}")]
     Unreachable(String),
-    /// The embedded recorded week could not be read (a build defect).
-    #[error("recorded week: {0}")]
+    /// A recording (the embedded week, or a recorded directory) could not
+    /// be read.
+    #[error("recording: {0}")]
     Recording(String),
     /// The changes could not be put on the bus (it is closed: shutdown).
     #[error("cannot publish: {0}")]
@@ -378,6 +409,7 @@ mod tests {
                 nickname: "packers".into(),
                 score: vs,
             },
+            details: None,
         }
     }
 
@@ -456,6 +488,31 @@ mod tests {
         assert_eq!(fix.score_events[0].points, -1);
         assert_eq!(fix.score_events[0].team, "GB");
         assert_eq!(fix.score_events[0].id, "a-3");
+    }
+
+    #[test]
+    fn a_document_of_another_week_starts_a_new_board() {
+        let mut t = Tracker::new();
+        let at = Utc::now();
+        t.apply(week(vec![game("a", Quarter::Final, 21, 7)]), at);
+        let mut next = week(vec![game("c", Quarter::Pregame, 0, 0)]);
+        next.week = 2;
+        for g in &mut next.games {
+            g.week = 2;
+        }
+        let c = t.apply(next, at);
+        let board = c.week.expect("a new board");
+        assert_eq!((board.week, board.games.len()), (2, 1));
+        assert_eq!(board.games[0].eid, "c", "last week's games are gone");
+        // Score numbering starts over with the new week's games.
+        let c = t.apply(
+            Week {
+                week: 2,
+                ..week(vec![game("c", Quarter::Period(1), 7, 0)])
+            },
+            at,
+        );
+        assert_eq!(c.score_events[0].id, "c-1");
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! The feed loop: fetch the scorestrip document, parse it, publish what
-//! changed, and sleep as long as the game schedule allows.
+//! The feed loop: fetch the document, turn it into a week through the
+//! format seam, publish what changed, and sleep as long as the game
+//! schedule allows. Nothing here depends on the feed's format.
 //!
 //! Bad data never reaches clients: a document that does not parse is
 //! rejected whole (logged with the game and attribute, counted), the last
@@ -23,14 +24,15 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::fetch::{Fetched, Fetcher};
-use super::{schedule, scorestrip, FeedError, Publisher};
+use super::{format, schedule, FeedError, Publisher};
 use crate::bus::BusError;
 use crate::model::Game;
 
+pub use super::fetch::FetchConfig;
+pub use super::source::Source;
+
 /// How soon changes the bus did not take are tried again.
 pub const PENDING_RETRY: Duration = Duration::from_secs(1);
-
-pub use super::fetch::{FetchConfig, Source};
 
 /// What `/healthz` reports for the feed.
 #[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
@@ -145,7 +147,7 @@ impl Poller {
         };
         // All or nothing: nothing is published unless the whole document
         // parses, so a bad game never reaches a client.
-        let week = scorestrip::parse(&body)?;
+        let week = format::parse(&body, self.fetcher.source().format)?;
         self.fetcher.accept(validators);
         let changes = self.publisher.push(week, Utc::now()).await?;
         Ok(match changes.week {
@@ -254,11 +256,15 @@ mod tests {
 
     #[test]
     fn a_poller_resumed_on_a_finished_week_polls_slowly_from_the_start() {
-        let week = scorestrip::parse(fixture("ss-2015-w1-final.xml").as_bytes()).expect("final");
+        let final_doc = fixture("ss-2015-w1-final.xml");
+        let week = format::parse(final_doc.as_bytes(), None).expect("final");
         let bus: Arc<dyn Bus> = Arc::new(MemoryBus::new(1, 0));
         let publisher = Publisher::new(bus, Tracker::resume(week, Default::default()));
-        let fetcher =
-            Fetcher::new(Source::File("unused".into()), FetchConfig::default()).expect("fetcher");
+        let fetcher = Fetcher::new(
+            Source::parse("unused").expect("path"),
+            FetchConfig::default(),
+        )
+        .expect("fetcher");
         let poller = Poller::new(
             fetcher,
             publisher,
@@ -279,8 +285,11 @@ mod tests {
 
         let bus = Arc::new(MemoryBus::new(1, 0));
         let mut rx = bus.subscribe();
-        let fetcher =
-            Fetcher::new(Source::File(file.clone()), FetchConfig::default()).expect("fetcher");
+        let fetcher = Fetcher::new(
+            Source::parse(file.to_str().expect("utf8")).expect("path"),
+            FetchConfig::default(),
+        )
+        .expect("fetcher");
         let status = FeedStatus::default();
         let poller = Poller::new(
             fetcher,

@@ -364,6 +364,7 @@ impl Script {
             red_zone: drive.is_some_and(|d| d.red_zone && rel >= d.red_zone_from()),
             home: team(&raw.home, home),
             away: team(&raw.away, away),
+            details: None,
         }
     }
 }
@@ -524,7 +525,23 @@ impl Replay {
         Ok(Replay { snapshots })
     }
 
-    /// Every feed state in order; the first is all pregame, the last all final.
+    /// The replay of a recorded directory (see [`recording`](super::recording))
+    /// when `recording` is given, else the embedded 2015 week; either at
+    /// `speed` times real time.
+    pub fn open(speed: f64, recording: Option<&std::path::Path>) -> Result<Replay, FeedError> {
+        match recording {
+            Some(dir) => super::recording::load(dir, speed),
+            None => Replay::new(speed),
+        }
+    }
+
+    /// A replay of states already placed on a timeline (a recording).
+    pub(super) fn from_snapshots(snapshots: Vec<Snapshot>) -> Replay {
+        Replay { snapshots }
+    }
+
+    /// Every feed state in order; for the embedded week the first is all
+    /// pregame and the last all final.
     pub fn snapshots(&self) -> &[Snapshot] {
         &self.snapshots
     }

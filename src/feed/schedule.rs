@@ -1,7 +1,7 @@
 //! When to poll the feed next: a pure function of the games as last seen,
 //! the time, and the configured interval.
 //!
-//! The scorestrip only changes while games are played, so polling it every
+//! A scoreboard feed only changes while games are played, so polling it every
 //! 15 seconds on a Tuesday is wasted load on somebody else's server. The
 //! rule: poll at the interval while a game is on or about to start; between
 //! game slots sleep until shortly before the next kickoff, but never longer
@@ -43,7 +43,8 @@ pub fn next_poll(games: &[Game], now: DateTime<Utc>, interval: Duration) -> Dura
     let mut all_final = true;
     for game in games {
         match game.state {
-            GameState::Live | GameState::Halftime => return interval,
+            // A delay ends when the weather says so: keep watching.
+            GameState::Live | GameState::Halftime | GameState::Delayed => return interval,
             GameState::Pregame if game.kickoff <= now + lead => return interval,
             GameState::Pregame => {
                 all_final = false;
@@ -51,8 +52,11 @@ pub fn next_poll(games: &[Game], now: DateTime<Utc>, interval: Duration) -> Dura
             }
             // A suspended game resumes on a date the feed does not give:
             // keep looking at the idle rate.
-            GameState::Suspended => all_final = false,
-            GameState::Final | GameState::FinalOvertime => {}
+            // So does a postponed one, when it is not simply dropped from
+            // the week.
+            GameState::Suspended | GameState::Postponed => all_final = false,
+            // A canceled game is as settled as a final one.
+            GameState::Final | GameState::FinalOvertime | GameState::Canceled => {}
         }
     }
     if all_final {
@@ -100,6 +104,7 @@ mod tests {
             red_zone: false,
             home: team("CHI"),
             away: team("GB"),
+            details: None,
         }
     }
 

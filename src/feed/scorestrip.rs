@@ -24,7 +24,7 @@ use quick_xml::events::attributes::AttrError;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 
-use super::FeedError;
+use super::{FeedError, Format};
 use crate::model::{Game, Quarter, Team, Week};
 
 /// Longest attribute value echoed back in an error, in characters: enough to
@@ -67,7 +67,8 @@ pub fn parse(xml: &[u8]) -> Result<Week, FeedError> {
         let in_gms = open.last().is_some_and(|(parent, _)| parent == "gms");
         match name.as_ref() {
             b"gms" if week.is_some() => {
-                return Err(FeedError::Xml {
+                return Err(FeedError::Syntax {
+                    format: Format::Scorestrip,
                     position: start,
                     message: "a second <gms>: a document describes one week".into(),
                 });
@@ -79,8 +80,9 @@ pub fn parse(xml: &[u8]) -> Result<Week, FeedError> {
                     let game = parse_game(&Attrs::read(tag, start)?, games_seen, week)?;
                     if !eids.insert(game.eid.clone()) {
                         return Err(FeedError::BadGame {
-                            eid: game.eid,
-                            attr: "eid",
+                            format: Format::Scorestrip,
+                            game: game.eid,
+                            field: "eid".into(),
                             problem: "appears on two games".into(),
                         });
                     }
@@ -95,12 +97,16 @@ pub fn parse(xml: &[u8]) -> Result<Week, FeedError> {
         }
     }
     if let Some((name, opened)) = open.last() {
-        return Err(FeedError::Xml {
+        return Err(FeedError::Syntax {
+            format: Format::Scorestrip,
             position: reader.buffer_position(),
             message: format!("document ended inside <{name}> (opened at byte {opened})"),
         });
     }
-    week.ok_or(FeedError::NoWeek)
+    week.ok_or_else(|| FeedError::NoWeek {
+        format: Format::Scorestrip,
+        message: "no <gms> element: not a scorestrip document".into(),
+    })
 }
 
 /// Turns a quick-xml error into ours. Its "not closed" syntax errors mean the
@@ -113,7 +119,8 @@ fn xml_error(reader: &Reader<&[u8]>, open: &[(String, u64)], err: &quick_xml::Er
         Some((name, _)) if cut => format!("document ended inside <{name}>: {err}"),
         _ => err.to_string(),
     };
-    FeedError::Xml {
+    FeedError::Syntax {
+        format: Format::Scorestrip,
         position: reader.error_position(),
         message,
     }
@@ -133,7 +140,8 @@ impl<'e> Attrs<'e> {
         let mut pairs = Vec::new();
         for attr in tag.attributes() {
             let attr = attr.map_err(|err| attr_error(&name, start, &err))?;
-            let value = attr.unescape_value().map_err(|err| FeedError::Xml {
+            let value = attr.unescape_value().map_err(|err| FeedError::Syntax {
+                format: Format::Scorestrip,
                 position: start,
                 message: format!(
                     "<{name}> attribute `{}`: {err}",
@@ -172,7 +180,8 @@ fn attr_error(name: &str, start: u64, err: &AttrError) -> FeedError {
     };
     // +1 for the `<` that quick-xml's offsets do not count.
     let offset = u64::try_from(*offset).unwrap_or(u64::MAX).saturating_add(1);
-    FeedError::Xml {
+    FeedError::Syntax {
+        format: Format::Scorestrip,
         position: start.saturating_add(offset),
         message: format!("in <{name}>: {what}"),
     }
@@ -208,11 +217,13 @@ fn parse_week(attrs: &Attrs) -> Result<Week, FeedError> {
         read: impl Fn(&'a str) -> Option<T>,
     ) -> Result<T, FeedError> {
         let value = attrs.get(attr).ok_or_else(|| FeedError::BadWeek {
-            attr,
+            format: Format::Scorestrip,
+            field: attr.into(),
             problem: "is missing".into(),
         })?;
         read(value).ok_or_else(|| FeedError::BadWeek {
-            attr,
+            format: Format::Scorestrip,
+            field: attr.into(),
             problem: format!("is not {what}: {}", shown(value)),
         })
     }
@@ -235,12 +246,16 @@ fn number<T: std::str::FromStr>(value: &str) -> Option<T> {
 
 /// Reads one `<g>`, the `index`-th game (from 1) of `week`.
 fn parse_game(attrs: &Attrs, index: usize, week: &Week) -> Result<Game, FeedError> {
-    let eid = attrs
-        .non_empty("eid")
-        .ok_or(FeedError::MissingEid { index })?;
+    let eid = attrs.non_empty("eid").ok_or(FeedError::MissingId {
+        format: Format::Scorestrip,
+        index,
+        label: String::new(),
+        field: "eid",
+    })?;
     let bad = |attr: &'static str, problem: String| FeedError::BadGame {
-        eid: eid.chars().take(MAX_SHOWN_CHARS).collect(),
-        attr,
+        format: Format::Scorestrip,
+        game: eid.chars().take(MAX_SHOWN_CHARS).collect(),
+        field: attr.into(),
         problem,
     };
     let required = |attr: &'static str| match attrs.get(attr) {
@@ -327,6 +342,7 @@ fn parse_game(attrs: &Attrs, index: usize, week: &Week) -> Result<Game, FeedErro
         red_zone,
         home,
         away,
+        details: None,
     })
 }
 
@@ -420,9 +436,9 @@ mod tests {
         parse(format!(r#"<ss><gms w="1" y="2015" t="R"><g {g}{attrs}/></gms></ss>"#).as_bytes())
     }
 
-    fn bad_attr(attrs: &str) -> &'static str {
+    fn bad_attr(attrs: &str) -> String {
         match one(attrs) {
-            Err(FeedError::BadGame { attr, .. }) => attr,
+            Err(FeedError::BadGame { field, .. }) => field,
             other => panic!("{attrs}: expected BadGame, got {other:?}"),
         }
     }
@@ -543,13 +559,13 @@ mod tests {
         let cut_tag = doc.windows(3).rposition(|w| w == b"<g ").expect("<g") as u64;
         let err = parse(doc).expect_err("truncated");
         assert!(
-            matches!(&err, FeedError::Xml { position, message }
+            matches!(&err, FeedError::Syntax { position, message, .. }
                 if *position == cut_tag && message.starts_with("document ended inside <gms>")),
             "{err:?}"
         );
         assert!(err
             .to_string()
-            .starts_with(&format!("malformed XML at byte {cut_tag}: ")));
+            .starts_with(&format!("scorestrip: malformed XML at byte {cut_tag}: ")));
         // Cut between elements: quick-xml sees a clean EOF; we still refuse.
         let end = FINAL
             .windows(6)
@@ -574,7 +590,7 @@ mod tests {
         let bad = |doc: &[u8], want_eid: &str, want_attr: &str, display: &str| {
             let err = parse(doc).expect_err(display);
             assert!(
-                matches!(&err, FeedError::BadGame { eid, attr, .. } if eid == want_eid && *attr == want_attr),
+                matches!(&err, FeedError::BadGame { game, field, .. } if game == want_eid && field == want_attr),
                 "{err:?}"
             );
             assert_eq!(err.to_string(), display);
@@ -583,20 +599,23 @@ mod tests {
             include_bytes!("../../tests/fixtures/ss-malformed-badscore.xml"),
             "2015091302",
             "hs",
-            r#"game 2015091302: attribute `hs` not a score: "abc""#,
+            r#"scorestrip: game 2015091302: `hs` not a score: "abc""#,
         );
         bad(
             include_bytes!("../../tests/fixtures/ss-malformed-unknown-quarter.xml"),
             "2015091306",
             "q",
-            r#"game 2015091306: attribute `q` unknown quarter "Z""#,
+            r#"scorestrip: game 2015091306: `q` unknown quarter "Z""#,
         );
         let err = parse(include_bytes!(
             "../../tests/fixtures/ss-malformed-missing-eid.xml"
         ));
         let err = err.expect_err("missing eid");
-        assert!(matches!(err, FeedError::MissingEid { index: 6 }), "{err:?}");
-        assert_eq!(err.to_string(), "game #6: missing attribute `eid`");
+        assert!(
+            matches!(err, FeedError::MissingId { index: 6, .. }),
+            "{err:?}"
+        );
+        assert_eq!(err.to_string(), "scorestrip: game #6: missing `eid`");
     }
 
     #[test]
@@ -650,11 +669,11 @@ mod tests {
             .to_string();
         assert_eq!(
             err,
-            r#"game 2015091300: attribute `hs` is empty but the game has started (q="2")"#
+            r#"scorestrip: game 2015091300: `hs` is empty but the game has started (q="2")"#
         );
         assert!(matches!(
             one(r#"eid="""#),
-            Err(FeedError::MissingEid { index: 1 })
+            Err(FeedError::MissingId { index: 1, .. })
         ));
     }
 
@@ -666,28 +685,28 @@ mod tests {
             (w.season, w.week, w.season_type.as_str(), w.games.len()),
             (2016, 3, "PRE", 0)
         );
-        assert!(matches!(week(""), Err(FeedError::NoWeek)));
-        assert!(matches!(parse(b""), Err(FeedError::NoWeek)));
+        assert!(matches!(week(""), Err(FeedError::NoWeek { .. })));
+        assert!(matches!(parse(b""), Err(FeedError::NoWeek { .. })));
         assert!(matches!(
             week(r#"<gms y="2015" t="R"/>"#),
-            Err(FeedError::BadWeek { attr: "w", .. })
+            Err(FeedError::BadWeek { field, .. }) if field == "w"
         ));
         assert!(matches!(
             week(r#"<gms w="1" y="x" t="R"/>"#),
-            Err(FeedError::BadWeek { attr: "y", .. })
+            Err(FeedError::BadWeek { field, .. }) if field == "y"
         ));
         let err = week(r#"<gms w="1" y="2015" t="Q"/>"#)
             .expect_err("bad type")
             .to_string();
         assert_eq!(
             err,
-            r#"<gms> attribute `t` is not a season type (R, P, POST): "Q""#
+            r#"scorestrip: week field `t` is not a season type (R, P, POST): "Q""#
         );
         let two = week(r#"<gms w="1" y="2015" t="R"/><gms w="2" y="2015" t="R"/>"#);
-        assert!(matches!(two, Err(FeedError::Xml { .. })));
+        assert!(matches!(two, Err(FeedError::Syntax { .. })));
         let dup = parse(br#"<ss><gms w="1" w="2"></gms></ss>"#);
         assert!(
-            matches!(dup, Err(FeedError::Xml { position: 15, .. })),
+            matches!(dup, Err(FeedError::Syntax { position: 15, .. })),
             "{dup:?}"
         );
         let twice = format!(
@@ -698,11 +717,11 @@ mod tests {
             week(&format!(r#"<gms w="1" y="2015" t="R">{twice}</gms>"#)).expect_err("twice");
         assert_eq!(
             twice.to_string(),
-            "game 2015091300: attribute `eid` appears on two games"
+            "scorestrip: game 2015091300: `eid` appears on two games"
         );
         let nesting = parse(br#"<ss><gms w="1" y="2015" t="R"></ss>"#);
         assert!(
-            matches!(nesting, Err(FeedError::Xml { position: 30, .. })),
+            matches!(nesting, Err(FeedError::Syntax { position: 30, .. })),
             "{nesting:?}"
         );
     }

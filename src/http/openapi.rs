@@ -21,7 +21,7 @@ use utoipa::{Modify, OpenApi};
 use super::{api, error, metrics, publish, sse, ui, ws};
 use crate::bus::BusHealth;
 use crate::feed::poller::FeedHealth;
-use crate::model::{EventId, Game, GameState, Quarter, ScoreEvent, Team};
+use crate::model::{EventId, Game, GameDetails, GameState, Quarter, ScoreEvent, Team, TeamDetails};
 
 /// The description. `paths` lists every route of [`super::router`] except
 /// the `/api` redirect and the static assets of the page.
@@ -47,6 +47,8 @@ use crate::model::{EventId, Game, GameState, Quarter, ScoreEvent, Team};
     components(schemas(
         Game,
         Team,
+        GameDetails,
+        TeamDetails,
         GameState,
         Quarter,
         ScoreEvent,

@@ -1,6 +1,9 @@
-//! A scorestrip feed server for tests: plays a script of answers (documents
-//! with ETags, conditional 304s, bare statuses, hangs) and records what each
-//! request asked. Included by `tests/ingest.rs` with `#[path]`.
+//! A feed server for tests (scorestrip XML or ESPN JSON, whatever the
+//! script holds): plays a script of answers (documents with ETags,
+//! conditional 304s, bare statuses, hangs) and records what each request
+//! asked. Included by `tests/ingest.rs` and `tests/espn.rs` with `#[path]`.
+// Each test file uses only part of it.
+#![allow(dead_code)]
 
 use std::collections::VecDeque;
 use std::io::Write;
@@ -108,8 +111,13 @@ async fn serve_feed(
 }
 
 fn document(etag: &str, body: String, gzip: bool) -> Response {
+    let ctype = if body.trim_start().starts_with('{') {
+        "application/json"
+    } else {
+        "application/xml"
+    };
     let headers = [
-        (header::CONTENT_TYPE, "application/xml"),
+        (header::CONTENT_TYPE, ctype),
         (header::ETAG, etag),
         (header::LAST_MODIFIED, "Sun, 13 Sep 2015 19:00:00 GMT"),
     ];
@@ -136,6 +144,7 @@ pub async fn feed_server(
     let (gate_tx, gate) = watch::channel(open);
     let app = axum::Router::new()
         .route("/ss.xml", axum::routing::get(serve_feed))
+        .route("/scoreboard", axum::routing::get(serve_feed))
         .with_state(Feed {
             state: state.clone(),
             gate,

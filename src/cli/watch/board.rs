@@ -18,9 +18,9 @@ pub enum Kind {
     Pregame,
     /// Being played.
     Live,
-    /// Halftime or suspended: started, clock stopped.
+    /// Halftime, suspended or delayed: clock stopped.
     Paused,
-    /// Over.
+    /// Over (or postponed, canceled: nothing more today).
     Final,
 }
 
@@ -56,6 +56,9 @@ impl Line {
             GameState::Live => (Kind::Live, live_status(game)),
             GameState::Halftime => (Kind::Paused, "Halftime".to_string()),
             GameState::Suspended => (Kind::Paused, "Suspended".to_string()),
+            GameState::Delayed => (Kind::Paused, delayed_status(game)),
+            GameState::Postponed => (Kind::Final, "Postponed".to_string()),
+            GameState::Canceled => (Kind::Final, "Canceled".to_string()),
             GameState::Final => (Kind::Final, "Final".to_string()),
             GameState::FinalOvertime => (Kind::Final, "Final OT".to_string()),
         };
@@ -133,6 +136,19 @@ fn live_status(game: &Game) -> String {
     s
 }
 
+/// `Delayed`, or `Delayed Q3 08:12` when play had started: where the game
+/// will pick up.
+fn delayed_status(game: &Game) -> String {
+    match game.quarter {
+        Quarter::Pregame => "Delayed".to_string(),
+        _ => {
+            let mut g = game.clone();
+            (g.possession, g.red_zone) = (None, false);
+            format!("Delayed {}", live_status(&g))
+        }
+    }
+}
+
 /// Every game's line, the status column aligned; the board `watch` draws.
 pub fn lines<Tz: TimeZone>(games: &[Game], tz: &Tz, color: bool) -> Vec<String>
 where
@@ -196,6 +212,22 @@ mod tests {
         assert_eq!(
             line(&game("pregame", "P", None, None)),
             "PIT 21 @ NE 28  kickoff Fri 00:30"
+        );
+        assert_eq!(
+            line(&game("postponed", "P", None, None)),
+            "PIT 21 @ NE 28  Postponed"
+        );
+        assert_eq!(
+            line(&game("canceled", "P", None, None)),
+            "PIT 21 @ NE 28  Canceled"
+        );
+        assert_eq!(
+            line(&game("delayed", "P", None, None)),
+            "PIT 21 @ NE 28  Delayed"
+        );
+        assert_eq!(
+            line(&game("delayed", "3", Some("08:12"), None)),
+            "PIT 21 @ NE 28  Delayed Q3 08:12"
         );
     }
 

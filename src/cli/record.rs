@@ -1,0 +1,82 @@
+//! `livescore record`: save a feed's documents as a recording (see
+//! `feed::record`), one line on stdout per document saved.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use tokio_util::sync::CancellationToken;
+
+use super::{parse_duration, FeedFormatArg};
+use crate::feed::fetch::{FetchConfig, Fetcher};
+use crate::feed::poller::Source;
+use crate::feed::record::Recorder;
+use crate::feed::FeedError;
+
+/// `livescore record`.
+#[derive(Debug, Args)]
+pub struct RecordArgs {
+    /// Feed to record: `espn:nfl`, `espn:college-football`, an
+    /// `http(s)://` URL or a file path.
+    /// Example: --feed espn:nfl
+    #[arg(long, env = "LIVESCORE_FEED", value_parser = Source::parse)]
+    pub feed: Source,
+
+    /// The feed's format.
+    #[command(flatten)]
+    pub feed_format: FeedFormatArg,
+
+    /// Directory to write the recording into (created if missing; must
+    /// hold no recording yet). Files are `<ms since the first>.json|xml`.
+    /// Example: --out recordings/2025-w1
+    #[arg(long, value_name = "DIR", env = "LIVESCORE_RECORD_OUT")]
+    pub out: PathBuf,
+
+    /// Stop once every game of the last saved document is over (final,
+    /// final OT or canceled), instead of recording until stopped.
+    /// Example: --until-final
+    #[arg(long, env = "LIVESCORE_UNTIL_FINAL")]
+    pub until_final: bool,
+
+    /// How often to poll while a game is on or about to start.
+    /// Example: --poll-interval 15s
+    #[arg(long, env = "LIVESCORE_POLL_INTERVAL", default_value = "15s", value_parser = parse_duration)]
+    pub poll_interval: Duration,
+
+    /// Longest one HTTP attempt on the feed may take.
+    /// Example: --feed-timeout 10s
+    #[arg(long, env = "LIVESCORE_FEED_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub feed_timeout: Duration,
+}
+
+/// Records until `shutdown` (or every game is over, with `--until-final`),
+/// printing `PATH  N games, M over` per saved document.
+pub async fn run(args: RecordArgs, shutdown: impl Future<Output = ()>) -> Result<(), FeedError> {
+    let source = args.feed_format.apply(args.feed);
+    let fetch = FetchConfig {
+        timeout: args.feed_timeout,
+        ..FetchConfig::default()
+    };
+    let fetcher = Fetcher::new(source, fetch)?;
+    let recorder = Recorder::new(fetcher, &args.out, args.poll_interval, args.until_final)?;
+    let cancel = CancellationToken::new();
+    let recording = recorder.run(cancel.clone(), |saved| {
+        println!(
+            "{}  {} games, {} over",
+            saved.path.display(),
+            saved.games,
+            saved.over
+        );
+    });
+    tokio::pin!(recording);
+    tokio::select! {
+        // Every game over (--until-final), or a file could not be written.
+        result = &mut recording => result,
+        // Stopped: let the recorder finish the file it may be writing.
+        () = shutdown => {
+            cancel.cancel();
+            recording.await
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! What `--feed` names: where the document is (a file or a URL) and, when
+//! the name implies it, its format.
+//!
+//! `espn:<league>` is a shorthand for ESPN's public scoreboard URL of that
+//! league, so an operator never has to copy the URL from a forum post.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use reqwest::Url;
+
+use super::Format;
+
+/// ESPN's public scoreboard of a football league; the same shape serves
+/// every league. No key, no documented terms: it can change or vanish,
+/// which is why the parser is strict.
+const ESPN_SCOREBOARD: &str = "https://site.api.espn.com/apis/site/v2/sports/football";
+
+/// The leagues `espn:<league>` knows, as ESPN spells them in its URLs.
+pub const ESPN_LEAGUES: &[&str] = &["nfl", "college-football"];
+
+/// Where a document is read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// A file on disk, re-read every poll (tests, or another process that
+    /// writes the file).
+    File(PathBuf),
+    /// An `http://` or `https://` URL.
+    Http(Url),
+}
+
+/// A feed: where it is and, when known, its format (`None`: decide per
+/// document, `--feed-format auto`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    /// Where to read it.
+    pub location: Location,
+    /// Its format, or `None` to detect it from each document.
+    pub format: Option<Format>,
+}
+
+impl Source {
+    /// `espn:<league>` is ESPN's scoreboard for that league, `http(s)://...`
+    /// a URL, anything else a file path.
+    pub fn parse(s: &str) -> Result<Source, String> {
+        if let Some(league) = s.strip_prefix("espn:") {
+            if !ESPN_LEAGUES.contains(&league) {
+                return Err(format!(
+                    "{s:?}: unknown ESPN league (known: {})",
+                    ESPN_LEAGUES
+                        .iter()
+                        .map(|l| format!("espn:{l}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+            let url = format!("{ESPN_SCOREBOARD}/{league}/scoreboard");
+            let url = Url::parse(&url).map_err(|e| format!("{url}: {e}"))?;
+            return Ok(Source {
+                location: Location::Http(url),
+                format: Some(Format::Espn),
+            });
+        }
+        let location = if s.starts_with("http://") || s.starts_with("https://") {
+            Location::Http(Url::parse(s).map_err(|e| format!("{s:?} is not a valid URL: {e}"))?)
+        } else if s.is_empty() {
+            return Err("the feed is a URL, a file path or espn:<league>, not empty".into());
+        } else {
+            Location::File(PathBuf::from(s))
+        };
+        Ok(Source {
+            location,
+            format: None,
+        })
+    }
+
+    /// The same source read as `format` (`--feed-format`); `None` (auto)
+    /// keeps what the name implied.
+    pub fn with_format(mut self, format: Option<Format>) -> Source {
+        if format.is_some() {
+            self.format = format;
+        }
+        self
+    }
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.location {
+            Location::File(path) => write!(f, "{}", path.display()),
+            Location::Http(url) => write!(f, "{url}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sources_are_urls_paths_or_espn_leagues() {
+        let url = Source::parse("https://feed.invalid/ss.xml").expect("url");
+        assert!(matches!(url.location, Location::Http(_)) && url.format.is_none());
+        assert_eq!(
+            Source::parse("/tmp/ss.xml").expect("path").location,
+            Location::File("/tmp/ss.xml".into())
+        );
+        assert!(Source::parse("http://").is_err());
+        assert!(Source::parse("").is_err());
+
+        let nfl = Source::parse("espn:nfl").expect("espn:nfl");
+        assert_eq!(
+            nfl.to_string(),
+            "https://site.api.espn.com/apis/site/v2/sports/football/nfl/scoreboard"
+        );
+        assert_eq!(nfl.format, Some(Format::Espn));
+        let cfb = Source::parse("espn:college-football").expect("cfb");
+        assert!(cfb
+            .to_string()
+            .ends_with("/football/college-football/scoreboard"));
+        let err = Source::parse("espn:nba").expect_err("unknown league");
+        assert!(err.contains("espn:nfl, espn:college-football"), "{err}");
+    }
+
+    #[test]
+    fn an_explicit_format_overrides_and_auto_keeps() {
+        let espn = Source::parse("espn:nfl").expect("espn");
+        assert_eq!(espn.clone().with_format(None).format, Some(Format::Espn));
+        let file = Source::parse("week.xml").expect("file");
+        assert_eq!(
+            file.with_format(Some(Format::Scorestrip)).format,
+            Some(Format::Scorestrip)
+        );
+    }
+}
