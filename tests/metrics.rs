@@ -190,18 +190,22 @@ async fn counters_move_as_clients_connect_and_events_flow() {
     .await;
 }
 
-/// `/healthz` until its status is `code`; the last body.
+/// `/readyz` until its status is `code`; the last body. `/healthz` says
+/// the same in its JSON and answers 200 throughout (the node serves).
 async fn health_until(server: &Server, code: u16) -> serde_json::Value {
     let deadline = Instant::now() + WAIT;
     loop {
         let resp = client()
-            .get(format!("{}/healthz", server.url))
+            .get(format!("{}/readyz", server.url))
             .send()
             .await
-            .expect("get /healthz");
+            .expect("get /readyz");
         let status = resp.status().as_u16();
         let body: serde_json::Value = resp.json().await.expect("health is JSON either way");
         if status == code {
+            let (live, health) = common::health(&server.url).await;
+            assert_eq!(live, 200, "/healthz answers 200 while serving: {health}");
+            assert_eq!(health["status"], body["status"], "{health}");
             return body;
         }
         assert!(Instant::now() < deadline, "never {code}: {status} {body}");
@@ -216,7 +220,7 @@ fn has_reason(health: &serde_json::Value, reason: &str) -> bool {
 }
 
 #[tokio::test]
-async fn health_is_503_with_the_reason_while_postgres_is_down() {
+async fn ready_is_503_with_the_reason_while_postgres_is_down() {
     let cluster = pg_cluster::Cluster::new();
     let server = Server::start(&["serve", "--database-url", &cluster.url()]);
     let ok = health_until(&server, 200).await;
@@ -275,7 +279,7 @@ impl Drop for Redis {
 }
 
 #[tokio::test]
-async fn health_is_503_with_the_reason_while_the_bus_is_down() {
+async fn ready_is_503_with_the_reason_while_the_bus_is_down() {
     let redis = Redis::start();
     let prefix = format!("metrics-{}", std::process::id());
     let server = Server::start(&["serve", "--bus", &redis.url(), "--redis-prefix", &prefix]);

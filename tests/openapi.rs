@@ -100,6 +100,7 @@ async fn the_description_is_served_and_the_answers_match_it() {
         ("/api/stream", &many_topics, &[], 400),
         ("/api/livescore", "/api/livescore", &[], 302),
         ("/healthz", "/healthz", &[], 200),
+        ("/readyz", "/readyz", &[], 200),
         ("/metrics", "/metrics", &[], 200),
         ("/ws", "/ws", &[], 400),
         // RFC 6455 4.2.1: a key that is not 16 bytes in base64 is a 400

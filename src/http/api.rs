@@ -115,34 +115,33 @@ fn json_bytes(body: Bytes) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-/// The body of `GET /healthz`.
+/// The body of `GET /healthz` and `GET /readyz`.
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct Health {
-    /// `ok`, or `degraded` with a 503.
+    /// `ok`, or `degraded` with the reasons.
     status: &'static str,
     /// Why it is degraded: `bus disconnected`, `database unreachable`,
-    /// `shutting down`; absent when ok.
+    /// `database writes failing`, `database queue above threshold`,
+    /// `events lost since start`, `shutting down`; absent when ok.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     reasons: Vec<&'static str>,
     bus: BusHealth,
-    /// The database: kind, reachable, write queue, last written id, errors.
+    /// The database: kind, reachable, write queue, last written id,
+    /// errors, events lost (per class).
     #[schema(value_type = Object)]
     database: StoreHealth,
     #[serde(skip_serializing_if = "Option::is_none")]
     feed: Option<FeedHealth>,
 }
 
-/// `GET /healthz`: 200 while this node can serve, 503 when it cannot.
-#[utoipa::path(get, path = "/healthz", tag = "ops",
-    responses(
-        (status = 200, description = "This node is serving", body = Health),
-        (status = 503, description = "This node cannot serve now", body = Health),
-    ))]
-pub async fn healthz(State(st): State<AppState>) -> Response {
+/// Events queued for the database past which the node reports itself
+/// degraded: a healthy writer keeps the queue to a batch or two, so this
+/// many means the database has not kept up for a while.
+pub const QUEUE_DEGRADED_EVENTS: usize = 2_000;
+
+/// What this node's health is now, and whether it is ok.
+async fn report(st: &AppState) -> (Health, bool) {
     let bus = st.bus.health();
-    // The stream itself survives a database outage (writes queue behind
-    // the bus), but history reads fail and an outage past the queue loses
-    // events, so a balancer should prefer another node: 503 with the reason.
     let database = st.store.health().await;
     let mut reasons = Vec::new();
     if !bus.connected {
@@ -151,26 +150,60 @@ pub async fn healthz(State(st): State<AppState>) -> Response {
     if !database.reachable {
         reasons.push("database unreachable");
     }
+    if st.store.status.failing() {
+        reasons.push("database writes failing");
+    }
+    if database.queue > QUEUE_DEGRADED_EVENTS {
+        reasons.push("database queue above threshold");
+    }
+    if database.lost > 0 {
+        reasons.push("events lost since start");
+    }
     if st.cancel.is_cancelled() {
         reasons.push("shutting down");
     }
     let ok = reasons.is_empty();
-    let code = if ok {
-        axum::http::StatusCode::OK
-    } else {
-        axum::http::StatusCode::SERVICE_UNAVAILABLE
-    };
     let feed = st
         .feed
         .as_ref()
         .map(|f| f.lock().expect("feed status lock").clone());
-    let status = if ok { "ok" } else { "degraded" };
     let health = Health {
-        status,
+        status: if ok { "ok" } else { "degraded" },
         reasons,
         bus,
         database,
         feed,
+    };
+    (health, ok)
+}
+
+/// `GET /healthz`: 200 while this node answers (it serves its clients
+/// even when degraded: the stream survives a database or bus outage), with
+/// `status` and the reasons in the JSON. For people and dashboards; a
+/// balancer or a monitor that must act uses `/readyz`.
+#[utoipa::path(get, path = "/healthz", tag = "ops",
+    responses(
+        (status = 200, description = "This node is serving; `status` says `ok` or `degraded` with the reasons", body = Health),
+    ))]
+pub async fn healthz(State(st): State<AppState>) -> Response {
+    let (health, _) = report(&st).await;
+    Json(health).into_response()
+}
+
+/// `GET /readyz`: 200 when `status` is `ok`, 503 (same JSON) whenever it
+/// is not: the bus or database is away, writes fail, the write queue is
+/// backing up, events were lost since start, or the node is stopping.
+#[utoipa::path(get, path = "/readyz", tag = "ops",
+    responses(
+        (status = 200, description = "Ok: send it clients", body = Health),
+        (status = 503, description = "Degraded: the reasons are in the JSON", body = Health),
+    ))]
+pub async fn readyz(State(st): State<AppState>) -> Response {
+    let (health, ok) = report(&st).await;
+    let code = if ok {
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::SERVICE_UNAVAILABLE
     };
     (code, Json(health)).into_response()
 }

@@ -25,12 +25,12 @@
 //! | `subscribers_conflated_total` | counter | | lagging subscribers skipped to the latest state |
 //! | `subscribers_dropped_total` | counter | `reason` = `lagged`, `slow`, `timeout` | subscribers disconnected |
 //! | `hub_lagged_total` | counter | | the hub fell behind the bus and refilled |
-//! | `history_events` | gauge | `topic` | events kept for resume, set at each scrape |
+//! | `history_events` | gauge | `topic` | events kept for resume: the 20 largest topics, the rest summed as `other` |
 //! | `feed_polls_total` | counter | `result` | feed polls by outcome |
 //! | `store_queue` | gauge | | events published but not yet written |
 //! | `store_writes_total` | counter | | events written to the database |
 //! | `store_write_errors_total` | counter | | failed write attempts |
-//! | `store_lost_total` | counter | | events that never reached the database |
+//! | `store_lost_total` | counter | `class` = `state`, `other`, `unknown` | events that never reached the database (`state`: score history, shed last) |
 //! | `chat_messages_total` | counter | | chat messages published |
 //! | `chat_rejected_total` | counter | `reason` = `invalid`, `rate` | chat messages refused |
 //! | `http_request_duration_seconds` | histogram | `status` | time to the response head, streams (SSE, WebSocket upgrades) excluded: their lifetime is not latency |
@@ -82,9 +82,6 @@ pub fn handle() -> PrometheusHandle {
     responses((status = 200, description = "Prometheus text exposition format",
         content_type = "text/plain", body = String)))]
 pub async fn render(State(st): State<AppState>) -> impl IntoResponse {
-    for (topic, n) in st.hub.history_sizes() {
-        metrics::gauge!("livescore_history_events", "topic" => topic).set(n as f64);
-    }
     let bus = st.bus.health();
     metrics::gauge!("livescore_bus_connected").set(if bus.connected { 1.0 } else { 0.0 });
     if let Some(lag) = bus.lag {
@@ -92,8 +89,58 @@ pub async fn render(State(st): State<AppState>) -> impl IntoResponse {
     }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        st.metrics.render(),
+        st.metrics.render() + &history_lines(st.hub.history_sizes()),
     )
+}
+
+/// Topics that get a `history_events` series of their own (the largest);
+/// the rest are summed under `topic="other"`. Topics are named by
+/// publishers, so one label per topic would let them grow `/metrics` (and
+/// every scraper's database) without bound.
+pub const HISTORY_TOPICS_SHOWN: usize = 20;
+
+/// `livescore_history_events{topic}` for the largest topics and `other`,
+/// rendered here rather than registered, so a topic that falls out of the
+/// top leaves no series behind.
+fn history_lines(mut sizes: Vec<(String, usize)>) -> String {
+    use std::fmt::Write;
+    sizes.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let mut out = String::from(
+        "# HELP livescore_history_events events kept for resume, per topic (the largest; the rest as other)\n\
+         # TYPE livescore_history_events gauge\n",
+    );
+    let rest: usize = sizes
+        .iter()
+        .skip(HISTORY_TOPICS_SHOWN)
+        .map(|(_, n)| n)
+        .sum();
+    for (topic, n) in sizes.iter().take(HISTORY_TOPICS_SHOWN) {
+        // Topics are `[A-Za-z0-9/_.:-]`: nothing to escape in a label.
+        let _ = writeln!(out, "livescore_history_events{{topic=\"{topic}\"}} {n}");
+    }
+    if sizes.len() > HISTORY_TOPICS_SHOWN {
+        let _ = writeln!(out, "livescore_history_events{{topic=\"other\"}} {rest}");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn history_series_are_bounded_to_the_largest_topics_and_other() {
+        let sizes: Vec<_> = (0..1000).map(|i| (format!("t{i:04}"), i)).collect();
+        let text = history_lines(sizes);
+        let series: Vec<_> = text.lines().filter(|l| !l.starts_with('#')).collect();
+        assert_eq!(series.len(), HISTORY_TOPICS_SHOWN + 1);
+        assert_eq!(series[0], "livescore_history_events{topic=\"t0999\"} 999");
+        let rest: usize = (0..980).sum();
+        assert_eq!(
+            series[HISTORY_TOPICS_SHOWN],
+            format!("livescore_history_events{{topic=\"other\"}} {rest}")
+        );
+    }
 }
 
 /// The counter of event frames a transport writes to its clients; taken

@@ -106,6 +106,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/publish", post(publish::publish))
         .route("/api/openapi.json", get(openapi::openapi_json))
         .route("/healthz", get(api::healthz))
+        .route("/readyz", get(api::readyz))
         .route("/metrics", get(metrics::render))
         .fallback(ui::asset)
         .method_not_allowed_fallback(|uri: Uri| async move {

@@ -41,6 +41,7 @@ use crate::model::{EventId, Game, GameDetails, GameState, Quarter, ScoreEvent, T
         ws::handler,
         publish::publish,
         api::healthz,
+        api::readyz,
         metrics::render,
         openapi_json,
     ),
@@ -232,7 +233,8 @@ mod tests {
                 "post",
                 &["202", "400", "401", "403", "413", "503"],
             ),
-            ("/healthz", "get", &["200", "503"]),
+            ("/healthz", "get", &["200"]),
+            ("/readyz", "get", &["200", "503"]),
             ("/metrics", "get", &["200"]),
             ("/api/openapi.json", "get", &["200"]),
         ];

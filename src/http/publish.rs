@@ -38,6 +38,10 @@ pub const MAX_PUBLISH_BYTES: usize = 64 * 1024;
 /// "The Idempotency-Key HTTP Header Field").
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
+/// Event names the server sends itself (SPEC): a published one would be
+/// taken by clients for the server's own.
+pub const RESERVED_EVENTS: &[&str] = &["reset", "expired"];
+
 /// Longest event name, in characters (as JSON Schema's `maxLength`
 /// counts, so the OpenAPI description can state the limit exactly).
 pub const MAX_EVENT_NAME_CHARS: usize = 64;
@@ -183,6 +187,16 @@ fn check(req: &PublishRequest) -> Result<(), ApiError> {
             "bad event name: 1 to {MAX_EVENT_NAME_CHARS} characters, no line breaks or control characters"
         )));
     }
+    if RESERVED_EVENTS.contains(&ev.as_str()) {
+        return Err(ApiError::BadRequest(format!(
+            "event name {ev:?} is reserved: the server sends it itself (a client could not tell a published one from its own)"
+        )));
+    }
+    if req.topic.starts_with("chat/") && *ev == model::EVENT_CHAT {
+        return Err(ApiError::BadRequest(
+            "chat messages are posted over /ws, where names and texts are checked".into(),
+        ));
+    }
     let shape = |ok: bool, what: &str| {
         if ok {
             Ok(())
@@ -236,5 +250,9 @@ mod tests {
         assert!(check(&req("scores", "update", serde_json::json!({"x": 1}))).is_err());
         assert!(check(&req("game/1", "game", serde_json::json!("x"))).is_err());
         assert!(check(&req("game/1", "note", serde_json::json!("x"))).is_ok());
+        for forged in [("news", "reset"), ("scores", "expired"), ("chat/1", "chat")] {
+            let e = check(&req(forged.0, forged.1, serde_json::json!({}))).expect_err("refused");
+            assert!(matches!(e, ApiError::BadRequest(_)), "{forged:?}");
+        }
     }
 }

@@ -3,11 +3,19 @@
 //!
 //! It must never slow the stream. Publishers and the hub never wait on it:
 //! it has its own bus receiver, and when the database is slow or down it
-//! keeps what it has queued (bounded by [`QUEUE_CAPACITY`]), retries with
-//! backoff, and once the queue is full simply stops taking more, which only
-//! makes its own receiver lag. When it can write again it refills what it
-//! skipped from the bus's ring (`read_after`), so nothing is dropped unless
-//! the outage outlasts queue plus ring; that loss is counted and logged.
+//! keeps what it has queued and retries with backoff, taking events off the
+//! bus all the while (also while a write is in flight), so its receiver
+//! does not lag behind a flood.
+//!
+//! Score history is never shed for other traffic: events of the state
+//! topics (`scores`, `game/…`) and the rest (chat, published topics) have
+//! queue budgets of their own ([`STATE_QUEUE_CAPACITY`],
+//! [`QUEUE_CAPACITY`]). A chat flood during a stalled database fills only
+//! its own budget; past it the newest of that class are dropped, counted
+//! per class (`livescore_store_lost_total{class}`, `/healthz`). Should the
+//! receiver lag all the same, what it skipped is refilled from the bus's
+//! ring (`read_after`), and a gap the ring no longer holds is counted as
+//! class `unknown`.
 //! On shutdown it flushes under a deadline and, when everything the bus
 //! gave out is written, marks the history clean so the next start continues
 //! the ids without a gap.
@@ -33,6 +41,10 @@ use crate::model::EventId;
 /// live week's traffic and costs little memory (envelopes are shared with
 /// the bus ring).
 pub const QUEUE_CAPACITY: usize = 10_000;
+/// Events of the state topics (score events, game states, the board) held
+/// while the database is slow or down, apart from [`QUEUE_CAPACITY`]: a
+/// live week publishes a few thousand, so this rides out a day's outage.
+pub const STATE_QUEUE_CAPACITY: usize = 20_000;
 /// Most events in one transaction: large enough that a burst is written in
 /// a few commits, small enough that one failed commit redoes little.
 pub const BATCH_MAX_EVENTS: usize = 500;
@@ -53,6 +65,10 @@ pub struct WriterStatus {
     queued: AtomicUsize,
     errors: AtomicU64,
     lost: AtomicU64,
+    /// Of `lost`: state events (never, short of [`STATE_QUEUE_CAPACITY`]),
+    /// other events, and gaps of unknown class.
+    lost_state: AtomicU64,
+    lost_other: AtomicU64,
     failing: AtomicBool,
     last_error: Mutex<Option<String>>,
     /// Seq of the last event written; everything before it is written too
@@ -69,6 +85,8 @@ impl WriterStatus {
             queued: AtomicUsize::new(0),
             errors: AtomicU64::new(0),
             lost: AtomicU64::new(0),
+            lost_state: AtomicU64::new(0),
+            lost_other: AtomicU64::new(0),
             failing: AtomicBool::new(false),
             last_error: Mutex::new(None),
             written: watch::Sender::new(written),
@@ -80,6 +98,71 @@ impl WriterStatus {
         self.queued.store(n, Ordering::Relaxed);
         metrics::gauge!("livescore_store_queue").set(n as f64);
     }
+
+    /// Counts `n` events of `class` that will never reach the database.
+    fn lose(&self, class: Class, n: u64) {
+        self.lost.fetch_add(n, Ordering::Relaxed);
+        match class {
+            Class::State => self.lost_state.fetch_add(n, Ordering::Relaxed),
+            Class::Other => self.lost_other.fetch_add(n, Ordering::Relaxed),
+            Class::Unknown => 0,
+        };
+        metrics::counter!("livescore_store_lost_total", "class" => class.as_str()).increment(n);
+    }
+
+    /// Events of `class` lost since start.
+    fn lost_of(&self, class: Class) -> u64 {
+        match class {
+            Class::State => self.lost_state.load(Ordering::Relaxed),
+            Class::Other => self.lost_other.load(Ordering::Relaxed),
+            Class::Unknown => 0,
+        }
+    }
+
+    /// True while writes fail.
+    pub fn failing(&self) -> bool {
+        self.failing.load(Ordering::Relaxed)
+    }
+
+    /// Events queued for the database now.
+    pub fn queued(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
+    }
+
+    /// Events lost since start.
+    pub fn lost(&self) -> u64 {
+        self.lost.load(Ordering::Relaxed)
+    }
+}
+
+/// Which queue budget an event counts against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// `scores` and `game/…`: the score history; never shed for others.
+    State,
+    /// Chat and every published topic.
+    Other,
+    /// A gap in the ids: events that left the bus ring unseen.
+    Unknown,
+}
+
+impl Class {
+    fn of(env: &Envelope) -> Self {
+        if env.topic == crate::model::TOPIC_SCORES || env.topic.starts_with("game/") {
+            Class::State
+        } else {
+            Class::Other
+        }
+    }
+
+    /// The metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Class::State => "state",
+            Class::Other => "other",
+            Class::Unknown => "unknown",
+        }
+    }
 }
 
 /// The store and its writer's status: what HTTP handlers hold.
@@ -89,6 +172,15 @@ pub struct StoreHandle {
     pub store: Arc<dyn Store>,
     /// The write-behind task's status.
     pub status: Arc<WriterStatus>,
+}
+
+/// Lost events per class, for `/healthz`.
+#[derive(Debug, Clone, Serialize)]
+pub struct LostByClass {
+    /// Events of `scores` and `game/…`.
+    pub state: u64,
+    /// Chat and published topics.
+    pub other: u64,
 }
 
 /// What `/healthz` reports for the database.
@@ -104,9 +196,12 @@ pub struct StoreHealth {
     pub last_written_id: Option<EventId>,
     /// Failed write attempts since start.
     pub write_errors: u64,
-    /// Events that never reached the database (outage longer than queue
-    /// plus bus ring).
+    /// Events that never reached the database since start (an outage
+    /// longer than their class's queue budget).
     pub lost: u64,
+    /// Of `lost`, per class: `state` (score history) and `other` (chat,
+    /// published topics); the rest were gaps of unknown class.
+    pub lost_by_class: LostByClass,
     /// The last write error while writes are failing.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
@@ -128,6 +223,10 @@ impl StoreHandle {
             last_written_id: (written > 0).then(|| EventId::new(s.epoch, written)),
             write_errors: s.errors.load(Ordering::Relaxed),
             lost: s.lost.load(Ordering::Relaxed),
+            lost_by_class: LostByClass {
+                state: s.lost_state.load(Ordering::Relaxed),
+                other: s.lost_other.load(Ordering::Relaxed),
+            },
             last_error: if s.failing.load(Ordering::Relaxed) {
                 s.last_error.lock().expect("status lock").clone()
             } else {
@@ -152,6 +251,8 @@ pub struct Writer {
     rx: broadcast::Receiver<Arc<Envelope>>,
     status: Arc<WriterStatus>,
     pending: VecDeque<Arc<Envelope>>,
+    /// Of `pending`: state events (the rest are other).
+    pending_state: usize,
     /// Seq of the newest event queued; older ones from the bus are repeats.
     last_queued: u64,
     /// Epoch of `last_queued`. A new epoch (a flushed Redis) restarts seq
@@ -180,6 +281,7 @@ impl Writer {
             rx,
             status,
             pending: VecDeque::new(),
+            pending_state: 0,
             last_queued: base_seq,
             last_epoch,
             behind: false,
@@ -208,24 +310,33 @@ impl Writer {
                 backoff = RETRY_MIN;
                 continue;
             }
-            tokio::select! {
-                // Shutdown during an outage: go and try the flush.
-                _ = cancel.cancelled() => break,
-                // Wait before retrying; events keep queueing meanwhile.
-                _ = tokio::time::sleep(backoff) => {}
+            let pause = tokio::time::sleep(backoff);
+            tokio::pin!(pause);
+            loop {
+                tokio::select! {
+                    // Shutdown during an outage: go and try the flush.
+                    _ = cancel.cancelled() => break,
+                    // Wait before retrying.
+                    _ = &mut pause => break,
+                    // Events keep queueing meanwhile, each in its budget.
+                    msg = self.rx.recv(), if !self.closed => self.on_recv(msg),
+                }
+            }
+            if cancel.is_cancelled() {
+                break;
             }
             backoff = (backoff * 2).min(RETRY_MAX);
         }
         self.flush().await;
     }
 
-    /// Moves what the bus has ready into the queue without waiting, up to
-    /// the queue's capacity.
+    /// Moves what the bus has ready into the queue without waiting (each
+    /// event within its class's budget).
     async fn take_available(&mut self) {
         if self.behind {
             self.refill().await;
         }
-        while self.pending.len() < QUEUE_CAPACITY {
+        loop {
             match self.rx.try_recv() {
                 Ok(env) => self.accept(env),
                 Err(broadcast::error::TryRecvError::Empty) => break,
@@ -266,8 +377,7 @@ impl Writer {
         }
         if env.id.seq > self.last_queued + 1 && self.last_queued > 0 {
             let missing = env.id.seq - self.last_queued - 1;
-            self.status.lost.fetch_add(missing, Ordering::Relaxed);
-            metrics::counter!("livescore_store_lost_total").increment(missing);
+            self.status.lose(Class::Unknown, missing);
             tracing::error!(
                 missing,
                 after = self.last_queued,
@@ -275,17 +385,37 @@ impl Writer {
             );
         }
         self.last_queued = env.id.seq;
+        let class = Class::of(&env);
+        let (held, budget) = match class {
+            Class::State => (self.pending_state, STATE_QUEUE_CAPACITY),
+            _ => (self.pending.len() - self.pending_state, QUEUE_CAPACITY),
+        };
+        if held >= budget {
+            // Only this class's budget is full: drop the newest of it,
+            // never an event of the other class.
+            if self.status.lost_of(class) == 0 {
+                tracing::error!(
+                    class = class.as_str(),
+                    budget,
+                    "database queue full for this class; dropping its newest events"
+                );
+            }
+            self.status.lose(class, 1);
+            return;
+        }
+        if class == Class::State {
+            self.pending_state += 1;
+        }
         self.pending.push_back(env);
     }
 
-    /// Reads what the receiver skipped from the bus ring, while there is
-    /// room. Clears `behind` once caught up with the ring.
+    /// Reads what the receiver skipped from the bus ring (each event
+    /// within its class's budget). Clears `behind` once caught up.
     async fn refill(&mut self) {
         let epoch = self.bus.epoch();
-        while self.pending.len() < QUEUE_CAPACITY {
-            let room = (QUEUE_CAPACITY - self.pending.len()).min(REFILL_CHUNK);
+        loop {
             let after = EventId::new(epoch, self.last_queued);
-            match self.bus.read_after(after, room).await {
+            match self.bus.read_after(after, REFILL_CHUNK).await {
                 Ok(events) if events.is_empty() => break,
                 Ok(events) => events.into_iter().for_each(|e| self.accept(e)),
                 Err(
@@ -303,17 +433,35 @@ impl Writer {
                 }
             }
         }
-        self.behind = self.pending.len() >= QUEUE_CAPACITY;
+        self.behind = false;
     }
 
-    /// Writes the oldest batch; true on success.
+    /// Writes the oldest batch; true on success. Takes events off the bus
+    /// while the write is in flight, so a stalled database cannot make the
+    /// receiver lag.
     async fn write_batch(&mut self) -> bool {
         let n = self.pending.len().min(BATCH_MAX_EVENTS);
         let events: Vec<Arc<Envelope>> = self.pending.range(..n).cloned().collect();
         let batch = Batch::from_events(&events, Utc::now());
-        match self.store.write(&batch).await {
+        let store = self.store.clone();
+        let write = store.write(&batch);
+        tokio::pin!(write);
+        let result = loop {
+            tokio::select! {
+                biased;
+                result = &mut write => break result,
+                // Appends behind the batch; the batch's events stay put.
+                msg = self.rx.recv(), if !self.closed => self.on_recv(msg),
+            }
+        };
+        match result {
             Ok(()) => {
-                self.pending.drain(..n);
+                let states = self
+                    .pending
+                    .drain(..n)
+                    .filter(|e| Class::of(e) == Class::State)
+                    .count();
+                self.pending_state -= states;
                 if let Some(last) = events.last() {
                     self.status.written.send_replace(last.id.seq);
                 }

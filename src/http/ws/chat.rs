@@ -120,7 +120,24 @@ fn clean(field: &str, value: &str, max_chars: usize) -> Result<String, ApiError>
             "chat {field} contains control or bidirectional-override characters"
         )));
     }
+    if field == "name" && value.chars().any(invisible) {
+        return Err(ApiError::BadRequest(
+            "chat name contains invisible characters (zero-width, direction marks, tags)".into(),
+        ));
+    }
     Ok(value.to_owned())
+}
+
+/// Characters that show nothing, so two names that look the same can
+/// differ (impersonation): zero-width space/joiners and direction marks,
+/// word joiner and invisible operators, the BOM, soft hyphen, combining
+/// grapheme joiner, Hangul fillers, Mongolian vowel separator and the tag
+/// block. Refused in names only: a text may need a joiner for an emoji.
+fn invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{180E}'
+        | '\u{200B}'..='\u{200F}' | '\u{2060}'..='\u{2064}' | '\u{3164}' | '\u{FEFF}'
+        | '\u{FFA0}' | '\u{E0000}'..='\u{E007F}')
 }
 
 /// Control characters (newlines included: a chat line is one line) and the
@@ -207,6 +224,18 @@ mod tests {
         ChatMessage::check(&hub, &l, "2015091000", "n", &"é".repeat(500)).expect("500 is fine");
         assert!(err("2015091000", "n", "a\nb").contains("control"));
         assert!(err("2015091000", "n\u{202E}", "x").contains("control"));
+        for sneaky in [
+            "ad\u{200B}min",
+            "\u{200F}fan",
+            "fan\u{E0041}",
+            "a\u{2060}b",
+            "\u{FEFF}x",
+        ] {
+            assert!(
+                err("2015091000", sneaky, "x").contains("invisible"),
+                "{sneaky:?}"
+            );
+        }
         assert!(err("1999", "n", "x").contains("unknown game"));
         assert!(err("a b", "n", "x").contains("invalid game id"));
     }
