@@ -360,27 +360,8 @@ async fn the_feed_publishes_through_an_outage_exactly_once(backend: Backend) {
         "--publish-timeout",
         "1s",
     ]);
-    let deadline = Instant::now() + WAIT;
-    let week = loop {
-        let week: Value = common::get_json(format!("{}/api/", node.url)).await;
-        if week["games"].as_array().map(Vec::len) == Some(16) {
-            break week;
-        }
-        assert!(Instant::now() < deadline, "the feed was never polled");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    let eids: Vec<String> = week["games"]
-        .as_array()
-        .map(|g| {
-            g.iter()
-                .filter_map(|g| g["eid"].as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
-    let mut url = stream_url(&node.url, "scores");
-    for eid in &eids {
-        url.push_str(&format!("&topic=game/{eid}"));
-    }
+    let eids = common::polled_eids(&node.url, WAIT).await;
+    let url = common::scores_and_games_url(&node.url, &eids);
     let mut sse = SseStream::connect(&url, None).await;
     // The pregame board first (and its games' states).
     loop {
@@ -402,11 +383,7 @@ async fn the_feed_publishes_through_an_outage_exactly_once(backend: Backend) {
             let id = data["id"].as_str().expect("score id").to_owned();
             *scores.entry(id).or_default() += 1;
         }
-        let all_final = data.as_array().is_some_and(|games| {
-            games
-                .iter()
-                .all(|g| g["state"] == "final" || g["state"] == "final_overtime")
-        });
+        let all_final = common::all_final(&data);
         if ev.event == "update" && all_final {
             break;
         }

@@ -124,27 +124,8 @@ async fn a_chat_flood_during_a_database_stall_sheds_only_chat() {
         "100000",
     ]);
     let base = server.url.clone();
-    let deadline = Instant::now() + WAIT;
-    let eids: Vec<String> = loop {
-        let (_, week) = get(&base, "/api/").await;
-        let eids: Vec<String> = week["games"]
-            .as_array()
-            .map(|g| {
-                g.iter()
-                    .filter_map(|g| g["eid"].as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default();
-        if eids.len() == 16 {
-            break eids;
-        }
-        assert!(Instant::now() < deadline, "the feed was never polled");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    let mut stream = format!("{base}/api/stream?topic=scores");
-    for eid in &eids {
-        stream.push_str(&format!("&topic=game/{eid}"));
-    }
+    let eids = common::polled_eids(&base, WAIT).await;
+    let stream = common::scores_and_games_url(&base, &eids);
     let mut sse = SseStream::connect(&stream, None).await;
 
     let lock = lock_exclusively(&db).await;
@@ -181,12 +162,7 @@ async fn a_chat_flood_during_a_database_stall_sheds_only_chat() {
         if ev.event == "score" {
             streamed.insert(data["id"].as_str().expect("score id").to_owned());
         }
-        let all_final = ev.event == "update"
-            && data.as_array().is_some_and(|games| {
-                games
-                    .iter()
-                    .all(|g| g["state"] == "final" || g["state"] == "final_overtime")
-            });
+        let all_final = ev.event == "update" && common::all_final(&data);
         if all_final {
             break;
         }

@@ -377,16 +377,7 @@ impl Bus for NatsBus {
             .queue
             .try_acquire()
             .map_err(|_| BusError::Unavailable("too many publishes waiting for NATS".into()))?;
-        // A publisher's key is its own namespace (`k:`), apart from the
-        // ids made here.
-        let publish_id = match key {
-            Some(key) => format!("k:{key}"),
-            None => format!(
-                "{}.{}",
-                self.node,
-                self.next_publish.fetch_add(1, Ordering::Relaxed)
-            ),
-        };
+        let publish_id = retry::publish_id(&self.node, &self.next_publish, key);
         let mut headers = async_nats::HeaderMap::new();
         headers.insert(async_nats::header::NATS_MESSAGE_ID, publish_id.as_str());
         headers.insert(TOPIC_HEADER, topic);

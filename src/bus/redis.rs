@@ -313,16 +313,7 @@ impl Bus for RedisBus {
             .queue
             .try_acquire()
             .map_err(|_| BusError::Unavailable("too many publishes waiting for Redis".into()))?;
-        // A publisher's key is its own namespace (`k:`), apart from the
-        // ids made here.
-        let publish_id = match key {
-            Some(key) => format!("k:{key}"),
-            None => format!(
-                "{}.{}",
-                self.node,
-                self.next_publish.fetch_add(1, Ordering::Relaxed)
-            ),
-        };
+        let publish_id = retry::publish_id(&self.node, &self.next_publish, key);
         let (publish_id, data) = (&publish_id, &data);
         retry::publish_with_retry("Redis", &self.closed, deadline, || async move {
             match self

@@ -65,6 +65,19 @@ impl Deadline {
     }
 }
 
+/// The id a publish is deduplicated under on a shared bus: the
+/// publisher's idempotency key in a namespace of its own (`k:`), or one
+/// made from this node's name and a counter.
+pub fn publish_id(node: &str, next: &std::sync::atomic::AtomicU64, key: Option<&str>) -> String {
+    match key {
+        Some(key) => format!("k:{key}"),
+        None => format!(
+            "{node}.{}",
+            next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ),
+    }
+}
+
 /// Milliseconds since 1970 on the local clock.
 pub fn now_ms() -> u64 {
     SystemTime::now()

@@ -397,3 +397,46 @@ pub async fn get_text(url: impl reqwest::IntoUrl) -> String {
         .await
         .expect("a text body")
 }
+
+/// The eids of the week `base` serves, once its feed has been polled (all
+/// 16 games of the fixtures); panics after `wait`.
+pub async fn polled_eids(base: &str, wait: Duration) -> Vec<String> {
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        let week: serde_json::Value = get_json(format!("{base}/api/")).await;
+        let eids: Vec<String> = week["games"]
+            .as_array()
+            .map(|g| {
+                g.iter()
+                    .filter_map(|g| g["eid"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if eids.len() == 16 {
+            return eids;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the feed was never polled"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// `/api/stream` on `scores` and every game of `eids`.
+pub fn scores_and_games_url(base: &str, eids: &[String]) -> String {
+    let mut url = format!("{base}/api/stream?topic=scores");
+    for eid in eids {
+        url.push_str(&format!("&topic=game/{eid}"));
+    }
+    url
+}
+
+/// True for the data of a `scores` update whose every game is over.
+pub fn all_final(data: &serde_json::Value) -> bool {
+    data.as_array().is_some_and(|games| {
+        games
+            .iter()
+            .all(|g| g["state"] == "final" || g["state"] == "final_overtime")
+    })
+}
