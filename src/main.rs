@@ -132,6 +132,8 @@ fn server_config(args: &ServerArgs, feed: FeedSource, announce_url: bool) -> Ser
         http: HttpConfig {
             keepalive: args.keepalive,
             publish_token: args.publish_token.as_deref().and_then(PublishToken::new),
+            publish_ack: args.publish_ack,
+            store_wait: args.publish_timeout,
             ws: args.ws.config(),
             max_body_bytes: args.limits.max_body,
             cors_origins: args.limits.cors_origins.clone(),

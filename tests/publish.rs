@@ -316,3 +316,85 @@ async fn a_retry_with_the_same_idempotency_key_is_delivered_once() {
     ];
     assert_eq!(got, want, "each key delivered once, the bad ones never");
 }
+
+/// `--publish-ack stored`: every event answered 202 is in the database,
+/// even when the node is killed (SIGKILL) in the middle of a publish load.
+#[tokio::test]
+async fn with_publish_ack_stored_a_kill_9_loses_no_event_answered_202() {
+    let dir = common::TempDir::new("ack-stored");
+    let db = dir.path().join("ack.db");
+    let url = format!("sqlite://{}", db.display());
+    let server = Server::start(&[
+        "serve",
+        "--database-url",
+        &url,
+        "--publish-token",
+        TOKEN,
+        "--publish-ack",
+        "stored",
+    ]);
+    let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let publishers: Vec<_> = (0..8)
+        .map(|p| {
+            let (base, acked) = (server.url.clone(), acked.clone());
+            tokio::spawn(async move {
+                for n in 0.. {
+                    let body = event("news", "flash", serde_json::json!({ "p": p, "n": n }));
+                    let Ok(resp) = client()
+                        .post(format!("{base}/api/publish"))
+                        .bearer_auth(TOKEN)
+                        .body(body)
+                        .send()
+                        .await
+                    else {
+                        return; // the node is gone
+                    };
+                    if resp.status() != 202 {
+                        continue;
+                    }
+                    let Ok(v) = resp.json::<serde_json::Value>().await else {
+                        return;
+                    };
+                    let id = v["id"].as_str().expect("id").to_owned();
+                    acked.lock().expect("lock").push(id);
+                }
+            })
+        })
+        .collect();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while acked.lock().expect("lock").len() < 300 {
+        assert!(std::time::Instant::now() < deadline, "publishing stalled");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(server); // SIGKILL, publishes in flight
+    for p in publishers {
+        p.await.expect("publisher");
+    }
+    let acked = acked.lock().expect("lock").clone();
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3, sys\n\
+             c = sqlite3.connect(sys.argv[1])\n\
+             for e, s in c.execute('select epoch, seq from events'): print('%x-%d' % (e, s))",
+        ])
+        .arg(&db)
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stored: std::collections::HashSet<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let missing: Vec<_> = acked.iter().filter(|id| !stored.contains(*id)).collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} events answered 202 are not in the database: {missing:?}",
+        missing.len(),
+        acked.len()
+    );
+}

@@ -141,6 +141,14 @@ pub struct ServerArgs {
     #[arg(long, env = "LIVESCORE_PUBLISH_TIMEOUT", default_value = "5s", value_parser = parse_publish_timeout)]
     pub publish_timeout: Duration,
 
+    /// What a 202 from the publish API waits for: `bus` (in the bus, will
+    /// be delivered; the database write follows) or `stored` (also
+    /// committed to the database, so a crash loses none of them; 504 with
+    /// the id when the database does not commit within --publish-timeout).
+    /// Example: --publish-ack stored
+    #[arg(long, env = "LIVESCORE_PUBLISH_ACK", default_value = "bus", value_enum)]
+    pub publish_ack: crate::http::publish::Ack,
+
     /// Bearer token that turns on `POST /api/publish`; without it the
     /// endpoint answers 403.
     /// Example: --publish-token "$(openssl rand -hex 32)"

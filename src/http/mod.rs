@@ -45,6 +45,11 @@ pub struct HttpConfig {
     /// Bearer token for `POST /api/publish`; `None` turns the endpoint off
     /// (403), so a server is never writable by accident.
     pub publish_token: Option<publish::PublishToken>,
+    /// What a 202 from the publish API waits for (`--publish-ack`).
+    pub publish_ack: publish::Ack,
+    /// How long a `stored` 202 waits for the database (the publish
+    /// timeout).
+    pub store_wait: Duration,
     /// WebSocket limits and timers.
     pub ws: ws::WsConfig,
     /// Largest request body on any route, in bytes; past it, 413.
@@ -60,6 +65,8 @@ impl Default for HttpConfig {
             keepalive: Duration::from_secs(15),
             retry: Duration::from_secs(2),
             publish_token: None,
+            publish_ack: publish::Ack::Bus,
+            store_wait: crate::bus::DEFAULT_PUBLISH_TIMEOUT,
             ws: ws::WsConfig::default(),
             max_body_bytes: guard::DEFAULT_MAX_BODY_BYTES,
             cors_origins: Vec::new(),

@@ -34,6 +34,21 @@ use crate::model::{self, EventId, Game, ScoreEvent};
 /// client that sends more is broken or hostile.
 pub const MAX_PUBLISH_BYTES: usize = 64 * 1024;
 
+/// What a 202 from the publish API promises (`--publish-ack`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Ack {
+    /// In the bus: every subscriber will get it; the database write
+    /// follows behind (a `kill -9` of this node loses at most the events
+    /// still queued for the database).
+    #[default]
+    Bus,
+    /// In the bus and committed to the database (the writer's batches are
+    /// the group commit): a `kill -9` loses none of the events answered
+    /// 202. Past the publish timeout without the commit the answer is 504
+    /// with the id: published, not yet stored.
+    Stored,
+}
+
 /// The header that makes a publish idempotent (IETF draft
 /// "The Idempotency-Key HTTP Header Field").
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -113,6 +128,7 @@ pub(crate) struct Published {
         (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
         (status = 403, description = "The server has no publish token: the publish API is off", body = ErrorBody),
         (status = 413, description = "Body over 64 KiB", body = ErrorBody),
+        (status = 504, description = "With --publish-ack stored: published (will be delivered; the id is in the body) but not committed to the database within the publish timeout", body = ErrorBody),
         (status = 503, description = "Not published within the publish timeout (the bus is unavailable); it will not be delivered later. Retry after `Retry-After` seconds, with the same Idempotency-Key", body = ErrorBody,
             headers(("Retry-After" = String, description = "Seconds to wait before retrying"))),
     ))]
@@ -145,6 +161,15 @@ pub async fn publish(State(st): State<AppState>, req: Request) -> Result<Respons
         .await
         .map_err(|e| ApiError::Unavailable(format!("not published: {e}")))?;
     tracing::debug!(topic = req.topic, event = req.event, %id, "published from outside");
+    if st.config.publish_ack == Ack::Stored
+        && !st.store.caught_up(id.seq, st.config.store_wait).await
+    {
+        let body = serde_json::json!({
+            "id": id,
+            "error": "published (it will be delivered) but not stored in the database within the publish timeout",
+        });
+        return Ok((StatusCode::GATEWAY_TIMEOUT, Json(body)).into_response());
+    }
     Ok((StatusCode::ACCEPTED, Json(Published { id })).into_response())
 }
 
