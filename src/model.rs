@@ -377,6 +377,13 @@ pub fn valid_topic(topic: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"/-_.:".contains(&b))
 }
 
+/// The state topics (SPEC): `scores` and `game/…`. A lagging client may
+/// skip their superseded events in favour of the current state, and their
+/// events (the score history) are the last the store would ever shed.
+pub fn is_state_topic(topic: &str) -> bool {
+    topic == TOPIC_SCORES || topic.starts_with("game/")
+}
+
 /// Whether `(topic, event)` carries state: a newer one replaces an older one,
 /// so a client that fell behind may skip straight to the latest (conflation).
 /// Every other event is a fact a client must not miss.

@@ -24,6 +24,12 @@ pub const CHANNEL_CAPACITY: usize = 4096;
 /// gets `Evicted` and must start over from current state.
 pub const RING_CAPACITY: usize = 16_384;
 
+/// State-topic events (`scores`, `game/…`: score history) also kept in a
+/// ring of their own, so a chat flood that pushes them out of the main
+/// ring before the store writer took them cannot lose them (see
+/// [`Bus::recover_state`]); a live week publishes a few thousand.
+pub const STATE_RING_CAPACITY: usize = 20_000;
+
 /// How long an idempotency key is remembered (as long as the Redis bus's).
 pub const DEDUP_TTL: Duration = Duration::from_secs(600);
 
@@ -41,6 +47,11 @@ pub struct MemoryBus {
 struct Inner {
     last_seq: u64,
     ring: VecDeque<Arc<Envelope>>,
+    /// State-topic events, apart from `ring`.
+    state_ring: VecDeque<Arc<Envelope>>,
+    /// Highest seq dropped from `state_ring`: it holds every state event
+    /// after it.
+    state_evicted: u64,
     /// Idempotency key -> the id its first publish got.
     keys: HashMap<String, EventId>,
     /// Keys in the order they were first seen, to expire them.
@@ -71,6 +82,8 @@ impl MemoryBus {
             inner: Mutex::new(Inner {
                 last_seq,
                 ring: VecDeque::new(),
+                state_ring: VecDeque::new(),
+                state_evicted: last_seq,
                 keys: HashMap::new(),
                 key_order: VecDeque::new(),
             }),
@@ -110,6 +123,14 @@ impl Bus for MemoryBus {
             inner.ring.pop_front();
         }
         inner.ring.push_back(env.clone());
+        if crate::model::is_state_topic(topic) {
+            if inner.state_ring.len() == STATE_RING_CAPACITY {
+                if let Some(old) = inner.state_ring.pop_front() {
+                    inner.state_evicted = old.id.seq;
+                }
+            }
+            inner.state_ring.push_back(env.clone());
+        }
         // Sent under the lock so receivers see ids in order; an error only
         // means nobody listens yet, which loses nothing (the ring has it).
         let _ = self.tx.send(env.clone());
@@ -141,6 +162,28 @@ impl Bus for MemoryBus {
             .take(limit)
             .cloned()
             .collect())
+    }
+
+    async fn recover_state(
+        &self,
+        after: EventId,
+    ) -> Result<(Vec<Arc<Envelope>>, EventId), BusError> {
+        let inner = self.inner.lock().expect("bus lock poisoned");
+        if after.epoch != self.epoch || inner.state_evicted > after.seq {
+            return Err(BusError::Evicted(after));
+        }
+        // `read_after` works again from just before the main ring's front.
+        let resume = inner
+            .ring
+            .front()
+            .map_or(inner.last_seq, |f| f.id.seq.saturating_sub(1));
+        let events = inner
+            .state_ring
+            .iter()
+            .filter(|e| e.id.seq > after.seq && e.id.seq <= resume)
+            .cloned()
+            .collect();
+        Ok((events, EventId::new(self.epoch, resume)))
     }
 
     fn epoch(&self) -> u64 {
@@ -190,6 +233,36 @@ mod tests {
             bus.read_after(EventId::new(7, 1), 10).await,
             Err(BusError::Evicted(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn state_events_pushed_out_of_the_ring_are_recovered_apart() {
+        let bus = MemoryBus::new(1, 0);
+        let data = || Bytes::from_static(b"{}");
+        bus.publish("game/1", "score", data(), None)
+            .await
+            .expect("publish");
+        for _ in 0..RING_CAPACITY + 10 {
+            bus.publish("chat/1", "chat", data(), None)
+                .await
+                .expect("publish");
+        }
+        bus.publish("scores", "update", data(), None)
+            .await
+            .expect("publish");
+        let start = EventId::new(1, 0);
+        assert!(matches!(
+            bus.read_after(start, 10).await,
+            Err(BusError::Evicted(_))
+        ));
+        let (state, resume) = bus.recover_state(start).await.expect("kept apart");
+        assert_eq!(state.iter().map(|e| e.id.seq).collect::<Vec<_>>(), vec![1]);
+        let rest = bus
+            .read_after(resume, 100_000)
+            .await
+            .expect("ring from there");
+        assert_eq!(rest.first().map(|e| e.id.seq), Some(resume.seq + 1));
+        assert_eq!(rest.last().map(|e| e.topic.as_str()), Some("scores"));
     }
 
     #[tokio::test]

@@ -130,6 +130,19 @@ pub trait Bus: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<Arc<Envelope>>, BusError>;
 
+    /// For a reader that fell behind what [`Bus::read_after`] still holds
+    /// (`Evicted`): the events of the state topics (`scores`, `game/…`)
+    /// after `after` that the bus kept apart from the rest, and the id
+    /// after which `read_after` works again. Everything else in between is
+    /// gone. `Evicted` when the bus kept no such events (the shared buses:
+    /// their logs are one stream).
+    async fn recover_state(
+        &self,
+        after: EventId,
+    ) -> Result<(Vec<Arc<Envelope>>, EventId), BusError> {
+        Err(BusError::Evicted(after))
+    }
+
     /// The epoch of the ids this bus gives out now.
     fn epoch(&self) -> u64;
 

@@ -289,18 +289,12 @@ impl Hub {
                 .topics
                 .get(topic)
                 .is_some_and(|t| t.evicted_upto > seq);
-            if lost && !is_state_topic(topic) {
+            if lost && !model::is_state_topic(topic) {
                 return None;
             }
         }
         Some(inner.after(key, seq, true))
     }
-}
-
-/// Topics whose every event a lagging client may skip in favour of the
-/// current state (SPEC "state topics").
-fn is_state_topic(topic: &str) -> bool {
-    topic == model::TOPIC_SCORES || topic.starts_with("game/")
 }
 
 impl Inner {
@@ -353,7 +347,7 @@ impl Inner {
         let lost = key.iter().any(|t| {
             self.topics
                 .get(t)
-                .is_some_and(|e| e.evicted_upto > start && !is_state_topic(t))
+                .is_some_and(|e| e.evicted_upto > start && !model::is_state_topic(t))
         });
         if lost {
             return self.reset(key, reason, &sent);

@@ -148,7 +148,7 @@ pub enum Class {
 
 impl Class {
     fn of(env: &Envelope) -> Self {
-        if env.topic == crate::model::TOPIC_SCORES || env.topic.starts_with("game/") {
+        if crate::model::is_state_topic(&env.topic) {
             Class::State
         } else {
             Class::Other
@@ -253,6 +253,10 @@ pub struct Writer {
     pending: VecDeque<Arc<Envelope>>,
     /// Of `pending`: state events (the rest are other).
     pending_state: usize,
+    /// What a gap in the ids counts as: `Unknown`, or `Other` while
+    /// recovering from the bus's state ring (every state event of the gap
+    /// was recovered, so what is missing is not score history).
+    gap_class: Class,
     /// Seq of the newest event queued; older ones from the bus are repeats.
     last_queued: u64,
     /// Epoch of `last_queued`. A new epoch (a flushed Redis) restarts seq
@@ -282,6 +286,7 @@ impl Writer {
             status,
             pending: VecDeque::new(),
             pending_state: 0,
+            gap_class: Class::Unknown,
             last_queued: base_seq,
             last_epoch,
             behind: false,
@@ -319,7 +324,7 @@ impl Writer {
                     // Wait before retrying.
                     _ = &mut pause => break,
                     // Events keep queueing meanwhile, each in its budget.
-                    msg = self.rx.recv(), if !self.closed => self.on_recv(msg),
+                    msg = self.rx.recv(), if !self.closed && !self.behind => self.on_recv(msg),
                 }
             }
             if cancel.is_cancelled() {
@@ -377,7 +382,7 @@ impl Writer {
         }
         if env.id.seq > self.last_queued + 1 && self.last_queued > 0 {
             let missing = env.id.seq - self.last_queued - 1;
-            self.status.lose(Class::Unknown, missing);
+            self.status.lose(self.gap_class, missing);
             tracing::error!(
                 missing,
                 after = self.last_queued,
@@ -418,6 +423,7 @@ impl Writer {
             match self.bus.read_after(after, REFILL_CHUNK).await {
                 Ok(events) if events.is_empty() => break,
                 Ok(events) => events.into_iter().for_each(|e| self.accept(e)),
+                Err(BusError::Evicted(_)) if self.recover(after).await => {}
                 Err(
                     BusError::Evicted(_)
                     | BusError::OtherEpoch(_)
@@ -436,6 +442,35 @@ impl Writer {
         self.behind = false;
     }
 
+    /// Takes the state events the bus kept apart of what left its ring
+    /// before this writer read it, and steps over the rest (counted as
+    /// lost `other`); false when the bus kept none.
+    async fn recover(&mut self, after: EventId) -> bool {
+        let Ok((state, resume)) = self.bus.recover_state(after).await else {
+            return false;
+        };
+        if resume.seq <= after.seq {
+            return false;
+        }
+        tracing::error!(
+            after = after.seq,
+            resume = resume.seq,
+            recovered = state.len(),
+            "events left the bus ring before the database took them; score history recovered apart"
+        );
+        self.gap_class = Class::Other;
+        for env in state {
+            self.accept(env);
+        }
+        if resume.seq > self.last_queued {
+            self.status
+                .lose(Class::Other, resume.seq - self.last_queued);
+            self.last_queued = resume.seq;
+        }
+        self.gap_class = Class::Unknown;
+        true
+    }
+
     /// Writes the oldest batch; true on success. Takes events off the bus
     /// while the write is in flight, so a stalled database cannot make the
     /// receiver lag.
@@ -451,7 +486,9 @@ impl Writer {
                 biased;
                 result = &mut write => break result,
                 // Appends behind the batch; the batch's events stay put.
-                msg = self.rx.recv(), if !self.closed => self.on_recv(msg),
+                // Once lagged, what was skipped comes from the bus first
+                // (`refill`), so no later event is taken before it.
+                msg = self.rx.recv(), if !self.closed && !self.behind => self.on_recv(msg),
             }
         };
         match result {
