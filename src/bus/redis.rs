@@ -403,8 +403,5 @@ fn is_transient(err: &redis::RedisError) -> bool {
 /// A new epoch, should this publish be the one to find none: milliseconds
 /// since 1970, so it differs from any earlier one.
 fn fresh_epoch() -> u64 {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    u64::try_from(now.as_millis()).unwrap_or(u64::MAX)
+    retry::now_ms()
 }

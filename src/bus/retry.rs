@@ -48,10 +48,9 @@ pub struct Deadline {
 impl Deadline {
     /// A deadline `timeout` from now.
     pub fn after(timeout: Duration) -> Self {
-        let fence = SystemTime::now() + timeout.saturating_sub(FENCE_GUARD);
-        let fence_ms = fence
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let lead =
+            u64::try_from(timeout.saturating_sub(FENCE_GUARD).as_millis()).unwrap_or(u64::MAX);
+        let fence_ms = now_ms().saturating_add(lead);
         Self {
             at: Instant::now() + timeout,
             fence_ms,

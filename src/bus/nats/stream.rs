@@ -45,7 +45,7 @@ pub(super) fn ephemeral(from: u64, idle: Duration) -> consumer::pull::Config {
 
 /// The epoch of a stream: its creation time in milliseconds since 1970.
 pub(super) fn epoch_of(info: &stream::Info) -> u64 {
-    u64::try_from(info.created.unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
+    stamp_ms(info.created)
 }
 
 /// `<stream>.ev.<topic, one token per `/` or `.` part>`; an empty part
