@@ -253,6 +253,7 @@ pub async fn serve(
     let state = AppState {
         hub,
         bus,
+        chat: Arc::new(http::ws::chat::ChatGate::new(&config.http.ws.chat)),
         feed: feed_status,
         cancel: cancel.clone(),
         tracker: tracker.clone(),
@@ -284,7 +285,7 @@ pub async fn serve(
         per_ip: config.max_connections_per_ip,
         send_buffer: config.send_buffer_bytes,
     };
-    let listener = LimitedListener::new(listener, limits, tracker.clone());
+    let listener = LimitedListener::new(listener, limits);
     tracker.spawn(http::server::run(
         listener,
         http::router(state.clone()),

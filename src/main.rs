@@ -137,6 +137,9 @@ fn server_config(args: &ServerArgs, feed: FeedSource, announce_url: bool) -> Ser
             ws: args.ws.config(),
             max_body_bytes: args.limits.max_body,
             cors_origins: args.limits.cors_origins.clone(),
+            trusted_proxies: livescore::http::client_addr::TrustedProxies(
+                args.limits.trusted_proxies.clone(),
+            ),
             ..HttpConfig::default()
         },
         conn: livescore::http::server::ConnConfig {
@@ -209,30 +212,42 @@ fn init_tracing(format: LogFormat) {
     }
 }
 
-/// Resolves on Ctrl-C or SIGTERM (what systemd and container runtimes send).
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(err) = tokio::signal::ctrl_c().await {
-            tracing::error!(%err, "cannot listen for Ctrl-C");
-            std::future::pending::<()>().await;
-        }
-    };
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM (what systemd and container
+/// runtimes send). The handlers are installed by this call, not when the
+/// future is first polled: the server says it is listening before it polls
+/// it, and a signal in between would kill the process outright (a test
+/// that sent SIGINT right after "listening" once saw exactly that).
+fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        async fn wait(s: std::io::Result<tokio::signal::unix::Signal>, name: &'static str) {
+            match s {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(err) => {
+                    tracing::error!(%err, "cannot listen for {name}");
+                    std::future::pending::<()>().await;
+                }
             }
-            Err(err) => {
-                tracing::error!(%err, "cannot listen for SIGTERM");
+        }
+        let int = signal(SignalKind::interrupt());
+        let term = signal(SignalKind::terminate());
+        async move {
+            tokio::select! {
+                () = wait(int, "Ctrl-C") => {}
+                () = wait(term, "SIGTERM") => {}
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        async {
+            if let Err(err) = tokio::signal::ctrl_c().await {
+                tracing::error!(%err, "cannot listen for Ctrl-C");
                 std::future::pending::<()>().await;
             }
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term => {}
     }
 }

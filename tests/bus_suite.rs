@@ -246,7 +246,19 @@ async fn chats(ws: &mut Ws, n: usize) -> Vec<(String, String, String)> {
 /// conversation so far.
 async fn chat_is_seen_by_everyone_in_one_order(backend: Backend) {
     let d = Deployment::new(backend, "chat");
-    let nodes = d.nodes(2, &["--feed", FINAL_FEED, "--poll-interval", "1s"]);
+    // Both clients come from 127.0.0.1, one chat bucket on a single node:
+    // room for their six messages.
+    let nodes = d.nodes(
+        2,
+        &[
+            "--feed",
+            FINAL_FEED,
+            "--poll-interval",
+            "1s",
+            "--chat-burst",
+            "6",
+        ],
+    );
     let (a, b) = (&nodes[0], nodes.last().expect("a node"));
     let mut on_a = join(&a.url).await;
     let mut on_b = join(&b.url).await;

@@ -30,6 +30,31 @@ async fn connect(server: &Server) -> Ws {
     ws
 }
 
+/// A connection from loopback address `ip` (any of 127.0.0.0/8), so one
+/// test can be several clients; with `forwarded_for`, as a proxy would send.
+async fn connect_from(server: &Server, ip: &str, forwarded_for: Option<&str>) -> Ws {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let addr = server.url.trim_start_matches("http://");
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind(format!("{ip}:0").parse().expect("source address"))
+        .expect("bind a loopback source address");
+    let stream = socket
+        .connect(addr.parse().expect("server address"))
+        .await
+        .expect("connect");
+    let mut req = ws_url(server).into_client_request().expect("request");
+    if let Some(xff) = forwarded_for {
+        req.headers_mut()
+            .insert("x-forwarded-for", xff.parse().expect("header"));
+    }
+    let (ws, resp) = tokio_tungstenite::client_async(req, MaybeTlsStream::Plain(stream))
+        .await
+        .expect("websocket handshake");
+    assert_eq!(resp.status(), 101);
+    ws
+}
+
 async fn send(ws: &mut Ws, v: Value) {
     ws.send(Message::Text(v.to_string().into()))
         .await
@@ -324,10 +349,11 @@ async fn chat_limits_and_unknown_games_get_errors() {
 async fn two_clients_see_the_same_chat_in_the_same_order_verbatim() {
     let server = Server::start(&["demo", "--speed", "2000"]);
     let chat_topic = format!("chat/{GAME}");
-    let mut a = connect(&server).await;
+    // Two people: the chat bucket belongs to the address.
+    let mut a = connect_from(&server, "127.0.0.2", None).await;
     game_known(&mut a).await;
     subscribe(&mut a, &[&chat_topic], None).await;
-    let mut b = connect(&server).await;
+    let mut b = connect_from(&server, "127.0.0.3", None).await;
     subscribe(&mut b, &[&chat_topic], None).await;
     let script = "<script>alert('x')</script> & <b>bold</b>";
     for i in 0..3 {
@@ -580,4 +606,96 @@ async fn a_chat_resent_with_its_idempotency_key_is_posted_once() {
     assert_eq!(texts, ["once", "marker"]);
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert!(errors[0].contains("idempotency_key"), "{errors:?}");
+}
+
+/// Sends a chat as `name` on a connection subscribed to the game's chat:
+/// `Ok` once it comes back as an event, `Err` with the server's error.
+async fn try_chat(ws: &mut Ws, name: &str) -> Result<(), String> {
+    send(ws, chat(GAME, name, "hi")).await;
+    loop {
+        let v = next_json(ws).await;
+        if v["type"] == "error" {
+            return Err(v["message"].as_str().unwrap_or_default().to_owned());
+        }
+        if v["event"] == "chat" && v["data"]["name"] == name {
+            return Ok(());
+        }
+    }
+}
+
+/// A chatter that reconnects finds its bucket as it left it (the issue's
+/// attacker got 405 messages a second by reconnecting); other addresses
+/// have their own; behind a trusted proxy the forwarded address counts,
+/// from anyone else the header is ignored; and a crowd of addresses is
+/// capped per game.
+#[tokio::test]
+async fn the_chat_rate_belongs_to_the_address_and_each_game_has_a_cap() {
+    let server = Server::start(&[
+        "demo",
+        "--speed",
+        "2000",
+        "--chat-game-burst",
+        "12",
+        "--chat-game-rate",
+        "0.01",
+        "--trusted-proxies",
+        "127.0.0.9",
+    ]);
+    let chat_topic = format!("chat/{GAME}");
+    let mut a = connect_from(&server, "127.0.0.2", None).await;
+    game_known(&mut a).await;
+    subscribe(&mut a, &[&chat_topic], None).await;
+    for i in 0..5 {
+        try_chat(&mut a, &format!("a{i}")).await.expect("the burst");
+    }
+    let err = try_chat(&mut a, "a5").await.expect_err("past the burst");
+    assert!(err.contains("from your address"), "{err}");
+    drop(a);
+
+    // Reconnecting gives nothing.
+    let mut again = connect_from(&server, "127.0.0.2", None).await;
+    subscribe(&mut again, &[&chat_topic], None).await;
+    let err = try_chat(&mut again, "a6").await.expect_err("same bucket");
+    assert!(err.contains("from your address"), "{err}");
+
+    // Another address has its own bucket.
+    let mut b = connect_from(&server, "127.0.0.3", None).await;
+    subscribe(&mut b, &[&chat_topic], None).await;
+    try_chat(&mut b, "b0").await.expect("b's own bucket");
+
+    // Through the trusted proxy: the client it forwarded for.
+    let mut proxied = connect_from(&server, "127.0.0.9", Some("198.51.100.1")).await;
+    subscribe(&mut proxied, &[&chat_topic], None).await;
+    try_chat(&mut proxied, "p0").await.expect("its own bucket");
+    let mut flooder = connect_from(&server, "127.0.0.9", Some("127.0.0.2")).await;
+    subscribe(&mut flooder, &[&chat_topic], None).await;
+    let err = try_chat(&mut flooder, "a7")
+        .await
+        .expect_err("the flooder's bucket");
+    assert!(err.contains("from your address"), "{err}");
+    // From an untrusted peer the header is the client's word: ignored.
+    let mut forger = connect_from(&server, "127.0.0.4", Some("127.0.0.2")).await;
+    subscribe(&mut forger, &[&chat_topic], None).await;
+    try_chat(&mut forger, "f0")
+        .await
+        .expect("its own address's bucket");
+
+    // 8 of the game's 12 are used: four more addresses get through, then
+    // the game's cap answers.
+    let mut outcomes = Vec::new();
+    for i in 0..6 {
+        let mut c = connect_from(&server, &format!("127.0.0.{}", 20 + i), None).await;
+        subscribe(&mut c, &[&chat_topic], None).await;
+        outcomes.push(try_chat(&mut c, &format!("c{i}")).await);
+    }
+    assert!(outcomes[..4].iter().all(Result::is_ok), "{outcomes:?}");
+    for o in &outcomes[4..] {
+        let err = o.as_ref().expect_err("the game's cap");
+        assert!(err.contains("this game's chat"), "{err}");
+    }
+    let metrics = common::get_text(format!("{}/metrics", server.url)).await;
+    assert!(
+        metrics.contains(r#"livescore_chat_rejected_total{reason="game_rate"} 2"#),
+        "{metrics}"
+    );
 }

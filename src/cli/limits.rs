@@ -36,6 +36,13 @@ pub struct LimitArgs {
     #[arg(long = "cors-origin", env = "LIVESCORE_CORS_ORIGINS", value_delimiter = ',', value_parser = crate::http::guard::parse_origin)]
     pub cors_origins: Vec<String>,
 
+    /// Reverse proxies (addresses or blocks) whose `X-Forwarded-For` names
+    /// the client, for the limits that belong to a client (the chat rate);
+    /// comma-separate several. From other peers the header is ignored.
+    /// Example: --trusted-proxies 127.0.0.1,10.0.0.0/8
+    #[arg(long, env = "LIVESCORE_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<crate::http::client_addr::Cidr>,
+
     /// Longest graceful shutdown (SIGTERM, Ctrl-C): streams end, WebSockets
     /// close with 1001 and queued database writes are flushed within it;
     /// then the process exits anyway.

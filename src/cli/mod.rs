@@ -199,15 +199,28 @@ pub struct WsArgs {
     #[arg(long, env = "LIVESCORE_CHAT_MAX_NAME", default_value_t = 32)]
     pub chat_max_name: usize,
 
-    /// Chat messages per second one connection may send, sustained.
+    /// Chat messages per second one client address may send, sustained
+    /// (over all its connections; an IPv6 client is its /64; behind a
+    /// proxy, see --trusted-proxies).
     /// Example: --chat-rate 1
     #[arg(long, env = "LIVESCORE_CHAT_RATE", default_value_t = 1.0, value_parser = parse_rate)]
     pub chat_rate: f64,
 
-    /// Chat messages one connection may send at once after a pause.
+    /// Chat messages one client address may send at once after a pause.
     /// Example: --chat-burst 5
     #[arg(long, env = "LIVESCORE_CHAT_BURST", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     pub chat_burst: u32,
+
+    /// Chat messages per second one game's chat takes from all clients
+    /// together, sustained.
+    /// Example: --chat-game-rate 20
+    #[arg(long, env = "LIVESCORE_CHAT_GAME_RATE", default_value_t = 20.0, value_parser = parse_rate)]
+    pub chat_game_rate: f64,
+
+    /// Chat messages one game's chat takes at once after a pause.
+    /// Example: --chat-game-burst 40
+    #[arg(long, env = "LIVESCORE_CHAT_GAME_BURST", default_value_t = 40, value_parser = clap::value_parser!(u32).range(1..))]
+    pub chat_game_burst: u32,
 }
 
 impl WsArgs {
@@ -223,6 +236,8 @@ impl WsArgs {
                 max_name_chars: self.chat_max_name,
                 per_second: self.chat_rate,
                 burst: self.chat_burst,
+                game_per_second: self.chat_game_rate,
+                game_burst: self.chat_game_burst,
             },
         }
     }

@@ -145,9 +145,45 @@ pub fn classify(bytes: Bytes, cors: bool) -> First {
     })
 }
 
+/// Whether a complete head is a health or metrics probe (`GET` or `HEAD`
+/// of `/healthz`, `/readyz` or `/metrics`, nothing after it): the requests
+/// a node at its connection limit still serves, so monitors and load
+/// balancers see it is full rather than dead.
+pub fn is_probe(head: &[u8]) -> bool {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    if !matches!(req.parse(head), Ok(httparse::Status::Complete(n)) if n == head.len()) {
+        return false;
+    }
+    let path = req.path.unwrap_or("");
+    let path = path.split_once('?').map_or(path, |(p, _)| p);
+    matches!(req.method, Some("GET" | "HEAD"))
+        && matches!(path, "/healthz" | "/readyz" | "/metrics")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn probes_are_health_and_metrics_reads_only() {
+        for yes in [
+            "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+            "HEAD /readyz HTTP/1.1\r\n\r\n",
+            "GET /metrics?x=1 HTTP/1.0\r\n\r\n",
+        ] {
+            assert!(is_probe(yes.as_bytes()), "{yes:?}");
+        }
+        for no in [
+            "GET /api/ HTTP/1.1\r\n\r\n",
+            "POST /healthz HTTP/1.1\r\n\r\n",
+            "GET /healthz HTTP/1.1\r\n",
+            "GET /healthz HTTP/1.1\r\n\r\nGET /api/ HTTP/1.1\r\n\r\n",
+            "GET /healthzz HTTP/1.1\r\n\r\n",
+        ] {
+            assert!(!is_probe(no.as_bytes()), "{no:?}");
+        }
+    }
 
     fn stream(head: &str) -> Option<StreamRequest> {
         match classify(Bytes::copy_from_slice(head.as_bytes()), false) {

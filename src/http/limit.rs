@@ -5,31 +5,51 @@
 //! backlog. So the listener counts open connections and, at the configured
 //! maximum (kept below the ceiling), still accepts but answers a JSON 503 and
 //! closes. A per-IP cap (429) stops one client from taking the whole node.
+//!
+//! Refusing costs a descriptor too, for as long as the refused client takes
+//! to send its head and read the answer. Unbounded, a flood of refused
+//! connections would use up the descriptors the maximum keeps in reserve,
+//! and every later client (a monitor's `/healthz` included) would hang in
+//! the backlog. So refused connections get one of [`REFUSAL_SLOTS`] slots,
+//! taken from the reserve; a health or metrics probe among them is served,
+//! everything else gets its 503/429 as soon as its head is in. When every
+//! slot is taken, the one waiting longest for its head gives way to the
+//! newcomer (a client that sent nothing in [`EVICT_AFTER`] has had its
+//! chance); when none may give way the newcomer is closed at once: never a
+//! hang. A probe whose request is in when it is accepted (under a flood it
+//! usually is) keeps its slot.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio_util::task::TaskTracker;
+use tokio_util::sync::CancellationToken;
 
 /// File descriptors kept back from the connection budget for the database,
-/// the bus, log files and the listener itself.
+/// the bus, log files, the listener itself and refused connections.
 pub const FD_RESERVE: u64 = 256;
 
-/// How long a rejected client gets to send its request and read the answer
-/// before the socket closes.
-const REJECT_LINGER: Duration = Duration::from_secs(1);
+/// Refused connections open at once (each waiting for its head or being
+/// answered). Evicted ones may still be closing, so at most twice this many
+/// descriptors, well inside [`FD_RESERVE`].
+pub const REFUSAL_SLOTS: usize = 64;
 
-/// Request bytes read from a rejected client before answering anyway.
-const MAX_REJECTED_HEAD_BYTES: usize = 16 * 1024;
+/// How long a refused client gets to send its request head, and then to
+/// read the answer, before the socket closes.
+pub const REJECT_LINGER: Duration = Duration::from_secs(1);
+
+/// The least time a refused connection keeps its slot waiting for its head
+/// before a newer one may take it: long enough for any client that sends
+/// its request at once, so only the silent ones give way.
+const EVICT_AFTER: Duration = Duration::from_millis(250);
 
 /// Connection limits.
 #[derive(Debug, Clone, Copy)]
@@ -63,6 +83,20 @@ pub fn default_max_connections(fd_ceiling: u64) -> usize {
 struct Counts {
     open: AtomicUsize,
     per_ip: Mutex<HashMap<IpAddr, usize>>,
+    refusals: Mutex<Refusals>,
+}
+
+/// Refused connections still open.
+#[derive(Default)]
+struct Refusals {
+    /// Open, evicted ones included.
+    open: usize,
+    /// Evicted but not yet closed.
+    evicted: usize,
+    /// Those still waiting for their head, oldest first: the ones that may
+    /// be evicted.
+    waiting: VecDeque<(u64, Instant, CancellationToken)>,
+    next_id: u64,
 }
 
 /// A TCP listener that counts, tunes and limits connections.
@@ -70,18 +104,15 @@ pub struct LimitedListener {
     inner: TcpListener,
     limits: ConnLimits,
     counts: Arc<Counts>,
-    /// Owns the short tasks that answer rejected clients.
-    tracker: TaskTracker,
 }
 
 impl LimitedListener {
     /// Wraps `inner`.
-    pub fn new(inner: TcpListener, limits: ConnLimits, tracker: TaskTracker) -> Self {
+    pub fn new(inner: TcpListener, limits: ConnLimits) -> Self {
         Self {
             inner,
             limits,
             counts: Arc::default(),
-            tracker,
         }
     }
 
@@ -105,28 +136,52 @@ impl LimitedListener {
         })
     }
 
-    fn reject(&self, mut stream: TcpStream, why: Rejection) {
+    /// A slot for a refused connection, or `None` (close it at once). A
+    /// `probe` (its whole head already read) is never evicted.
+    fn refuse(&self, why: Rejection, probe: bool) -> Option<Refusal> {
         metrics::counter!("livescore_connections_rejected_total", "reason" => why.label())
             .increment(1);
-        tracing::debug!(reason = why.label(), "connection rejected");
-        self.tracker.spawn(async move {
-            // Answer like a server: after the request head (clients such as
-            // hyper treat bytes before their request as a protocol error).
-            let mut head = Vec::with_capacity(1024);
-            let mut buf = [0u8; 1024];
-            let _ = tokio::time::timeout(REJECT_LINGER, async {
-                while head.len() < MAX_REJECTED_HEAD_BYTES
-                    && !head.windows(4).any(|w| w == b"\r\n\r\n")
-                {
-                    match stream.read(&mut buf).await {
-                        Ok(n) if n > 0 => head.extend_from_slice(&buf[..n]),
-                        _ => break,
-                    }
-                }
-            })
-            .await;
-            answer_and_close(&mut stream, why.status(), "retry-after: 5\r\n", why.body()).await;
-        });
+        tracing::debug!(reason = why.label(), probe, "connection refused");
+        let mut slots = self.counts.refusals.lock().expect("refusal lock poisoned");
+        if slots.open >= 2 * REFUSAL_SLOTS {
+            return None;
+        }
+        let now = Instant::now();
+        if !probe && slots.open - slots.evicted >= REFUSAL_SLOTS {
+            // The longest waiting gives way, once it has had a fair chance.
+            let (_, since, _) = slots.waiting.front()?;
+            if now.duration_since(*since) < EVICT_AFTER {
+                return None;
+            }
+            let (_, _, oldest) = slots.waiting.pop_front()?;
+            oldest.cancel();
+            slots.evicted += 1;
+            metrics::counter!("livescore_connections_evicted_total").increment(1);
+        }
+        slots.open += 1;
+        slots.next_id += 1;
+        let id = slots.next_id;
+        let evict = CancellationToken::new();
+        if !probe {
+            slots.waiting.push_back((id, now, evict.clone()));
+        }
+        Some(Refusal {
+            why,
+            id,
+            evict,
+            counts: self.counts.clone(),
+        })
+    }
+}
+
+/// What a refused client already sent when it was accepted: under a flood
+/// the accept loop lags, so a monitor's request is usually in by then, and
+/// knowing it is a probe keeps it from losing its slot.
+fn sent_so_far(stream: &TcpStream) -> Bytes {
+    let mut buf = [0u8; 1024];
+    match stream.try_read(&mut buf) {
+        Ok(n) if n > 0 => Bytes::copy_from_slice(&buf[..n]),
+        _ => Bytes::new(),
     }
 }
 
@@ -151,9 +206,12 @@ where
     .await;
 }
 
+/// Why a connection is refused.
 #[derive(Debug, Clone, Copy)]
-enum Rejection {
+pub enum Rejection {
+    /// The node is at `--max-connections`.
     Full,
+    /// The client's address is at `--max-connections-per-ip`.
     PerIp,
 }
 
@@ -164,13 +222,15 @@ impl Rejection {
             Rejection::PerIp => "per_ip",
         }
     }
-    fn status(self) -> &'static str {
+    /// Status line of the answer.
+    pub fn status(self) -> &'static str {
         match self {
             Rejection::Full => "503 Service Unavailable",
             Rejection::PerIp => "429 Too Many Requests",
         }
     }
-    fn body(self) -> &'static str {
+    /// JSON body of the answer.
+    pub fn body(self) -> &'static str {
         match self {
             Rejection::Full => {
                 r#"{"error":"the server is at its connection limit; retry later or elsewhere"}"#
@@ -193,20 +253,30 @@ impl axum::serve::Listener for LimitedListener {
                     continue;
                 }
             };
-            match self.admit(addr.ip()) {
+            let (admission, ahead) = match self.admit(addr.ip()) {
                 Ok(guard) => {
                     tune(&stream, self.limits.send_buffer);
-                    return (
-                        Counted {
-                            stream,
-                            ahead: Bytes::new(),
-                            _guard: guard,
-                        },
-                        addr,
-                    );
+                    (Admission::Admitted(guard), Bytes::new())
                 }
-                Err(why) => self.reject(stream, why),
-            }
+                Err(why) => {
+                    let sent = sent_so_far(&stream);
+                    match self.refuse(why, super::head::is_probe(&sent)) {
+                        Some(refusal) => (Admission::Refused(refusal), sent),
+                        None => {
+                            metrics::counter!("livescore_connections_dropped_total").increment(1);
+                            continue;
+                        }
+                    }
+                }
+            };
+            return (
+                Counted {
+                    stream,
+                    ahead,
+                    admission,
+                },
+                addr,
+            );
         }
     }
 
@@ -268,15 +338,68 @@ impl Drop for Guard {
     }
 }
 
+/// A refused connection's slot, given back when it closes.
+pub struct Refusal {
+    why: Rejection,
+    id: u64,
+    evict: CancellationToken,
+    counts: Arc<Counts>,
+}
+
+impl Refusal {
+    /// Why it was refused.
+    pub fn why(&self) -> Rejection {
+        self.why
+    }
+
+    /// Cancelled when a newer refused connection takes this slot.
+    pub fn evicted(&self) -> CancellationToken {
+        self.evict.clone()
+    }
+
+    /// Its head is in: it is being answered and may no longer be evicted.
+    pub fn answering(&self) {
+        let mut slots = self.counts.refusals.lock().expect("refusal lock poisoned");
+        slots.waiting.retain(|(id, _, _)| *id != self.id);
+    }
+}
+
+impl Drop for Refusal {
+    fn drop(&mut self) {
+        let mut slots = self.counts.refusals.lock().expect("refusal lock poisoned");
+        slots.open -= 1;
+        if self.evict.is_cancelled() {
+            slots.evicted -= 1;
+        } else {
+            slots.waiting.retain(|(id, _, _)| *id != self.id);
+        }
+    }
+}
+
+/// Whether a connection holds a place or a refusal slot.
+enum Admission {
+    Admitted(#[allow(dead_code)] Guard),
+    Refused(Refusal),
+}
+
 /// An accepted connection that counts against the limits while open.
 pub struct Counted {
     stream: TcpStream,
     /// Bytes read ahead of hyper ([`super::head`]), read again first.
     ahead: Bytes,
-    _guard: Guard,
+    admission: Admission,
 }
 
 impl Counted {
+    /// Its refusal, when it came past a limit: to be answered, not served
+    /// (probes aside).
+    pub fn refusal(&self) -> Option<&Refusal> {
+        match &self.admission {
+            Admission::Admitted(_) => None,
+            Admission::Refused(r) => Some(r),
+        }
+    }
+
     /// Puts `bytes`, read from this connection, back in front of what is
     /// still to be read, for hyper to read the request head again.
     pub fn put_back(&mut self, bytes: Bytes) {
@@ -344,7 +467,7 @@ mod tests {
             per_ip: 0,
             send_buffer: 0,
         };
-        let mut listener = LimitedListener::new(listener, limits, TaskTracker::new());
+        let mut listener = LimitedListener::new(listener, limits);
         let mut client = TcpStream::connect(addr).await.expect("connect");
         let (mut conn, _) = axum::serve::Listener::accept(&mut listener).await;
         client

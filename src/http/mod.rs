@@ -4,6 +4,7 @@
 //! store directly and never block on a client.
 
 pub mod api;
+pub mod client_addr;
 pub mod error;
 pub mod guard;
 pub mod head;
@@ -57,6 +58,8 @@ pub struct HttpConfig {
     /// Origins whose pages may call this API from a browser (`*`: any);
     /// empty sends no CORS headers at all.
     pub cors_origins: Vec<String>,
+    /// Peers whose `X-Forwarded-For` names the client (`--trusted-proxies`).
+    pub trusted_proxies: client_addr::TrustedProxies,
 }
 
 impl Default for HttpConfig {
@@ -70,6 +73,7 @@ impl Default for HttpConfig {
             ws: ws::WsConfig::default(),
             max_body_bytes: guard::DEFAULT_MAX_BODY_BYTES,
             cors_origins: Vec::new(),
+            trusted_proxies: client_addr::TrustedProxies::default(),
         }
     }
 }
@@ -95,6 +99,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// The database (score history) and its writer's status (`/healthz`).
     pub store: StoreHandle,
+    /// Chat rate limits, shared by every connection of the node.
+    pub chat: Arc<ws::chat::ChatGate>,
 }
 
 /// The whole HTTP surface; tests drive it directly or over a socket.

@@ -34,6 +34,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tower::ServiceExt;
 use tracing::Instrument;
 
 use super::head::{self, First};
@@ -92,6 +93,7 @@ pub async fn run(
             conn = listener.accept() => conn,
         };
         let conn = Conn {
+            peer,
             router: router.clone(),
             state: state.clone(),
             builder: builder.clone(),
@@ -107,6 +109,7 @@ pub async fn run(
 /// One connection's task: its first head read here, then the stream on the
 /// socket or hyper for everything else.
 struct Conn {
+    peer: std::net::SocketAddr,
     router: Router,
     state: AppState,
     builder: http1::Builder,
@@ -116,6 +119,9 @@ struct Conn {
 
 impl Conn {
     async fn serve(self, mut io: Counted) {
+        if io.refusal().is_some() {
+            return self.refused(io).await;
+        }
         tracing::debug!("connection opened");
         let cors = !self.state.config.cors_origins.is_empty();
         let first = tokio::select! {
@@ -154,9 +160,48 @@ impl Conn {
         self.hyper(io, pre).await;
     }
 
+    /// A connection past a limit: a probe is served (one request), anything
+    /// else answered 503/429 as soon as its head is in. Ends early when a
+    /// newer refused connection needs the slot.
+    async fn refused(mut self, mut io: Counted) {
+        let Some(refusal) = io.refusal() else { return };
+        let (why, evicted) = (refusal.why(), refusal.evicted());
+        let limit = self.config.max_header_bytes.max(MIN_HEAD_BYTES);
+        let first = tokio::select! {
+            biased;
+            () = self.cancel.cancelled() => return,
+            () = evicted.cancelled() => return,
+            first = tokio::time::timeout(limit::REJECT_LINGER, head::read_first(&mut io, limit, false)) => first,
+        };
+        if let Some(refusal) = io.refusal() {
+            refusal.answering();
+        }
+        match first {
+            Ok(Ok(First::Other(pre))) if head::is_probe(&pre) => {
+                self.builder.keep_alive(false);
+                self.hyper(io, pre).await;
+            }
+            // Whatever it sent, or nothing within the linger: the answer.
+            _ => {
+                limit::answer_and_close(&mut io, why.status(), "retry-after: 5\r\n", why.body())
+                    .await
+            }
+        }
+    }
+
     async fn hyper(self, mut io: Counted, pre: bytes::Bytes) {
         io.put_back(pre);
-        let service = TowerToHyperService::new(self.router);
+        // Handlers that need the peer (the chat bucket's key) find it where
+        // axum's `ConnectInfo` extractor looks.
+        let peer = self.peer;
+        let router =
+            self.router
+                .map_request(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                    req.extensions_mut()
+                        .insert(axum::extract::ConnectInfo(peer));
+                    req
+                });
+        let service = TowerToHyperService::new(router);
         let conn = self
             .builder
             .serve_connection(TokioIo::new(io), service)

@@ -23,10 +23,31 @@ impl Server {
         Self::start_in(args, &std::env::temp_dir())
     }
 
+    pub fn start_in(args: &[&str], dir: &Path) -> Server {
+        Self::start_with(args, dir, None)
+    }
+
+    /// As [`Server::start`], with the open-files limit (soft and hard) set
+    /// to `nofile`: how a node behaves when descriptors are scarce.
+    pub fn start_with_nofile(args: &[&str], nofile: u64) -> Server {
+        Self::start_with(args, &std::env::temp_dir(), Some(nofile))
+    }
+
     // The child moves into `Server`, whose Drop kills and waits for it.
     #[allow(clippy::zombie_processes)]
-    pub fn start_in(args: &[&str], dir: &Path) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_livescore"))
+    fn start_with(args: &[&str], dir: &Path, nofile: Option<u64>) -> Server {
+        let bin = env!("CARGO_BIN_EXE_livescore");
+        // `prlimit` (util-linux) sets the limit and execs the server in
+        // its place: same pid, no unsafe `pre_exec` here.
+        let mut cmd = match nofile {
+            Some(n) => {
+                let mut c = Command::new("prlimit");
+                c.arg(format!("--nofile={n}:{n}")).arg("--").arg(bin);
+                c
+            }
+            None => Command::new(bin),
+        };
+        let mut child = cmd
             .args(args)
             .args(["--addr", "127.0.0.1:0"])
             .current_dir(dir)

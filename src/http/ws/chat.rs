@@ -7,6 +7,10 @@
 //! nothing here escapes or interprets it, it only refuses what no chat line
 //! should contain (control and bidi-override characters).
 
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::net::IpAddr;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -18,17 +22,22 @@ use crate::hub::Hub;
 use crate::model;
 
 /// Chat limits (SPEC: text 500 characters, name 32, 1 per second with a
-/// burst of 5 per connection).
+/// burst of 5 per client address; all senders together at most 20 per
+/// second into one game, burst 40).
 #[derive(Debug, Clone)]
 pub struct ChatLimits {
     /// Longest text, in characters (Unicode scalar values) after trimming.
     pub max_text_chars: usize,
     /// Longest name, in characters after trimming.
     pub max_name_chars: usize,
-    /// Sustained messages per second per connection.
+    /// Sustained messages per second per client address.
     pub per_second: f64,
-    /// Messages a connection may send at once after a quiet spell.
+    /// Messages a client may send at once after a quiet spell.
     pub burst: u32,
+    /// Sustained messages per second into one game's chat, all clients.
+    pub game_per_second: f64,
+    /// Messages one game's chat takes at once after a quiet spell.
+    pub game_burst: u32,
 }
 
 impl Default for ChatLimits {
@@ -38,6 +47,8 @@ impl Default for ChatLimits {
             max_name_chars: 32,
             per_second: 1.0,
             burst: 5,
+            game_per_second: 20.0,
+            game_burst: 40,
         }
     }
 }
@@ -147,8 +158,89 @@ fn forbidden(c: char) -> bool {
         || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{2028}' | '\u{2029}')
 }
 
-/// A token bucket: `burst` tokens, refilled at `per_second`. Per
-/// connection, so one client's flood costs only its own messages.
+/// Why a chat message was refused by the rate limits, and how long until
+/// it would pass.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Throttled {
+    /// The sender's own bucket is empty.
+    Sender(Duration),
+    /// The game's chat as a whole is at its cap.
+    Game(Duration),
+}
+
+/// Per-client buckets kept at most this many before the full ones (which a
+/// new bucket would equal) are dropped.
+const PRUNE_AT: usize = 4096;
+
+/// The chat rate limits of a node: one bucket per client address, so a
+/// client that reconnects finds its bucket as it left it, and one per game,
+/// so a crowd of addresses cannot flood one game's chat either.
+#[derive(Debug)]
+pub struct ChatGate {
+    senders: Mutex<Buckets<IpAddr>>,
+    games: Mutex<Buckets<String>>,
+}
+
+impl ChatGate {
+    /// Empty buckets at `limits`.
+    pub fn new(limits: &ChatLimits) -> Self {
+        Self {
+            senders: Mutex::new(Buckets::new(limits.per_second, limits.burst)),
+            games: Mutex::new(Buckets::new(limits.game_per_second, limits.game_burst)),
+        }
+    }
+
+    /// Takes a token from `sender`'s bucket and from `eid`'s, or from
+    /// neither.
+    pub fn take(&self, sender: IpAddr, eid: &str, now: Instant) -> Result<(), Throttled> {
+        let sender = crate::http::client_addr::client_key(sender);
+        let mut senders = self.senders.lock().expect("chat lock poisoned");
+        senders.take(sender, now).map_err(Throttled::Sender)?;
+        let mut games = self.games.lock().expect("chat lock poisoned");
+        if let Err(wait) = games.take(eid.to_owned(), now) {
+            senders.give_back(&sender);
+            return Err(Throttled::Game(wait));
+        }
+        Ok(())
+    }
+}
+
+/// Token buckets by key, pruned of full ones as they pile up.
+#[derive(Debug)]
+struct Buckets<K> {
+    map: HashMap<K, RateLimit>,
+    per_second: f64,
+    burst: u32,
+}
+
+impl<K: Eq + Hash> Buckets<K> {
+    fn new(per_second: f64, burst: u32) -> Self {
+        Self {
+            map: HashMap::new(),
+            per_second,
+            burst,
+        }
+    }
+
+    fn take(&mut self, key: K, now: Instant) -> Result<(), Duration> {
+        if self.map.len() >= PRUNE_AT && !self.map.contains_key(&key) {
+            self.map.retain(|_, b| !b.full_at(now));
+        }
+        let (per_second, burst) = (self.per_second, self.burst);
+        self.map
+            .entry(key)
+            .or_insert_with(|| RateLimit::with(per_second, burst, now))
+            .take(now)
+    }
+
+    fn give_back(&mut self, key: &K) {
+        if let Some(b) = self.map.get_mut(key) {
+            b.tokens = (b.tokens + 1.0).min(b.capacity);
+        }
+    }
+}
+
+/// A token bucket: `burst` tokens, refilled at `per_second`.
 #[derive(Debug)]
 pub struct RateLimit {
     capacity: f64,
@@ -158,15 +250,25 @@ pub struct RateLimit {
 }
 
 impl RateLimit {
-    /// A full bucket.
+    /// A full bucket at the per-client limits.
     pub fn new(limits: &ChatLimits, now: Instant) -> Self {
-        let capacity = f64::from(limits.burst.max(1));
+        Self::with(limits.per_second, limits.burst, now)
+    }
+
+    fn with(per_second: f64, burst: u32, now: Instant) -> Self {
+        let capacity = f64::from(burst.max(1));
         Self {
             capacity,
-            per_second: limits.per_second.max(f64::MIN_POSITIVE),
+            per_second: per_second.max(f64::MIN_POSITIVE),
             tokens: capacity,
             last: now,
         }
+    }
+
+    /// Whether it will have refilled by `now`: then it is as good as new.
+    fn full_at(&self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.tokens + elapsed * self.per_second >= self.capacity
     }
 
     /// Takes a token, or says how long until one is available.
@@ -257,5 +359,56 @@ mod tests {
                 .expect("refilled to the burst, not beyond");
         }
         assert!(rl.take(t0 + Duration::from_secs(60)).is_err());
+    }
+
+    #[test]
+    fn the_gate_keys_senders_by_address_and_caps_each_game() {
+        let limits = ChatLimits {
+            game_per_second: 1.0,
+            game_burst: 7,
+            ..ChatLimits::default()
+        };
+        let gate = ChatGate::new(&limits);
+        let t0 = Instant::now();
+        let a: IpAddr = "192.0.2.1".parse().expect("ip");
+        let b: IpAddr = "192.0.2.2".parse().expect("ip");
+        for _ in 0..5 {
+            gate.take(a, "g1", t0).expect("a's burst");
+        }
+        // The same address on any connection, in any game: same bucket.
+        assert!(matches!(gate.take(a, "g2", t0), Err(Throttled::Sender(_))));
+        // Another address has its own; the game's cap (7) stops the crowd.
+        gate.take(b, "g1", t0).expect("b");
+        gate.take(b, "g1", t0).expect("b");
+        assert!(matches!(gate.take(b, "g1", t0), Err(Throttled::Game(_))));
+        // ...without costing b a token: b still has 3 for another game.
+        for _ in 0..3 {
+            gate.take(b, "g2", t0).expect("b in g2");
+        }
+        assert!(matches!(gate.take(b, "g2", t0), Err(Throttled::Sender(_))));
+    }
+
+    #[test]
+    fn full_buckets_are_pruned_and_are_as_good_as_new() {
+        let gate = ChatGate::new(&ChatLimits {
+            game_per_second: 1e9,
+            game_burst: 1_000_000,
+            ..ChatLimits::default()
+        });
+        let t0 = Instant::now();
+        for i in 0..PRUNE_AT as u32 + 10 {
+            let ip = IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + i));
+            gate.take(ip, "g0", t0).expect("a first message");
+        }
+        // None was full yet: all kept.
+        assert_eq!(gate.senders.lock().expect("lock").map.len(), PRUNE_AT + 10);
+        let later = t0 + Duration::from_secs(10);
+        gate.take("192.0.2.9".parse().expect("ip"), "g0", later)
+            .expect("fresh");
+        assert_eq!(
+            gate.senders.lock().expect("lock").map.len(),
+            1,
+            "full buckets dropped"
+        );
     }
 }

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use futures::SinkExt;
 use tokio::time::Instant;
 
-use super::chat::{ChatMessage, RateLimit};
+use super::chat::{ChatMessage, Throttled};
 use super::protocol::{self, Request};
 use super::{CLOSE_GRACE, GOING_AWAY, MAX_BATCH_BYTES, MESSAGE_TOO_BIG, TRY_AGAIN_LATER};
 use crate::http::error::ApiError;
@@ -44,8 +44,9 @@ pub(super) struct Connection {
     topics: Vec<String>,
     /// The one subscriber for `topics`: one channel keeps ids in order.
     sub: Option<Subscriber>,
-    /// Per connection, so one flooder only costs its own messages.
-    chat: RateLimit,
+    /// The client's address (behind a trusted proxy, the one it forwarded
+    /// for): its chat bucket's key, so reconnecting does not refill it.
+    client: std::net::IpAddr,
     /// When the client last sent anything; silence past the ping interval
     /// gets a ping.
     last_heard: Instant,
@@ -58,11 +59,11 @@ pub(super) struct Connection {
 }
 
 impl Connection {
-    pub(super) fn new(socket: WebSocket, st: AppState) -> Self {
+    pub(super) fn new(socket: WebSocket, st: AppState, client: std::net::IpAddr) -> Self {
         let now = Instant::now();
         Self {
             socket,
-            chat: RateLimit::new(&st.config.ws.chat, now.into_std()),
+            client,
             st,
             topics: Vec::new(),
             sub: None,
@@ -259,14 +260,33 @@ impl Connection {
         let msg = checked.inspect_err(|_| {
             metrics::counter!("livescore_chat_rejected_total", "reason" => "invalid").increment(1)
         })?;
-        if let Err(wait) = self.chat.take(Instant::now().into_std()) {
-            metrics::counter!("livescore_chat_rejected_total", "reason" => "rate").increment(1);
-            return Err(ApiError::BadRequest(format!(
-                "chat rate limit: at most {} per second (burst {}); wait {} ms",
-                self.st.config.ws.chat.per_second,
-                self.st.config.ws.chat.burst,
-                wait.as_millis().max(1)
-            )));
+        let limits = &self.st.config.ws.chat;
+        match self
+            .st
+            .chat
+            .take(self.client, eid, Instant::now().into_std())
+        {
+            Ok(()) => {}
+            Err(Throttled::Sender(wait)) => {
+                metrics::counter!("livescore_chat_rejected_total", "reason" => "rate").increment(1);
+                return Err(ApiError::BadRequest(format!(
+                    "chat rate limit: at most {} per second (burst {}) from your address; wait {} ms",
+                    limits.per_second,
+                    limits.burst,
+                    wait.as_millis().max(1)
+                )));
+            }
+            Err(Throttled::Game(wait)) => {
+                metrics::counter!("livescore_chat_rejected_total", "reason" => "game_rate")
+                    .increment(1);
+                return Err(ApiError::BadRequest(format!(
+                    "chat rate limit: this game's chat takes at most {} per second (burst {}) \
+                     from everyone; wait {} ms",
+                    limits.game_per_second,
+                    limits.game_burst,
+                    wait.as_millis().max(1)
+                )));
+            }
         }
         let topic = msg.topic();
         match self

@@ -38,7 +38,7 @@ mod protocol;
 use std::time::Duration;
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::{State, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, State, WebSocketUpgrade};
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use tracing::Instrument;
@@ -115,6 +115,7 @@ impl Default for WsConfig {
     ))]
 pub async fn handler(
     State(st): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
@@ -137,6 +138,7 @@ pub async fn handler(
         .into_response();
     }
     let cfg = &st.config.ws;
+    let client = st.config.trusted_proxies.client(peer, &headers);
     // Counts as a task of the app until the connection ends, so shutdown
     // waits for the 1001 close to go out.
     let token = st.tracker.token();
@@ -147,7 +149,7 @@ pub async fn handler(
         .read_buffer_size(READ_BUFFER_BYTES)
         .on_upgrade(move |socket| {
             async move {
-                Connection::new(socket, st).run().await;
+                Connection::new(socket, st, client).run().await;
                 drop(token);
             }
             .instrument(span)
