@@ -365,3 +365,103 @@ async fn stream_requests_get_the_same_answers_on_the_socket_and_through_the_rout
         "{both}"
     );
 }
+
+/// Resumers that never read hold about what an idle client does: a resume
+/// is read from the shared history a page at a time, not copied out per
+/// client (the issue saw 163 KiB held per non-reading resumer over 32
+/// topics, against 3 KiB idle). The old per-client list alone was 8 bytes
+/// a frame, 125 KiB here.
+#[tokio::test]
+async fn a_resumer_that_never_reads_holds_about_what_an_idle_client_does() {
+    const TOPICS: usize = 32;
+    const PER_TOPIC: usize = 500;
+    const TOTAL: usize = TOPICS * PER_TOPIC;
+    const CLIENTS: usize = 400;
+    let server = Server::start(&["serve", "--publish-token", "t0123456789"]);
+    let publish = |i: usize| {
+        let url = format!("{}/api/publish", server.url);
+        async move {
+            let body = serde_json::json!({
+                "topic": format!("news/{}", i % TOPICS),
+                "event": "m",
+                "data": {"n": i, "text": "x".repeat(200)},
+            });
+            let resp = common::client()
+                .post(url)
+                .bearer_auth("t0123456789")
+                .json(&body)
+                .send()
+                .await
+                .expect("publish");
+            assert_eq!(resp.status(), 202);
+        }
+    };
+    // The first event's id, seen live.
+    let mut first =
+        SseStream::connect(&format!("{}/api/stream?topic=news/0", server.url), None).await;
+    publish(0).await;
+    let first = first
+        .next_event(WAIT)
+        .await
+        .expect("the first event")
+        .id
+        .expect("an id");
+    let mut n = 1;
+    while n < TOTAL {
+        let batch: Vec<_> = (n..(n + 64).min(TOTAL)).map(publish).collect();
+        n += batch.len();
+        futures::future::join_all(batch).await;
+    }
+
+    let query: Vec<String> = (0..TOPICS).map(|t| format!("topic=news/{t}")).collect();
+    let path = format!("/api/stream?{}", query.join("&"));
+    let addr: std::net::SocketAddr = server
+        .url
+        .trim_start_matches("http://")
+        .parse()
+        .expect("addr");
+    // A client that reads nothing, with a tiny receive window.
+    let open = |last_event_id: Option<&str>| {
+        let head = format!(
+            "GET {path} HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n{}\r\n",
+            last_event_id
+                .map(|id| format!("Last-Event-ID: {id}\r\n"))
+                .unwrap_or_default()
+        );
+        async move {
+            let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+            socket.set_recv_buffer_size(2048).expect("rcvbuf");
+            let mut s = socket.connect(addr).await.expect("connect");
+            s.write_all(head.as_bytes()).await.expect("request");
+            s
+        }
+    };
+    let settle = || tokio::time::sleep(Duration::from_secs(2));
+    settle().await;
+    let rss0 = server.rss_kib();
+    let mut idle = Vec::new();
+    for _ in 0..CLIENTS {
+        idle.push(open(None).await);
+    }
+    settle().await;
+    let rss1 = server.rss_kib();
+    let mut resumers = Vec::new();
+    for _ in 0..CLIENTS {
+        resumers.push(open(Some(&first)).await);
+    }
+    settle().await;
+    let rss2 = server.rss_kib();
+    let idle_per = rss1.saturating_sub(rss0) as f64 / CLIENTS as f64;
+    let resume_per = rss2.saturating_sub(rss1) as f64 / CLIENTS as f64;
+    eprintln!("KiB per client: idle {idle_per:.1}, non-reading resumer {resume_per:.1}");
+    assert!(
+        resume_per < idle_per + 32.0,
+        "a non-reading resumer holds {resume_per:.1} KiB, an idle client {idle_per:.1} KiB"
+    );
+    // They were really owed the history: one that reads gets all of it.
+    let mut reader = SseStream::connect(&format!("{}{path}", server.url), Some(&first)).await;
+    for _ in 1..TOTAL {
+        reader.next_event(WAIT).await.expect("the whole resume");
+    }
+    drop((idle, resumers));
+}

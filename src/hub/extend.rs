@@ -57,6 +57,7 @@ impl Hub {
             head.extend(inner.after(&key, after_seq, false));
             Snapshot {
                 backlog: head,
+                resume: None,
                 rx,
                 last_seq,
                 epoch,

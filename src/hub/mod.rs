@@ -122,11 +122,28 @@ pub struct Hub {
 /// and the live receiver that continues exactly after them.
 pub(crate) struct Snapshot {
     pub backlog: Vec<Arc<Frame>>,
+    /// A resume still to be read from history, page by page, before the
+    /// backlog.
+    pub resume: Option<Resume>,
     pub rx: broadcast::Receiver<Arc<Frame>>,
     pub last_seq: u64,
     /// Epoch of `last_seq`.
     pub epoch: u64,
 }
+
+/// A resume read from the shared history a page at a time, rather than
+/// copied out whole: a client resuming over 32 topics may be owed 32,000
+/// frames, and one that does not read would hold the list for as long as
+/// it stays connected. Frames after `after` up to `upto`, in `epoch`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Resume {
+    pub epoch: u64,
+    pub after: u64,
+    pub upto: u64,
+}
+
+/// Frames a resume takes from history at a time.
+pub(crate) const RESUME_PAGE: usize = 64;
 
 impl Hub {
     /// An empty hub for ids of `epoch`.
@@ -256,16 +273,25 @@ impl Hub {
         let mut inner = self.lock();
         let rx = inner.receiver(key);
         let (epoch, last_seq) = inner.position();
+        let mut resume = None;
         let backlog = match start {
             Start::Current => inner.initial(key),
             Start::Unknown(sent) => inner.reset(key, ResetReason::Unknown, &sent),
             Start::After(id) => match inner.check_resume(key, id) {
-                Ok(()) => inner.after(key, id.seq, false),
+                Ok(()) => {
+                    resume = (id.seq < last_seq).then_some(Resume {
+                        epoch,
+                        after: id.seq,
+                        upto: last_seq,
+                    });
+                    Vec::new()
+                }
                 Err(reason) => inner.reset_from(key, reason, id),
             },
         };
         Snapshot {
             backlog,
+            resume,
             rx,
             last_seq,
             epoch,
@@ -294,6 +320,44 @@ impl Hub {
             }
         }
         Some(inner.after(key, seq, true))
+    }
+}
+
+impl Hub {
+    /// The next page of a resume: up to [`RESUME_PAGE`] frames after
+    /// `r.after`, none past `r.upto`, in id order. `None` when history
+    /// moved on under it (a new epoch, or events after `r.after` evicted):
+    /// the subscriber then catches up as a lagging one does.
+    pub(crate) fn resume_page(&self, key: &[String], r: &Resume) -> Option<Vec<Arc<Frame>>> {
+        let inner = self.lock();
+        if inner.position().0 != r.epoch
+            || key.iter().any(|t| {
+                inner
+                    .topics
+                    .get(t)
+                    .is_some_and(|e| e.evicted_upto > r.after)
+            })
+        {
+            return None;
+        }
+        let mut out = Vec::with_capacity(RESUME_PAGE);
+        for topic in key {
+            let Some(entry) = inner.topics.get(topic) else {
+                continue;
+            };
+            let start = entry.history.partition_point(|f| f.id.seq <= r.after);
+            out.extend(
+                entry
+                    .history
+                    .range(start..)
+                    .take_while(|f| f.id.seq <= r.upto)
+                    .take(RESUME_PAGE)
+                    .cloned(),
+            );
+        }
+        out.sort_by_key(|f| f.id.seq);
+        out.truncate(RESUME_PAGE);
+        Some(out)
     }
 }
 

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::sync::broadcast::Receiver;
 
-use super::{Frame, Hub, Snapshot};
+use super::{Frame, Hub, Resume, Snapshot};
 
 /// What [`Subscriber::try_next`] found.
 #[derive(Debug)]
@@ -31,6 +31,10 @@ pub struct Subscriber {
     hub: Arc<Hub>,
     key: Arc<[String]>,
     rx: Receiver<Arc<Frame>>,
+    /// The current page of a resume, sent before anything else.
+    page: VecDeque<Arc<Frame>>,
+    /// The rest of the resume, still in the hub's history.
+    resume: Option<Resume>,
     backlog: VecDeque<Arc<Frame>>,
     /// Live frames at or below this seq were already covered (by the
     /// snapshot or a catch-up) and are skipped: no duplicates.
@@ -47,6 +51,8 @@ impl Subscriber {
             hub,
             key,
             rx: snap.rx,
+            page: VecDeque::new(),
+            resume: snap.resume,
             backlog: snap.backlog.into(),
             floor: snap.last_seq,
             epoch: snap.epoch,
@@ -70,7 +76,7 @@ impl Subscriber {
     /// over. Cancel-safe: usable in `select!`.
     pub async fn next(&mut self) -> Option<Arc<Frame>> {
         loop {
-            if let Some(f) = self.backlog.pop_front() {
+            if let Some(f) = self.queued() {
                 return Some(f);
             }
             if self.closed {
@@ -92,7 +98,7 @@ impl Subscriber {
     /// gather everything pending into one write.
     pub fn try_next(&mut self) -> Next {
         loop {
-            if let Some(f) = self.backlog.pop_front() {
+            if let Some(f) = self.queued() {
                 return Next::Frame(f);
             }
             if self.closed {
@@ -107,6 +113,49 @@ impl Subscriber {
                 Err(TryRecvError::Empty) => return Next::Empty,
                 Err(TryRecvError::Lagged(_)) => self.lagged(),
                 Err(TryRecvError::Closed) => self.closed = true,
+            }
+        }
+    }
+
+    /// Frames this subscriber holds a pointer to (capacity, not length)
+    /// and whether it still owes a resume from history.
+    #[cfg(test)]
+    pub(crate) fn held(&self) -> (usize, bool) {
+        (
+            self.page.capacity() + self.backlog.capacity(),
+            self.resume.is_some(),
+        )
+    }
+
+    /// The next frame owed before live ones: the resume, a page at a time,
+    /// then the backlog.
+    fn queued(&mut self) -> Option<Arc<Frame>> {
+        loop {
+            if let Some(f) = self.page.pop_front() {
+                return Some(f);
+            }
+            let Some(r) = self.resume else {
+                return self.backlog.pop_front();
+            };
+            match self.hub.resume_page(&self.key, &r) {
+                Some(frames) => {
+                    let last = frames.last().map(|f| f.id.seq);
+                    self.resume = last
+                        .filter(|&s| s < r.upto)
+                        .map(|after| Resume { after, ..r });
+                    self.page.extend(frames);
+                }
+                None => {
+                    // History moved on mid-resume: what is left of it and
+                    // anything queued after it come from one catch-up.
+                    self.resume = None;
+                    self.backlog.clear();
+                    (self.epoch, self.floor) = (r.epoch, r.after);
+                    self.lagged();
+                    if self.closed {
+                        self.backlog.clear();
+                    }
+                }
             }
         }
     }

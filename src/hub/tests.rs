@@ -296,3 +296,76 @@ fn a_client_resuming_from_the_old_history_gets_the_reset_and_the_new_history() {
     let mut again = hub.subscribe(topics(&["news"]), Start::After(EventId::new(2, 0)));
     assert_eq!(drain_all(&mut again).len(), 3);
 }
+
+#[test]
+fn a_long_resume_is_read_from_history_a_page_at_a_time_then_live() {
+    let hub = Hub::new(1);
+    let n = RESUME_PAGE as u64 * 5 + 7;
+    for seq in 1..=n {
+        let topic = ["chat/a", "news", "chat/b"][(seq % 3) as usize];
+        hub.ingest(&env(seq, topic, "m", "{}"));
+    }
+    let mut sub = hub.subscribe(
+        topics(&["chat/a", "chat/b", "news"]),
+        Start::After(EventId::new(1, 3)),
+    );
+    // Nothing is copied out up front: the subscriber owes the history.
+    assert_eq!(sub.held(), (0, true));
+    hub.ingest(&env(n + 1, "news", "live", "{}"));
+    let seqs: Vec<u64> = drain(&mut sub).into_iter().map(|(s, _)| s).collect();
+    assert_eq!(
+        seqs,
+        (4..=n + 1).collect::<Vec<_>>(),
+        "all of it, in order, once"
+    );
+    assert!(sub.held().0 <= 2 * RESUME_PAGE, "one page held at a time");
+}
+
+#[test]
+fn a_resume_overtaken_by_eviction_catches_up_or_is_dropped() {
+    // State topic: the rest of the resume conflates to the latest state.
+    let hub = Hub::new(1);
+    for seq in 1..=200 {
+        hub.ingest(&env(seq, "scores", "update", &format!("[{seq}]")));
+    }
+    let mut sub = hub.subscribe(topics(&["scores"]), Start::After(EventId::new(1, 100)));
+    let Next::Frame(first) = sub.try_next() else {
+        panic!("the resume starts")
+    };
+    assert_eq!(first.id.seq, 101);
+    let total = 200 + HISTORY_PER_TOPIC as u64;
+    for seq in 201..=total {
+        hub.ingest(&env(seq, "scores", "update", &format!("[{seq}]")));
+    }
+    let rest: Vec<u64> = drain(&mut sub).into_iter().map(|(s, _)| s).collect();
+    assert_eq!(rest.last(), Some(&total), "ends on the latest state");
+    assert!(
+        rest.windows(2).all(|w| w[0] < w[1]),
+        "in order, no repeats: {rest:?}"
+    );
+
+    // Plain topic: what it was owed is gone, so it is dropped (and resumes
+    // into a reset), never given a silent gap.
+    let hub = Hub::new(1);
+    for seq in 1..=200 {
+        hub.ingest(&env(seq, "news", "m", "{}"));
+    }
+    let mut sub = hub.subscribe(topics(&["news"]), Start::After(EventId::new(1, 100)));
+    assert!(matches!(sub.try_next(), Next::Frame(_)));
+    for seq in 201..=200 + HISTORY_PER_TOPIC as u64 {
+        hub.ingest(&env(seq, "news", "m", "{}"));
+    }
+    let mut after = Vec::new();
+    let closed = loop {
+        match sub.try_next() {
+            Next::Frame(f) => after.push(f.id.seq),
+            Next::Closed => break true,
+            Next::Empty => break false,
+        }
+    };
+    assert!(closed, "dropped after {after:?}");
+    assert!(
+        after.len() < RESUME_PAGE,
+        "only the page it held: {after:?}"
+    );
+}
