@@ -29,6 +29,7 @@ use subtle::ConstantTimeEq;
 use super::error::{ApiError, ErrorBody};
 use super::AppState;
 use crate::model::{self, EventId, Game, ScoreEvent};
+use crate::store::writer::Kept;
 
 /// Largest request body accepted; larger gets 413. Events are small; a
 /// client that sends more is broken or hostile.
@@ -45,7 +46,8 @@ pub enum Ack {
     /// In the bus and committed to the database (the writer's batches are
     /// the group commit): a `kill -9` loses none of the events answered
     /// 202. Past the publish timeout without the commit the answer is 504
-    /// with the id: published, not yet stored.
+    /// with the id: published, not yet stored; also 504 when the writer
+    /// shed the event (its queue full while the database was behind).
     Stored,
 }
 
@@ -128,7 +130,7 @@ pub(crate) struct Published {
         (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
         (status = 403, description = "The server has no publish token: the publish API is off", body = ErrorBody),
         (status = 413, description = "Body over 64 KiB", body = ErrorBody),
-        (status = 504, description = "With --publish-ack stored: published (will be delivered; the id is in the body) but not committed to the database within the publish timeout", body = ErrorBody),
+        (status = 504, description = "With --publish-ack stored: published (will be delivered; the id is in the body) but not committed to the database within the publish timeout, or dropped from its write queue while it was behind", body = ErrorBody),
         (status = 503, description = "Not published within the publish timeout (the bus is unavailable); it will not be delivered later. Retry after `Retry-After` seconds, with the same Idempotency-Key", body = ErrorBody,
             headers(("Retry-After" = String, description = "Seconds to wait before retrying"))),
     ))]
@@ -161,14 +163,20 @@ pub async fn publish(State(st): State<AppState>, req: Request) -> Result<Respons
         .await
         .map_err(|e| ApiError::Unavailable(format!("not published: {e}")))?;
     tracing::debug!(topic = req.topic, event = req.event, %id, "published from outside");
-    if st.config.publish_ack == Ack::Stored
-        && !st.store.caught_up(id.seq, st.config.store_wait).await
-    {
-        let body = serde_json::json!({
-            "id": id,
-            "error": "published (it will be delivered) but not stored in the database within the publish timeout",
-        });
-        return Ok((StatusCode::GATEWAY_TIMEOUT, Json(body)).into_response());
+    if st.config.publish_ack == Ack::Stored {
+        let error = match st.store.kept(id.seq, st.config.store_wait).await {
+            Kept::Stored => None,
+            Kept::Pending => Some(
+                "published (it will be delivered) but not stored in the database within the publish timeout",
+            ),
+            Kept::Shed => Some(
+                "published (it was delivered) but dropped from the database queue while the database was behind; it will not be stored",
+            ),
+        };
+        if let Some(error) = error {
+            let body = serde_json::json!({ "id": id, "error": error });
+            return Ok((StatusCode::GATEWAY_TIMEOUT, Json(body)).into_response());
+        }
     }
     Ok((StatusCode::ACCEPTED, Json(Published { id })).into_response())
 }

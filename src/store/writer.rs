@@ -74,7 +74,26 @@ pub struct WriterStatus {
     /// Seq of the last event written; everything before it is written too
     /// (batches go in id order), so a reader can wait for a prefix.
     written: watch::Sender<u64>,
+    /// Seq ranges (inclusive) of events this writer dropped, newest last,
+    /// at most [`SHED_RANGES`]: a `stored` publish whose event was shed
+    /// must not be answered 202 once later events are written.
+    shed: Mutex<VecDeque<(u64, u64)>>,
     epoch: u64,
+}
+
+/// Shed ranges remembered; adjacent ones merge, so a flood is a few.
+const SHED_RANGES: usize = 4096;
+
+/// What became of a published event, for `--publish-ack stored`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kept {
+    /// Committed.
+    Stored,
+    /// Dropped from the write queue (the database was behind); it will
+    /// not be stored.
+    Shed,
+    /// Not committed within the wait.
+    Pending,
 }
 
 impl WriterStatus {
@@ -90,6 +109,7 @@ impl WriterStatus {
             failing: AtomicBool::new(false),
             last_error: Mutex::new(None),
             written: watch::Sender::new(written),
+            shed: Mutex::new(VecDeque::new()),
             epoch,
         })
     }
@@ -100,7 +120,24 @@ impl WriterStatus {
     }
 
     /// Counts `n` events of `class` that will never reach the database.
-    fn lose(&self, class: Class, n: u64) {
+    /// Counts `n` events lost from seq `from` on.
+    fn lose(&self, class: Class, from: u64, n: u64) {
+        if n == 0 {
+            return;
+        }
+        let to = from + n - 1;
+        {
+            let mut shed = self.shed.lock().expect("status lock");
+            match shed.back_mut() {
+                Some(last) if last.1 + 1 >= from && last.0 <= from => last.1 = last.1.max(to),
+                _ => {
+                    if shed.len() == SHED_RANGES {
+                        shed.pop_front();
+                    }
+                    shed.push_back((from, to));
+                }
+            }
+        }
         self.lost.fetch_add(n, Ordering::Relaxed);
         match class {
             Class::State => self.lost_state.fetch_add(n, Ordering::Relaxed),
@@ -242,6 +279,20 @@ impl StoreHandle {
         let reached = tokio::time::timeout(wait, rx.wait_for(|w| *w >= seq)).await;
         matches!(reached, Ok(Ok(_)))
     }
+
+    /// Waits (at most `wait`) until the writer is past `seq`, and says
+    /// whether the event itself was committed or shed on the way.
+    pub async fn kept(&self, seq: u64, wait: Duration) -> Kept {
+        if !self.caught_up(seq, wait).await {
+            return Kept::Pending;
+        }
+        let shed = self.status.shed.lock().expect("status lock");
+        if shed.iter().any(|&(from, to)| (from..=to).contains(&seq)) {
+            Kept::Shed
+        } else {
+            Kept::Stored
+        }
+    }
 }
 
 /// The write-behind task's state.
@@ -382,7 +433,8 @@ impl Writer {
         }
         if env.id.seq > self.last_queued + 1 && self.last_queued > 0 {
             let missing = env.id.seq - self.last_queued - 1;
-            self.status.lose(self.gap_class, missing);
+            self.status
+                .lose(self.gap_class, self.last_queued + 1, missing);
             tracing::error!(
                 missing,
                 after = self.last_queued,
@@ -405,7 +457,7 @@ impl Writer {
                     "database queue full for this class; dropping its newest events"
                 );
             }
-            self.status.lose(class, 1);
+            self.status.lose(class, env.id.seq, 1);
             return;
         }
         if class == Class::State {
@@ -463,8 +515,11 @@ impl Writer {
             self.accept(env);
         }
         if resume.seq > self.last_queued {
-            self.status
-                .lose(Class::Other, resume.seq - self.last_queued);
+            self.status.lose(
+                Class::Other,
+                self.last_queued + 1,
+                resume.seq - self.last_queued,
+            );
             self.last_queued = resume.seq;
         }
         self.gap_class = Class::Unknown;
@@ -554,5 +609,35 @@ impl Writer {
                 tracing::warn!(%err, "cannot mark the history clean; the next start skips ids");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_shed_event_is_not_called_stored_once_later_ones_are() {
+        let handle = StoreHandle {
+            store: crate::store::open("sqlite::memory:").await.expect("store"),
+            status: WriterStatus::new(1, 0),
+        };
+        handle.status.lose(Class::Other, 5, 3);
+        handle.status.lose(Class::Other, 8, 1);
+        handle.status.lose(Class::State, 20, 2);
+        assert_eq!(
+            handle.status.shed.lock().expect("lock").len(),
+            2,
+            "adjacent ranges merge"
+        );
+        handle.status.written.send_replace(30);
+        let wait = Duration::from_millis(1);
+        assert_eq!(handle.kept(4, wait).await, Kept::Stored);
+        for seq in [5, 7, 8, 20, 21] {
+            assert_eq!(handle.kept(seq, wait).await, Kept::Shed, "{seq}");
+        }
+        assert_eq!(handle.kept(9, wait).await, Kept::Stored);
+        assert_eq!(handle.kept(31, wait).await, Kept::Pending);
+        assert_eq!(handle.health().await.lost, 6);
     }
 }
