@@ -23,7 +23,6 @@ use tokio_util::task::TaskTracker;
 use crate::bus::BusError;
 use crate::feed::fetch::{FetchConfig, Fetcher};
 use crate::feed::poller::{self, FeedStatus, Poller};
-use crate::feed::replay::Replay;
 use crate::feed::{FeedError, Publisher, Tracker};
 use crate::http::limit::{self, ConnLimits, LimitedListener};
 use crate::http::{self, AppState, HttpConfig};
@@ -145,7 +144,7 @@ pub async fn serve(
     // fail at start, not after a client connected.
     let replay = match &config.feed {
         FeedSource::Replay { speed, recording } => {
-            Some(Replay::open(*speed, recording.as_deref())?)
+            Some(crate::feed::recording::open(*speed, recording.as_deref())?)
         }
         _ => None,
     };

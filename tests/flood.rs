@@ -1,20 +1,27 @@
 //! Score history survives a chat flood while the database is stalled
 //! (issue 22): another process holds an exclusive lock on the SQLite file
-//! for 30 s while WebSocket clients flood chat and the feed streams score
+//! for 30 s, or the PostgreSQL server is stopped for 30 s and started
+//! again, while WebSocket clients flood chat and the feed streams score
 //! changes. Every streamed score event must end up in the database; what
 //! is shed is chat only, and counted; `/readyz` says 503 during the stall
 //! while `/healthz` keeps answering 200 with `degraded`.
 
 mod common;
+#[path = "common/pg_cluster.rs"]
+mod pg_cluster;
 
 use std::collections::BTreeSet;
+use std::future::Future;
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{client, Server, SseStream, TempDir};
 use futures::SinkExt;
+use pg_cluster::Cluster;
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
 
 const PREGAME: &str = concat!(
@@ -34,8 +41,8 @@ const STALL: Duration = Duration::from_secs(30);
 const WAIT: Duration = Duration::from_secs(60);
 
 /// `python3` holding `BEGIN EXCLUSIVE` on `db` for `STALL`; returns once
-/// the lock is held.
-async fn lock_exclusively(db: &std::path::Path) -> tokio::process::Child {
+/// the lock is held, with the task that ends once it is released.
+async fn lock_exclusively(db: &std::path::Path) -> JoinHandle<()> {
     let script = format!(
         "import sqlite3, sys, time\n\
          c = sqlite3.connect({db:?}, timeout=30, isolation_level=None)\n\
@@ -59,7 +66,27 @@ async fn lock_exclusively(db: &std::path::Path) -> tokio::process::Child {
         .expect("the lock within a minute")
         .expect("read");
     assert_eq!(line.as_deref(), Some("locked"));
-    child
+    tokio::spawn(async move {
+        let _ = child.wait_with_output().await;
+    })
+}
+
+/// Stops `cluster` (the server gone: connections refused, the pool's
+/// connections dead, not merely a slow database); returns once it is down,
+/// with the task that starts it again on the same port and data directory
+/// after [`STALL`]. pg_ctl waits for the server to go or come, so it runs
+/// off the runtime's threads.
+async fn stop_for_the_stall(cluster: Arc<Cluster>) -> JoinHandle<()> {
+    let stop = cluster.clone();
+    tokio::task::spawn_blocking(move || stop.stop())
+        .await
+        .expect("pg_ctl stop");
+    tokio::spawn(async move {
+        tokio::time::sleep(STALL).await;
+        tokio::task::spawn_blocking(move || cluster.start())
+            .await
+            .expect("pg_ctl start");
+    })
 }
 
 /// One WebSocket client posting [`FLOOD_PER_CLIENT`] chats a second until
@@ -111,7 +138,7 @@ async fn get(base: &str, path: &str) -> (u16, Value) {
 
 #[tokio::test]
 async fn a_chat_flood_during_a_database_stall_sheds_only_chat() {
-    flood_during_a_stall(Some(FLOOD_PER_CLIENT)).await;
+    flood_during_a_sqlite_lock(Some(FLOOD_PER_CLIENT)).await;
 }
 
 /// As fast as the clients can send (millions of chats, far past anything
@@ -119,19 +146,48 @@ async fn a_chat_flood_during_a_database_stall_sheds_only_chat() {
 /// ring itself, and recovers the score history the bus kept apart.
 #[tokio::test]
 async fn an_unthrottled_chat_flood_during_a_database_stall_still_sheds_only_chat() {
-    flood_during_a_stall(None).await;
+    flood_during_a_sqlite_lock(None).await;
 }
 
-async fn flood_during_a_stall(per_client: Option<u64>) {
+/// The stall on PostgreSQL is an outage, not a lock: the server is stopped
+/// and started again, so the writer must reconnect before it can drain. A
+/// throwaway cluster of the test's own: the shared server at
+/// 127.0.0.1:5432 is never stopped. The test keeps a handle of its own, so
+/// the cluster outlives the restart task (dropping the last one stops it).
+#[tokio::test]
+async fn a_chat_flood_while_postgres_is_down_sheds_only_chat() {
+    let cluster = Arc::new(Cluster::new());
+    let down = stop_for_the_stall(cluster.clone());
+    flood_during_a_stall(&cluster.url(), Some(FLOOD_PER_CLIENT), down).await;
+}
+
+/// The SQLite stall: the database file locked by another process.
+async fn flood_during_a_sqlite_lock(per_client: Option<u64>) {
+    let dir = TempDir::new("flood-db");
+    let db = dir.path().join("flood.db");
+    let url = format!("sqlite://{}", db.display());
+    flood_during_a_stall(&url, per_client, lock_exclusively(&db)).await;
+}
+
+/// The flood against a node on `database_url`, with `stall` taking the
+/// database away: it resolves once the database is away, to the task that
+/// gives it back after [`STALL`] (each backend stalls its own way; what
+/// the node must do about it is the same).
+async fn flood_during_a_stall(
+    database_url: &str,
+    per_client: Option<u64>,
+    stall: impl Future<Output = JoinHandle<()>>,
+) {
     let dir = TempDir::new("flood");
     let feed = dir.path().join("ss.xml");
     std::fs::copy(PREGAME, &feed).expect("feed");
-    let db = dir.path().join("flood.db");
-    let url = format!("sqlite://{}", db.display());
+    // The chat limits (per client address, and per game for all senders
+    // together) lifted: the flood must reach the store, past its chat
+    // budget, for the store's shedding to be what is tested.
     let server = Server::start(&[
         "serve",
         "--database-url",
-        &url,
+        database_url,
         "--feed",
         feed.to_str().expect("utf-8"),
         "--poll-interval",
@@ -140,13 +196,18 @@ async fn flood_during_a_stall(per_client: Option<u64>) {
         "100000",
         "--chat-burst",
         "100000",
+        "--chat-game-rate",
+        "100000",
+        "--chat-game-burst",
+        "100000",
     ]);
     let base = server.url.clone();
     let eids = common::polled_eids(&base, WAIT).await;
     let stream = common::scores_and_games_url(&base, &eids);
     let mut sse = SseStream::connect(&stream, None).await;
 
-    let lock = lock_exclusively(&db).await;
+    let back = stall.await;
+    let stalled = Instant::now();
     let until = Instant::now() + STALL - Duration::from_secs(2);
     let flooders: Vec<_> = (0..4)
         .map(|i| tokio::spawn(flood(base.clone(), until, i, per_client)))
@@ -171,6 +232,12 @@ async fn flood_during_a_stall(per_client: Option<u64>) {
     };
     assert_eq!(ready["status"], "degraded");
     assert!(degraded["reasons"].is_array(), "{degraded}");
+    println!(
+        "{}: {:.1} s into the stall: /readyz 503, /healthz 200 degraded {}",
+        degraded["database"]["kind"],
+        stalled.elapsed().as_secs_f64(),
+        degraded["reasons"]
+    );
 
     // Every score event streamed, until the board is final.
     let mut streamed = BTreeSet::new();
@@ -190,7 +257,7 @@ async fn flood_during_a_stall(per_client: Option<u64>) {
     for f in flooders {
         sent += f.await.expect("flooder");
     }
-    let _ = lock.wait_with_output().await;
+    back.await.expect("the database back");
 
     // Once the database is back and the queue drained, every streamed
     // score event is in the history; the loss is chat only, and counted.
@@ -233,4 +300,14 @@ async fn flood_during_a_stall(per_client: Option<u64>) {
         "{metrics}"
     );
     assert!(!metrics.contains("livescore_store_lost_total{class=\"state\"}"));
+    println!(
+        "{}: {sent} chats sent, {} score events streamed and stored; lost {} \
+         (state {}, other {}), {} write errors",
+        db["kind"],
+        streamed.len(),
+        db["lost"],
+        db["lost_by_class"]["state"],
+        db["lost_by_class"]["other"],
+        db["write_errors"]
+    );
 }

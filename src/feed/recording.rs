@@ -70,6 +70,15 @@ pub fn list(dir: &Path) -> Result<Vec<(u64, PathBuf, Format)>, FeedError> {
     Ok(docs)
 }
 
+/// The replay of a recorded directory when `recording` is given, else the
+/// embedded 2015 week; either at `speed` times real time.
+pub fn open(speed: f64, recording: Option<&Path>) -> Result<Replay, FeedError> {
+    match recording {
+        Some(dir) => load(dir, speed),
+        None => Replay::new(speed),
+    }
+}
+
 /// Loads the recording in `dir` as a replay whose documents come at their
 /// recorded offsets divided by `speed`. Fails on the first file that cannot
 /// be read or parsed, naming it and the reason.

@@ -525,16 +525,6 @@ impl Replay {
         Ok(Replay { snapshots })
     }
 
-    /// The replay of a recorded directory (see [`recording`](super::recording))
-    /// when `recording` is given, else the embedded 2015 week; either at
-    /// `speed` times real time.
-    pub fn open(speed: f64, recording: Option<&std::path::Path>) -> Result<Replay, FeedError> {
-        match recording {
-            Some(dir) => super::recording::load(dir, speed),
-            None => Replay::new(speed),
-        }
-    }
-
     /// A replay of states already placed on a timeline (a recording).
     pub(super) fn from_snapshots(snapshots: Vec<Snapshot>) -> Replay {
         Replay { snapshots }

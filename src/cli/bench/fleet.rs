@@ -4,19 +4,18 @@
 //! connection (one is tens of KiB), and a whole read's deliveries are
 //! recorded under one lock.
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use hdrhistogram::Histogram;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::plan::Plan;
 use super::sse::{self, SseConn};
 use super::ws::{self, WsConn};
-use super::Transport;
 
 /// Histogram shards; connection `i` records into shard `i % SHARDS`, so
 /// the runtime's threads rarely wait on one another.
@@ -24,40 +23,6 @@ const SHARDS: usize = 16;
 
 /// Highest latency recorded, in microseconds; later is clamped to it.
 const MAX_LATENCY_US: u64 = 600_000_000;
-
-/// What every subscriber needs to know.
-#[derive(Debug, Clone)]
-pub struct Plan {
-    /// The server's address.
-    pub addr: SocketAddr,
-    /// `host:port` for the `Host` header.
-    pub authority: String,
-    /// The topic the events are published on.
-    pub topic: String,
-    /// SSE, WebSocket or both.
-    pub transport: Transport,
-    /// Events that will be published (indices `0..events`).
-    pub events: u64,
-    /// Percentage of subscribers that connect and then never read.
-    pub slow_percent: u8,
-    /// Connections being set up at once.
-    pub connect_concurrency: usize,
-    /// Longest one connection may take to be subscribed.
-    pub connect_timeout: Duration,
-}
-
-impl Plan {
-    fn is_slow(&self, i: usize) -> bool {
-        (i % 100) < usize::from(self.slow_percent)
-    }
-    fn uses_ws(&self, i: usize) -> bool {
-        match self.transport {
-            Transport::Sse => false,
-            Transport::Ws => true,
-            Transport::Mix => i % 2 == 1,
-        }
-    }
-}
 
 /// A new histogram of latencies in microseconds.
 pub fn new_histogram() -> Histogram<u64> {

@@ -19,6 +19,7 @@
 
 mod args;
 mod fleet;
+mod plan;
 mod publisher;
 mod report;
 mod server;
@@ -31,7 +32,8 @@ use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 pub use args::{BenchArgs, Transport};
-use fleet::{Fleet, Plan, Tally};
+use fleet::{Fleet, Tally};
+use plan::Plan;
 use publisher::{PublishPlan, Published};
 pub use report::{Latency, Report, ServerUse, Topology};
 use server::{Nodes, SharedBus, Target};

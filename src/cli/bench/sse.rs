@@ -9,7 +9,7 @@ use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::fleet::Plan;
+use super::plan::{find, parse_delivery, Plan};
 
 /// Socket read buffer per connection; it grows only if a read finds it full.
 const READ_BUF_BYTES: usize = 4096;
@@ -185,43 +185,9 @@ impl Decoder {
     }
 }
 
-/// `(t, n)` from a bench event's data (`{"n":…,"pad":"…","t":…}`, keys in
-/// any order), anywhere in `text` (also inside a WebSocket message). The
-/// pad is only `x`, so the keys cannot occur inside it.
-pub fn parse_delivery(text: &[u8]) -> Option<(u64, u64)> {
-    let t = number_after(text, text.windows(4).rposition(|w| w == b"\"t\":")? + 4)?;
-    let n = number_after(text, find(text, b"\"n\":")? + 4)?;
-    Some((t, n))
-}
-
-fn number_after(text: &[u8], start: usize) -> Option<u64> {
-    let digits = text.get(start..)?;
-    let end = digits
-        .iter()
-        .position(|b| !b.is_ascii_digit())
-        .unwrap_or(digits.len());
-    std::str::from_utf8(&digits[..end]).ok()?.parse().ok()
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn deliveries_parse_in_either_key_order() {
-        assert_eq!(
-            parse_delivery(br#"{"n":7,"pad":"xxxx","t":1700000000123456789}"#),
-            Some((1_700_000_000_123_456_789, 7))
-        );
-        assert_eq!(parse_delivery(br#"{"t":5,"n":12,"pad":""}"#), Some((5, 12)));
-        let ws = br#"{"type":"event","topic":"bench-1","event":"bench","id":"a-3","data":{"n":2,"pad":"x","t":9}}"#;
-        assert_eq!(parse_delivery(ws), Some((9, 2)));
-        assert_eq!(parse_delivery(b"[]"), None);
-    }
 
     #[test]
     fn chunked_bodies_decode_across_any_split() {

@@ -13,7 +13,8 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
 use tokio::task::JoinHandle;
 
-use super::fleet::{new_histogram, Fleet, Plan, Tally};
+use super::fleet::{new_histogram, Fleet, Tally};
+use super::plan::Plan;
 use super::{BenchError, TICK};
 
 /// Subscribers per worker process when the parent picks the count: under

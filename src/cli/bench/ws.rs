@@ -11,8 +11,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
-use super::fleet::Plan;
-use super::sse::parse_delivery;
+use super::plan::{parse_delivery, Plan};
 
 /// Read buffer per connection; events are a few hundred bytes.
 const READ_BUF_BYTES: usize = 4096;
