@@ -152,9 +152,6 @@ impl Subscriber {
                     self.backlog.clear();
                     (self.epoch, self.floor) = (r.epoch, r.after);
                     self.lagged();
-                    if self.closed {
-                        self.backlog.clear();
-                    }
                 }
             }
         }

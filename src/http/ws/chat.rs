@@ -242,7 +242,7 @@ impl<K: Eq + Hash> Buckets<K> {
 
 /// A token bucket: `burst` tokens, refilled at `per_second`.
 #[derive(Debug)]
-pub struct RateLimit {
+struct RateLimit {
     capacity: f64,
     per_second: f64,
     tokens: f64,
@@ -250,11 +250,6 @@ pub struct RateLimit {
 }
 
 impl RateLimit {
-    /// A full bucket at the per-client limits.
-    pub fn new(limits: &ChatLimits, now: Instant) -> Self {
-        Self::with(limits.per_second, limits.burst, now)
-    }
-
     fn with(per_second: f64, burst: u32, now: Instant) -> Self {
         let capacity = f64::from(burst.max(1));
         Self {
@@ -272,7 +267,7 @@ impl RateLimit {
     }
 
     /// Takes a token, or says how long until one is available.
-    pub fn take(&mut self, now: Instant) -> Result<(), Duration> {
+    fn take(&mut self, now: Instant) -> Result<(), Duration> {
         let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
         self.tokens = (self.tokens + elapsed * self.per_second).min(self.capacity);
         self.last = now;
@@ -345,7 +340,8 @@ mod tests {
     #[test]
     fn the_bucket_allows_a_burst_then_the_rate() {
         let t0 = Instant::now();
-        let mut rl = RateLimit::new(&ChatLimits::default(), t0);
+        let l = ChatLimits::default();
+        let mut rl = RateLimit::with(l.per_second, l.burst, t0);
         for _ in 0..5 {
             rl.take(t0).expect("burst of 5");
         }
