@@ -11,8 +11,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    Sqlite, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
 };
+use sqlx::QueryBuilder;
 
 use super::rows::{self, Batch, ScoreColumns};
 use super::{redact, Store, StoreError};
@@ -24,6 +26,9 @@ use crate::model::ScoreEvent;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Pool size: one writer plus a few concurrent history readers.
 const MAX_CONNECTIONS: u32 = 4;
+/// Rows per INSERT: at 11 columns, 11 × 200 parameters stays far under
+/// SQLite's limit of 32,766 bound variables per statement.
+const ROWS_PER_STATEMENT: usize = 200;
 
 /// The SQLite store.
 pub struct SqliteStore {
@@ -128,56 +133,67 @@ impl Store for SqliteStore {
     }
 
     async fn write(&self, batch: &Batch) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        for e in &batch.events {
-            sqlx::query(
-                "INSERT INTO events (epoch, seq, topic, event, data, at) VALUES (?, ?, ?, ?, ?, ?) \
-                 ON CONFLICT (epoch, seq) DO NOTHING",
-            )
-            .bind(e.epoch)
-            .bind(e.seq)
-            .bind(&e.topic)
-            .bind(&e.event)
-            .bind(&e.data)
-            .bind(e.at)
-            .execute(&mut *tx)
-            .await?;
+        if batch.is_empty() {
+            return Ok(());
         }
-        for g in &batch.games {
-            sqlx::query(
-                "INSERT INTO games (eid, data, epoch, seq, updated_at) VALUES (?, ?, ?, ?, ?) \
-                 ON CONFLICT (eid) DO UPDATE SET data = excluded.data, epoch = excluded.epoch, \
+        // Many rows per statement: each statement is a round trip to the
+        // connection's worker thread, and under `--publish-ack stored` the
+        // publishers wait for the whole transaction.
+        let mut tx = self.pool.begin().await?;
+        for chunk in batch.events.chunks(ROWS_PER_STATEMENT) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO events (epoch, seq, topic, event, data, at) ",
+            );
+            q.push_values(chunk, |mut row, e| {
+                row.push_bind(e.epoch)
+                    .push_bind(e.seq)
+                    .push_bind(&e.topic)
+                    .push_bind(&e.event)
+                    .push_bind(&e.data)
+                    .push_bind(e.at);
+            });
+            q.push(" ON CONFLICT (epoch, seq) DO NOTHING");
+            q.build().execute(&mut *tx).await?;
+        }
+        for chunk in batch.games.chunks(ROWS_PER_STATEMENT) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO games (eid, data, epoch, seq, updated_at) ",
+            );
+            q.push_values(chunk, |mut row, g| {
+                row.push_bind(&g.eid)
+                    .push_bind(&g.data)
+                    .push_bind(g.epoch)
+                    .push_bind(g.seq)
+                    .push_bind(g.at);
+            });
+            q.push(
+                " ON CONFLICT (eid) DO UPDATE SET data = excluded.data, epoch = excluded.epoch, \
                  seq = excluded.seq, updated_at = excluded.updated_at \
                  WHERE (games.epoch, games.seq) < (excluded.epoch, excluded.seq)",
-            )
-            .bind(&g.eid)
-            .bind(&g.data)
-            .bind(g.epoch)
-            .bind(g.seq)
-            .bind(g.at)
-            .execute(&mut *tx)
-            .await?;
+            );
+            q.build().execute(&mut *tx).await?;
         }
-        for s in &batch.scores {
-            let ev = &s.score;
-            sqlx::query(
+        for chunk in batch.scores.chunks(ROWS_PER_STATEMENT) {
+            let mut q = QueryBuilder::<Sqlite>::new(
                 "INSERT INTO score_events (id, eid, team, points, quarter, clock, home_score, \
-                 away_score, at, epoch, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
-                 ON CONFLICT (id) DO NOTHING",
-            )
-            .bind(&ev.id)
-            .bind(&ev.eid)
-            .bind(&ev.team)
-            .bind(ev.points)
-            .bind(ev.quarter.as_str())
-            .bind(&ev.clock)
-            .bind(i32::from(ev.home_score))
-            .bind(i32::from(ev.away_score))
-            .bind(ev.at)
-            .bind(s.epoch)
-            .bind(s.seq)
-            .execute(&mut *tx)
-            .await?;
+                 away_score, at, epoch, seq) ",
+            );
+            q.push_values(chunk, |mut row, s| {
+                let ev = &s.score;
+                row.push_bind(&ev.id)
+                    .push_bind(&ev.eid)
+                    .push_bind(&ev.team)
+                    .push_bind(ev.points)
+                    .push_bind(ev.quarter.as_str())
+                    .push_bind(&ev.clock)
+                    .push_bind(i32::from(ev.home_score))
+                    .push_bind(i32::from(ev.away_score))
+                    .push_bind(ev.at)
+                    .push_bind(s.epoch)
+                    .push_bind(s.seq);
+            });
+            q.push(" ON CONFLICT (id) DO NOTHING");
+            q.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
