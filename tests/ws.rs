@@ -699,3 +699,89 @@ async fn the_chat_rate_belongs_to_the_address_and_each_game_has_a_cap() {
         "{metrics}"
     );
 }
+
+/// A large message costs only while it is read. With tungstenite each
+/// connection kept a read buffer the size of the largest frame it had ever
+/// received (~64 KiB more than idle) for the rest of its life (issue 22).
+/// The clients send one after another, so the server reads one 60 KB
+/// message at a time: a buffer it gives back is reused by the next, and
+/// one it keeps shows up once per connection.
+#[tokio::test]
+async fn a_large_message_costs_nothing_once_it_is_read() {
+    const CLIENTS: usize = 300;
+    let server = Server::start(&["serve"]);
+    let settle = || tokio::time::sleep(Duration::from_secs(2));
+    settle().await;
+    let rss0 = server.rss_kib();
+    let mut clients = Vec::new();
+    for _ in 0..CLIENTS {
+        let mut ws = connect(&server).await;
+        subscribe(&mut ws, &["news/small"], None).await;
+        clients.push(ws);
+    }
+    settle().await;
+    let rss1 = server.rss_kib();
+    let big = json!({"type": "subscribe", "topics": ["x".repeat(60_000)]});
+    for ws in &mut clients {
+        send(ws, big.clone()).await;
+        let err = next_of(ws, "error").await;
+        assert!(err["message"].is_string(), "{err}");
+    }
+    settle().await;
+    let rss2 = server.rss_kib();
+    let idle_per = rss1.saturating_sub(rss0) as f64 / CLIENTS as f64;
+    let after_per = rss2.saturating_sub(rss1) as f64 / CLIENTS as f64;
+    eprintln!("KiB per client: idle {idle_per:.1}, more after a 60 KB message {after_per:.1}");
+    assert!(
+        after_per < 8.0,
+        "a 60 KB message left {after_per:.1} KiB per connection behind (idle: {idle_per:.1} KiB)"
+    );
+    // Still connected and served.
+    for ws in clients.iter_mut().take(3) {
+        assert_eq!(
+            subscribe(ws, &["news/other"], None).await["type"],
+            "subscribed"
+        );
+    }
+}
+
+/// A frame RFC 6455 forbids (here an unmasked one from a client) closes
+/// the connection with 1002; the server goes on serving others.
+#[tokio::test]
+async fn an_unmasked_client_frame_is_a_protocol_error() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = Server::start(&["serve"]);
+    let addr = server.url.trim_start_matches("http://");
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    s.write_all(
+        b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+          Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+    )
+    .await
+    .expect("handshake");
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut b = [0u8; 1];
+        s.read_exact(&mut b).await.expect("response head");
+        head.push(b[0]);
+    }
+    let head = String::from_utf8(head).expect("ascii");
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    assert!(
+        head.contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="),
+        "the RFC's accept key: {head}"
+    );
+    s.write_all(&[0x81, 0x02, b'h', b'i']).await.expect("frame");
+    let mut frame = Vec::new();
+    tokio::time::timeout(WAIT, s.read_to_end(&mut frame))
+        .await
+        .expect("the server hangs up")
+        .expect("read");
+    assert_eq!(frame[0], 0x88, "a close frame: {frame:?}");
+    assert_eq!(u16::from_be_bytes([frame[2], frame[3]]), 1002);
+    let mut ws = connect(&server).await;
+    assert_eq!(
+        subscribe(&mut ws, &["scores"], None).await["type"],
+        "subscribed"
+    );
+}

@@ -2,7 +2,6 @@
 
 use std::sync::{Arc, OnceLock};
 
-use axum::extract::ws::Utf8Bytes;
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::ResetReason;
@@ -26,9 +25,9 @@ pub struct Frame {
     /// The WebSocket text frame, made on first use: a node with no WebSocket
     /// clients never pays for it.
     ws: OnceLock<Bytes>,
-    /// The same bytes as `ws`, checked as UTF-8 once, as axum's text
-    /// message wants them (shares the buffer, no copy).
-    ws_text: OnceLock<Utf8Bytes>,
+    /// The same bytes as `ws`, checked as UTF-8 once, as a text message
+    /// must be (shares the buffer, no copy).
+    ws_text: OnceLock<Bytes>,
     /// Frames a live subscriber takes right after this one: the current
     /// state that follows an epoch `reset` sent down a live channel (one
     /// channel message, so nothing can come between the two).
@@ -104,12 +103,14 @@ impl Frame {
     /// [`Frame::ws_json`] as a WebSocket text payload, shared by every
     /// client. Data that is not UTF-8 (not JSON, then) goes out repaired
     /// rather than failing a send.
-    pub fn ws_text(&self) -> Utf8Bytes {
+    pub fn ws_text(&self) -> Bytes {
         self.ws_text
             .get_or_init(|| {
-                let bytes = self.ws_json().clone();
-                Utf8Bytes::try_from(bytes.clone())
-                    .unwrap_or_else(|_| String::from_utf8_lossy(&bytes).into_owned().into())
+                let bytes = self.ws_json();
+                match std::str::from_utf8(bytes) {
+                    Ok(_) => bytes.clone(),
+                    Err(_) => Bytes::from(String::from_utf8_lossy(bytes).into_owned()),
+                }
             })
             .clone()
     }
@@ -179,7 +180,7 @@ mod tests {
         assert_eq!(v["type"], "event");
         assert_eq!(v["id"], "a-5");
         assert_eq!(v["data"][0]["eid"], "1");
-        assert_eq!(f.ws_text().as_bytes(), &f.ws_json()[..]);
+        assert_eq!(f.ws_text(), f.ws_json());
     }
 }
 

@@ -4,14 +4,12 @@
 
 use std::sync::Arc;
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket};
-use bytes::Bytes;
-use futures::SinkExt;
 use tokio::time::Instant;
 
 use super::chat::{ChatMessage, Throttled};
 use super::protocol::{self, Request};
-use super::{CLOSE_GRACE, GOING_AWAY, MAX_BATCH_BYTES, MESSAGE_TOO_BIG, TRY_AGAIN_LATER};
+use super::wire::{Message, WireError};
+use super::{Socket, CLOSE_GRACE, GOING_AWAY, MAX_BATCH_BYTES, TRY_AGAIN_LATER};
 use crate::http::error::ApiError;
 use crate::http::metrics::ConnectionGuard;
 use crate::http::sse::{check_topics, parse_start};
@@ -30,7 +28,7 @@ enum Flow {
 /// What woke the loop.
 enum Wake {
     Shutdown,
-    Client(Option<Result<Message, axum::Error>>),
+    Client(Result<Option<Message>, WireError>),
     Event(Option<Arc<Frame>>),
     Heartbeat,
 }
@@ -38,7 +36,7 @@ enum Wake {
 /// One client. Everything here is owned by its task, so nothing is locked
 /// and nothing outlives the connection.
 pub(super) struct Connection {
-    socket: WebSocket,
+    socket: Socket,
     st: AppState,
     /// Topics followed, sorted; empty when `sub` is None.
     topics: Vec<String>,
@@ -59,7 +57,7 @@ pub(super) struct Connection {
 }
 
 impl Connection {
-    pub(super) fn new(socket: WebSocket, st: AppState, client: std::net::IpAddr) -> Self {
+    pub(super) fn new(socket: Socket, st: AppState, client: std::net::IpAddr) -> Self {
         let now = Instant::now();
         Self {
             socket,
@@ -108,31 +106,37 @@ impl Connection {
         }
     }
 
-    async fn on_client(&mut self, msg: Option<Result<Message, axum::Error>>) -> Flow {
+    async fn on_client(&mut self, msg: Result<Option<Message>, WireError>) -> Flow {
         self.last_heard = Instant::now();
         self.ping_sent = None;
         match msg {
-            None => Flow::Drop,
-            Some(Err(err)) if is_too_big(&err) => {
-                tracing::debug!(%err, "message over the limit");
-                Flow::Close(MESSAGE_TOO_BIG, "message too big")
+            Ok(None) => Flow::Drop,
+            Err(err) => {
+                tracing::debug!(%err, "connection ended by a bad frame or the socket");
+                match (err.code(), &err) {
+                    (Some(code), WireError::Protocol(why)) => Flow::Close(code, why),
+                    (Some(code), WireError::TooBig { .. }) => Flow::Close(code, "message too big"),
+                    (Some(code), _) => Flow::Close(code, "text is not UTF-8"),
+                    (None, _) => Flow::Drop,
+                }
             }
-            Some(Err(err)) => {
-                tracing::debug!(%err, "connection failed");
-                Flow::Drop
-            }
-            Some(Ok(Message::Text(text))) => self.on_request(text.as_str()).await,
-            Some(Ok(Message::Binary(_))) => {
+            Ok(Some(Message::Text(text))) => match std::str::from_utf8(&text) {
+                Ok(text) => self.on_request(text).await,
+                Err(_) => Flow::Close(super::wire::INVALID_PAYLOAD, "text is not UTF-8"),
+            },
+            Ok(Some(Message::Binary(_))) => {
                 self.reply(protocol::error(
                     "binary messages are not supported; send JSON text",
                 ))
                 .await
             }
-            // Pings are answered by the library; any frame proves liveness.
-            Some(Ok(Message::Ping(_) | Message::Pong(_))) => Flow::Continue,
-            Some(Ok(Message::Close(_))) => {
-                // The library queued the close reply; push it out, then end.
-                let _ = tokio::time::timeout(CLOSE_GRACE, self.socket.flush()).await;
+            Ok(Some(Message::Ping(payload))) => self.reply(Message::Pong(payload)).await,
+            // Any frame proves liveness.
+            Ok(Some(Message::Pong(_))) => Flow::Continue,
+            Ok(Some(Message::Close(frame))) => {
+                // Echo the code (RFC 6455 5.5.1), then end.
+                let echo = Message::Close(frame.map(|(code, _)| (code, String::new())));
+                let _ = tokio::time::timeout(CLOSE_GRACE, self.socket.send(&echo)).await;
                 Flow::Drop
             }
         }
@@ -334,7 +338,7 @@ impl Connection {
             return Flow::Drop;
         }
         self.ping_sent = Some(Instant::now());
-        self.send(vec![Message::Ping(Bytes::new())]).await
+        self.send(vec![Message::Ping(bytes::Bytes::new())]).await
     }
 
     async fn reply(&mut self, msg: Message) -> Flow {
@@ -348,8 +352,8 @@ impl Connection {
         }
         let socket = &mut self.socket;
         let write = async {
-            for msg in batch {
-                socket.feed(msg).await?;
+            for msg in &batch {
+                socket.feed(msg);
             }
             socket.flush().await
         };
@@ -370,13 +374,15 @@ impl Connection {
 
     /// Sends a close frame and waits briefly for the client's reply.
     async fn close(mut self, code: u16, reason: &'static str) {
-        let frame = CloseFrame {
-            code,
-            reason: reason.into(),
-        };
+        let frame = Message::Close(Some((code, reason.to_string())));
         let handshake = async {
-            if self.socket.send(Message::Close(Some(frame))).await.is_ok() {
-                while let Some(Ok(_)) = self.socket.recv().await {}
+            if self.socket.send(&frame).await.is_ok() {
+                // Until the client's close (or anything that ends it).
+                while let Ok(Some(msg)) = self.socket.recv().await {
+                    if matches!(msg, Message::Close(_)) {
+                        break;
+                    }
+                }
             }
         };
         let _ = tokio::time::timeout(CLOSE_GRACE, handshake).await;
@@ -412,17 +418,4 @@ fn gather(sub: &mut Subscriber, first: Option<Arc<Frame>>) -> (Vec<Message>, boo
         }
     }
     (out, true)
-}
-
-/// True when the client sent more than the message limit (tungstenite
-/// refuses it at the frame header, before reading the payload).
-fn is_too_big(err: &axum::Error) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    while let Some(e) = source {
-        if let Some(tungstenite::Error::Capacity(_)) = e.downcast_ref::<tungstenite::Error>() {
-            return true;
-        }
-        source = e.source();
-    }
-    false
 }

@@ -15,7 +15,10 @@
 //! - **Errors.** A bad request gets `{"type":"error"}` and the connection
 //!   stays open. A message over the size limit is not read at all: the
 //!   connection is closed with 1009 (RFC 6455 "message too big"), since the
-//!   stream cannot be resynchronised after an unread frame.
+//!   stream cannot be resynchronised after an unread frame; a frame RFC
+//!   6455 forbids closes it with 1002, text that is not UTF-8 with 1007.
+//! - **Memory.** The frames are read and written by [`wire`], whose
+//!   buffers go back to their idle size once a large message is through.
 //! - **Liveness.** A connection silent for `ping_interval` is pinged; with
 //!   nothing back within `pong_timeout` it is dropped. A client's close is
 //!   answered; on shutdown the server closes with 1001 ("going away").
@@ -24,8 +27,9 @@
 //!   instead of slowing anyone or buffering without bound; one that falls
 //!   behind its hub channel is conflated or dropped by the [`Subscriber`]
 //!   policy, then closed with 1013 ("try again later") to resume.
-//! - **Chat** (see [`chat`]): checked, rate limited per connection, published
-//!   on the bus; it comes back through the hub like any event.
+//! - **Chat** (see [`chat`]): checked, rate limited per client address and
+//!   per game, published on the bus; it comes back through the hub like
+//!   any event.
 //!
 //! Metrics: `livescore_connections{transport="ws"}`,
 //! `livescore_subscribers_dropped_total{reason="slow"|"timeout"}`,
@@ -34,13 +38,14 @@
 pub mod chat;
 mod connection;
 mod protocol;
+pub mod wire;
 
 use std::time::Duration;
 
-use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::{ConnectInfo, State, WebSocketUpgrade};
-use axum::http::{header, HeaderMap};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use hyper_util::rt::TokioIo;
 use tracing::Instrument;
 
 use self::chat::ChatLimits;
@@ -52,13 +57,16 @@ use super::AppState;
 /// waits for the next round, so one client cannot pin a large buffer.
 pub const MAX_BATCH_BYTES: usize = 64 * 1024;
 
-/// The read buffer per connection (tungstenite's default is 128 KiB each,
-/// allocated up front). tungstenite zero-fills the whole buffer before every
-/// read, so all of it stays resident for the connection's life: at 8 KiB it
-/// was over half of an idle WebSocket's memory (docs/BENCHMARKS.md).
-/// Requests are a few hundred bytes; a larger one is read in several reads
-/// into a buffer grown up to the message limit.
+/// The read buffer per connection between messages (tungstenite's default
+/// was 128 KiB each, allocated up front and zero-filled, so all of it
+/// stayed resident: at 8 KiB it was over half of an idle WebSocket's
+/// memory, docs/BENCHMARKS.md). Requests are a few hundred bytes; a larger
+/// frame grows the buffer to its size until the message is read
+/// ([`wire`]).
 pub const READ_BUFFER_BYTES: usize = 1024;
+
+/// The connection as [`connection`] reads and writes it.
+type Socket = wire::WsSocket<TokioIo<hyper::upgrade::Upgraded>>;
 
 /// How long a close handshake may take before the connection is just
 /// dropped.
@@ -66,7 +74,6 @@ pub const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
 /// RFC 6455 close codes used here.
 const GOING_AWAY: u16 = 1001;
-const MESSAGE_TOO_BIG: u16 = 1009;
 const TRY_AGAIN_LATER: u16 = 1013;
 
 /// WebSocket settings (flags `--ws-*`, `--chat-*`).
@@ -116,44 +123,88 @@ impl Default for WsConfig {
 pub async fn handler(
     State(st): State<AppState>,
     ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
-    headers: HeaderMap,
-    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    mut req: Request,
 ) -> Response {
-    let upgrade = match upgrade {
-        Ok(u) => u,
-        Err(why) => {
-            return ApiError::BadRequest(format!("/ws needs a WebSocket upgrade: {why}"))
-                .into_response()
-        }
-    };
-    // axum only checks that the key is there; RFC 6455 (4.2.1) wants a
-    // 400 unless it is 16 bytes in base64, so say so rather than upgrade.
-    if !headers
-        .get(header::SEC_WEBSOCKET_KEY)
-        .is_some_and(|k| valid_key(k.as_bytes()))
-    {
+    if let Err(why) = check_handshake(req.headers()) {
+        return ApiError::BadRequest(format!("/ws needs a WebSocket upgrade: {why}"))
+            .into_response();
+    }
+    // Present when hyper can hand the connection over (HTTP/1.1 with
+    // upgrades on, as `server.rs` serves it).
+    let Some(on_upgrade) = req.extensions_mut().remove::<hyper::upgrade::OnUpgrade>() else {
         return ApiError::BadRequest(
-            "/ws needs a WebSocket upgrade: Sec-WebSocket-Key must be 16 bytes in base64".into(),
+            "/ws needs a WebSocket upgrade: this connection cannot be upgraded".into(),
         )
         .into_response();
-    }
-    let cfg = &st.config.ws;
-    let client = st.config.trusted_proxies.client(peer, &headers);
+    };
+    let key = req
+        .headers()
+        .get(header::SEC_WEBSOCKET_KEY)
+        .map(|k| wire::accept_key(k.as_bytes()))
+        .unwrap_or_default();
+    let cfg = st.config.ws.clone();
+    let client = st.config.trusted_proxies.client(peer, req.headers());
     // Counts as a task of the app until the connection ends, so shutdown
     // waits for the 1001 close to go out.
     let token = st.tracker.token();
     let span = tracing::info_span!("ws");
-    upgrade
-        .max_message_size(cfg.max_message_bytes)
-        .max_frame_size(cfg.max_message_bytes)
-        .read_buffer_size(READ_BUFFER_BYTES)
-        .on_upgrade(move |socket| {
-            async move {
-                Connection::new(socket, st, client).run().await;
-                drop(token);
+    tokio::spawn(
+        async move {
+            match on_upgrade.await {
+                Ok(upgraded) => {
+                    let socket = wire::WsSocket::new(
+                        TokioIo::new(upgraded),
+                        cfg.max_message_bytes,
+                        READ_BUFFER_BYTES,
+                    );
+                    Connection::new(socket, st, client).run().await;
+                }
+                Err(err) => tracing::debug!(%err, "upgrade failed"),
             }
-            .instrument(span)
+            drop(token);
+        }
+        .instrument(span),
+    );
+    let mut res = StatusCode::SWITCHING_PROTOCOLS.into_response();
+    let h = res.headers_mut();
+    h.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    h.insert(
+        header::SEC_WEBSOCKET_ACCEPT,
+        HeaderValue::from_str(&key).expect("base64 is a valid header value"),
+    );
+    res
+}
+
+/// RFC 6455 section 4.2.1: what a server must see before it upgrades.
+fn check_handshake(headers: &HeaderMap) -> Result<(), &'static str> {
+    let has_token = |name: header::HeaderName, token: &str| {
+        headers.get_all(name).iter().any(|v| {
+            v.to_str()
+                .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
         })
+    };
+    if !has_token(header::CONNECTION, "upgrade") {
+        return Err("`Connection` header did not include `upgrade`");
+    }
+    if !has_token(header::UPGRADE, "websocket") {
+        return Err("`Upgrade` header did not include `websocket`");
+    }
+    if headers
+        .get(header::SEC_WEBSOCKET_VERSION)
+        .is_none_or(|v| v.as_bytes() != b"13")
+    {
+        return Err("`Sec-WebSocket-Version` header did not include `13`");
+    }
+    // The key must be 16 bytes in base64, or the answer is a 400 rather
+    // than an upgrade.
+    if !headers
+        .get(header::SEC_WEBSOCKET_KEY)
+        .is_some_and(|k| valid_key(k.as_bytes()))
+    {
+        return Err("Sec-WebSocket-Key must be 16 bytes in base64");
+    }
+    Ok(())
 }
 
 /// A `Sec-WebSocket-Key` that decodes to 16 bytes: 22 base64 characters

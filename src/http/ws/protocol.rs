@@ -2,7 +2,7 @@
 //! the control messages the server answers with. Event messages are not
 //! built here: they come pre-encoded from the hub ([`crate::hub::Frame`]).
 
-use axum::extract::ws::{Message, Utf8Bytes};
+use super::wire::Message;
 use serde::{Deserialize, Serialize};
 
 use crate::http::error::ApiError;
@@ -116,7 +116,7 @@ enum Reply<'a> {
 
 fn text(reply: &Reply<'_>) -> Message {
     let json = serde_json::to_string(reply).expect("replies are plain strings");
-    Message::Text(Utf8Bytes::from(json))
+    Message::Text(json.into())
 }
 
 /// `{"type":"subscribed","topics":[…]}`: every topic the connection now
@@ -162,11 +162,11 @@ mod tests {
         let Message::Text(t) = subscribed(&["scores".into()]) else {
             panic!("text")
         };
-        assert_eq!(t.as_str(), r#"{"type":"subscribed","topics":["scores"]}"#);
+        assert_eq!(&t[..], br#"{"type":"subscribed","topics":["scores"]}"#);
         let Message::Text(t) = error("no \"x\"") else {
             panic!("text")
         };
-        assert_eq!(t.as_str(), r#"{"type":"error","message":"no \"x\""}"#);
+        assert_eq!(&t[..], br#"{"type":"error","message":"no \"x\""}"#);
     }
 }
 

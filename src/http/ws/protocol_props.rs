@@ -8,7 +8,7 @@
 //! stable toolchain and cargo-fuzz needs nightly. These run with
 //! `cargo test` in `.ci/run`, a few hundred cases each.
 
-use axum::extract::ws::Message;
+use crate::http::ws::wire::Message;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
@@ -104,7 +104,7 @@ fn valid_request() -> impl Strategy<Value = (Request, Value)> {
 
 fn text_of(msg: Message) -> String {
     match msg {
-        Message::Text(t) => t.as_str().to_owned(),
+        Message::Text(t) => String::from_utf8(t.to_vec()).expect("replies are UTF-8"),
         other => panic!("a reply is a text message, got {other:?}"),
     }
 }
