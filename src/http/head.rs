@@ -123,7 +123,7 @@ pub fn classify(bytes: Bytes, cors: bool) -> First {
             return First::Other(bytes);
         }
         if name.eq_ignore_ascii_case("accept") {
-            event_stream |= super::sse::accepts_event_stream(h.value);
+            event_stream |= super::subscription::accepts_event_stream(h.value);
         } else if name.eq_ignore_ascii_case("last-event-id") {
             // Two of them: let hyper's path pick as it always did.
             if last_event_id.is_some() {

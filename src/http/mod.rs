@@ -15,6 +15,7 @@ pub mod publish;
 pub mod server;
 pub mod sse;
 pub mod sse_socket;
+pub mod subscription;
 pub mod ui;
 pub mod ws;
 

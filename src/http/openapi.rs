@@ -13,11 +13,10 @@ use std::sync::OnceLock;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::RefOr;
 use utoipa::{Modify, OpenApi};
 
+use super::sse::{LivescoreEvent, StreamEvent, Topic};
 use super::{api, error, metrics, publish, sse, ui, ws};
 use crate::bus::BusHealth;
 use crate::feed::poller::FeedHealth;
@@ -89,95 +88,6 @@ impl Modify for BearerScheme {
             .add_security_scheme("bearer", SecurityScheme::Http(scheme));
     }
 }
-
-/// A topic name as [`crate::model::valid_topic`] accepts it; only a schema
-/// (topics travel as plain strings).
-pub struct Topic;
-
-impl utoipa::PartialSchema for Topic {
-    fn schema() -> RefOr<Schema> {
-        ObjectBuilder::new()
-            .schema_type(Type::String)
-            .pattern(Some(TOPIC_PATTERN))
-            .examples([serde_json::json!("scores")])
-            .into()
-    }
-}
-
-impl utoipa::ToSchema for Topic {}
-
-/// One event of `GET /api/livescore` as an SSE client reads it (OpenAPI
-/// 3.1 has a `text/event-stream` schema describe each event): always
-/// `update`, the data a JSON array of every game.
-pub struct LivescoreEvent;
-
-impl utoipa::PartialSchema for LivescoreEvent {
-    fn schema() -> RefOr<Schema> {
-        let games = serde_json::json!({
-            "type": "array",
-            "items": {"$ref": "#/components/schemas/Game"}
-        });
-        sse_event(
-            "`event: update`, data: the JSON array of all games of the week",
-            Some(["update"]),
-            games,
-        )
-    }
-}
-
-impl utoipa::ToSchema for LivescoreEvent {}
-
-/// One event of `GET /api/stream`: `update` (scores), `game`, `score`,
-/// `chat`, `reset` or any published name; the data is always JSON.
-pub struct StreamEvent;
-
-impl utoipa::PartialSchema for StreamEvent {
-    fn schema() -> RefOr<Schema> {
-        sse_event(
-            "An event of a followed topic (SPEC: `update` on scores, `game` and `score` on \
-             game/{eid}, `chat` on chat/{eid}, as published on others), or `reset` \
-             ({\"reason\",\"last_id\"}) when a resume point cannot be honoured",
-            None::<[&str; 0]>,
-            serde_json::json!({}),
-        )
-    }
-}
-
-impl utoipa::ToSchema for StreamEvent {}
-
-/// An SSE event object (`event`, `id`, `data`) whose data is JSON matching
-/// `data_schema` (JSON Schema's `contentMediaType` + `contentSchema`,
-/// which utoipa's model lacks, hence the raw keyword).
-fn sse_event<const N: usize>(
-    description: &str,
-    events: Option<[&str; N]>,
-    data_schema: serde_json::Value,
-) -> RefOr<Schema> {
-    let string = || ObjectBuilder::new().schema_type(Type::String);
-    let data = string()
-        .content_media_type("application/json")
-        .extensions(Some(
-            [("contentSchema".to_string(), data_schema)]
-                .into_iter()
-                .collect(),
-        ));
-    ObjectBuilder::new()
-        .schema_type(Type::Object)
-        .description(Some(description))
-        .property("event", string().enum_values(events))
-        .property(
-            "id",
-            string().description(Some("The event id; opaque, increasing")),
-        )
-        .property("data", data)
-        .required("event")
-        .required("id")
-        .required("data")
-        .into()
-}
-
-/// What [`crate::model::valid_topic`] checks, as a regular expression.
-pub const TOPIC_PATTERN: &str = "^[A-Za-z0-9/_.:-]{1,128}$";
 
 /// The serialized description, built on first request.
 fn document() -> &'static Bytes {
@@ -282,7 +192,7 @@ mod tests {
     #[test]
     fn the_topic_pattern_states_what_the_server_checks() {
         let schema = &doc()["components"]["schemas"]["Topic"];
-        assert_eq!(schema["pattern"], TOPIC_PATTERN);
+        assert_eq!(schema["pattern"], crate::http::sse::TOPIC_PATTERN);
         // The pattern's pieces, checked against the real validator.
         let max = "x".repeat(crate::model::MAX_TOPIC_BYTES);
         for ok in ["scores", "game/2015091000", "a.b:c-d_e", max.as_str()] {

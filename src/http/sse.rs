@@ -16,10 +16,14 @@ use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
 use tokio::time::{Instant, Sleep};
 
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::openapi::RefOr;
+
 use super::error::{ApiError, ErrorBody};
 use super::metrics::ConnectionGuard;
+use super::subscription::{stream_params, wants_event_stream};
 use super::AppState;
-use crate::hub::{Next, Start, Subscriber, MAX_TOPICS_PER_SUBSCRIPTION};
+use crate::hub::{Next, Start, Subscriber};
 use crate::model;
 
 /// Most bytes gathered into one write for a client that is behind; more
@@ -38,7 +42,7 @@ const KEEPALIVE: &[u8] = b": keep-alive\n\n";
     responses(
         (status = 200, description = "With `Accept: text/event-stream`: a never-ending SSE stream; \
             `event: update` with the JSON array of all games at once, then after every change",
-            content_type = "text/event-stream", body = super::openapi::LivescoreEvent,
+            content_type = "text/event-stream", body = LivescoreEvent,
             headers(("Cache-Control" = String, description = "no-cache"))),
         (status = 302, description = "Without `Accept: text/event-stream`: the JSON is at /api/",
             headers(("Location" = String, description = "/api/"))),
@@ -59,7 +63,7 @@ pub async fn livescore(State(st): State<AppState>, headers: HeaderMap) -> Respon
 /// (header) or `lastEventId` (query, for clients that cannot set headers).
 #[utoipa::path(get, path = "/api/stream", tag = "stream",
     params(
-        ("topic" = Vec<super::openapi::Topic>, Query, style = Form, explode, min_items = 1, max_items = 32,
+        ("topic" = Vec<Topic>, Query, style = Form, explode, min_items = 1, max_items = 32,
             description = "Topics to follow, repeated: `scores`, `game/{eid}`, `chat/{eid}` or any \
                 published topic (at most 32)",
             example = json!(["scores", "game/2015091000"])),
@@ -71,7 +75,7 @@ pub async fn livescore(State(st): State<AppState>, headers: HeaderMap) -> Respon
     responses(
         (status = 200, description = "A never-ending SSE stream of the topics' events, resumed \
             after the last id when given (or `event: reset` first when it cannot be)",
-            content_type = "text/event-stream", body = super::openapi::StreamEvent,
+            content_type = "text/event-stream", body = StreamEvent,
             headers(("Cache-Control" = String, description = "no-cache"))),
         (status = 400, description = "No topic, a bad topic or too many topics", body = ErrorBody),
     ))]
@@ -87,26 +91,6 @@ pub async fn stream(
     Ok(respond(&st, st.hub.subscribe(topics, start)))
 }
 
-/// The topics and start of a `/api/stream` request from its query string
-/// and `Last-Event-ID` header; shared with the socket path
-/// ([`super::sse_socket`]) so both accept exactly the same requests.
-pub fn stream_params(
-    query: Option<&str>,
-    last_event_id: Option<&[u8]>,
-) -> Result<(Vec<String>, Start), ApiError> {
-    let mut topics = Vec::new();
-    let mut last_id = last_event_id.map(|v| String::from_utf8_lossy(v).into_owned());
-    for (k, v) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
-        match &*k {
-            "topic" => topics.push(v.into_owned()),
-            "lastEventId" if last_id.is_none() => last_id = Some(v.into_owned()),
-            _ => {}
-        }
-    }
-    let topics = check_topics(topics)?;
-    Ok((topics, parse_start(last_id.as_deref())))
-}
-
 /// The subscription `GET /api/livescore` makes: the scores topic, from the
 /// current list.
 pub fn livescore_subscription(st: &AppState) -> Subscriber {
@@ -114,57 +98,6 @@ pub fn livescore_subscription(st: &AppState) -> Subscriber {
     // on every (re)connect is what makes it impossible to miss a final.
     st.hub
         .subscribe(vec![model::TOPIC_SCORES.to_string()], Start::Current)
-}
-
-/// Validates, sorts and deduplicates the topics of a subscription. The
-/// limit counts the topics as asked, repeats included, as the documented
-/// `maxItems` does (and so a huge list is refused before it is sorted).
-pub fn check_topics(mut topics: Vec<String>) -> Result<Vec<String>, ApiError> {
-    if topics.is_empty() {
-        return Err(ApiError::BadRequest(
-            "at least one topic is required (?topic=scores)".into(),
-        ));
-    }
-    if topics.len() > MAX_TOPICS_PER_SUBSCRIPTION {
-        return Err(ApiError::BadRequest(format!(
-            "at most {MAX_TOPICS_PER_SUBSCRIPTION} topics per subscription"
-        )));
-    }
-    if let Some(bad) = topics.iter().find(|t| !model::valid_topic(t)) {
-        let shown: String = bad.chars().take(40).collect();
-        return Err(ApiError::BadRequest(format!(
-            "invalid topic {shown:?}: 1-{} characters of A-Z a-z 0-9 / - _ . :",
-            model::MAX_TOPIC_BYTES
-        )));
-    }
-    topics.sort();
-    topics.dedup();
-    Ok(topics)
-}
-
-/// How a subscription starts given the client's last id, if any.
-pub fn parse_start(last_id: Option<&str>) -> Start {
-    match last_id.map(str::trim) {
-        None | Some("") => Start::Current,
-        Some(s) => match s.parse() {
-            Ok(id) => Start::After(id),
-            Err(_) => Start::Unknown(s.chars().take(64).collect()),
-        },
-    }
-}
-
-fn wants_event_stream(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(header::ACCEPT)
-        .iter()
-        .any(|v| accepts_event_stream(v.as_bytes()))
-}
-
-/// Whether one `Accept` value asks for an event stream.
-pub fn accepts_event_stream(value: &[u8]) -> bool {
-    value
-        .windows(b"text/event-stream".len())
-        .any(|w| w == b"text/event-stream")
 }
 
 fn respond(st: &AppState, sub: Subscriber) -> Response {
@@ -292,3 +225,95 @@ impl SseBody {
         true
     }
 }
+
+// The OpenAPI schemas the handlers above name (doc only: the stream is
+// bytes, these describe each event for /api/openapi.json).
+
+/// A topic name as [`crate::model::valid_topic`] accepts it; only a schema
+/// (topics travel as plain strings).
+pub struct Topic;
+
+impl utoipa::PartialSchema for Topic {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(TOPIC_PATTERN))
+            .examples([serde_json::json!("scores")])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Topic {}
+
+/// One event of `GET /api/livescore` as an SSE client reads it (OpenAPI
+/// 3.1 has a `text/event-stream` schema describe each event): always
+/// `update`, the data a JSON array of every game.
+pub struct LivescoreEvent;
+
+impl utoipa::PartialSchema for LivescoreEvent {
+    fn schema() -> RefOr<Schema> {
+        let games = serde_json::json!({
+            "type": "array",
+            "items": {"$ref": "#/components/schemas/Game"}
+        });
+        sse_event(
+            "`event: update`, data: the JSON array of all games of the week",
+            Some(["update"]),
+            games,
+        )
+    }
+}
+
+impl utoipa::ToSchema for LivescoreEvent {}
+
+/// One event of `GET /api/stream`: `update` (scores), `game`, `score`,
+/// `chat`, `reset` or any published name; the data is always JSON.
+pub struct StreamEvent;
+
+impl utoipa::PartialSchema for StreamEvent {
+    fn schema() -> RefOr<Schema> {
+        sse_event(
+            "An event of a followed topic (SPEC: `update` on scores, `game` and `score` on \
+             game/{eid}, `chat` on chat/{eid}, as published on others), or `reset` \
+             ({\"reason\",\"last_id\"}) when a resume point cannot be honoured",
+            None::<[&str; 0]>,
+            serde_json::json!({}),
+        )
+    }
+}
+
+impl utoipa::ToSchema for StreamEvent {}
+
+/// An SSE event object (`event`, `id`, `data`) whose data is JSON matching
+/// `data_schema` (JSON Schema's `contentMediaType` + `contentSchema`,
+/// which utoipa's model lacks, hence the raw keyword).
+fn sse_event<const N: usize>(
+    description: &str,
+    events: Option<[&str; N]>,
+    data_schema: serde_json::Value,
+) -> RefOr<Schema> {
+    let string = || ObjectBuilder::new().schema_type(Type::String);
+    let data = string()
+        .content_media_type("application/json")
+        .extensions(Some(
+            [("contentSchema".to_string(), data_schema)]
+                .into_iter()
+                .collect(),
+        ));
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .description(Some(description))
+        .property("event", string().enum_values(events))
+        .property(
+            "id",
+            string().description(Some("The event id; opaque, increasing")),
+        )
+        .property("data", data)
+        .required("event")
+        .required("id")
+        .required("data")
+        .into()
+}
+
+/// What [`crate::model::valid_topic`] checks, as a regular expression.
+pub const TOPIC_PATTERN: &str = "^[A-Za-z0-9/_.:-]{1,128}$";

@@ -17,7 +17,8 @@ use bytes::{BufMut, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::head::StreamRequest;
-use super::sse::{livescore_subscription, stream_params, SseBody};
+use super::sse::{livescore_subscription, SseBody};
+use super::subscription::stream_params;
 use super::AppState;
 use crate::hub::Subscriber;
 

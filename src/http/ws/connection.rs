@@ -12,7 +12,7 @@ use super::wire::{Message, WireError};
 use super::{Socket, CLOSE_GRACE, GOING_AWAY, MAX_BATCH_BYTES, TRY_AGAIN_LATER};
 use crate::http::error::ApiError;
 use crate::http::metrics::ConnectionGuard;
-use crate::http::sse::{check_topics, parse_start};
+use crate::http::subscription::{check_topics, parse_start};
 use crate::http::AppState;
 use crate::hub::{Frame, Next, Start, Subscriber, MAX_TOPICS_PER_SUBSCRIPTION};
 

@@ -1,0 +1,82 @@
+//! What a client asks to follow: its topics, where to start (the last id it
+//! has), and whether it wants an event stream. One parser for SSE through
+//! hyper ([`super::sse`]), SSE served on the socket ([`super::sse_socket`],
+//! [`super::head`]) and WebSocket ([`super::ws`]), so the three accept
+//! exactly the same requests and answer the same errors.
+
+use axum::http::{header, HeaderMap};
+
+use super::error::ApiError;
+use crate::hub::{Start, MAX_TOPICS_PER_SUBSCRIPTION};
+use crate::model;
+
+/// The topics and start of a `/api/stream` request from its query string
+/// and `Last-Event-ID` header.
+pub fn stream_params(
+    query: Option<&str>,
+    last_event_id: Option<&[u8]>,
+) -> Result<(Vec<String>, Start), ApiError> {
+    let mut topics = Vec::new();
+    let mut last_id = last_event_id.map(|v| String::from_utf8_lossy(v).into_owned());
+    for (k, v) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        match &*k {
+            "topic" => topics.push(v.into_owned()),
+            "lastEventId" if last_id.is_none() => last_id = Some(v.into_owned()),
+            _ => {}
+        }
+    }
+    let topics = check_topics(topics)?;
+    Ok((topics, parse_start(last_id.as_deref())))
+}
+
+/// Validates, sorts and deduplicates the topics of a subscription. The
+/// limit counts the topics as asked, repeats included, as the documented
+/// `maxItems` does (and so a huge list is refused before it is sorted).
+pub fn check_topics(mut topics: Vec<String>) -> Result<Vec<String>, ApiError> {
+    if topics.is_empty() {
+        return Err(ApiError::BadRequest(
+            "at least one topic is required (?topic=scores)".into(),
+        ));
+    }
+    if topics.len() > MAX_TOPICS_PER_SUBSCRIPTION {
+        return Err(ApiError::BadRequest(format!(
+            "at most {MAX_TOPICS_PER_SUBSCRIPTION} topics per subscription"
+        )));
+    }
+    if let Some(bad) = topics.iter().find(|t| !model::valid_topic(t)) {
+        let shown: String = bad.chars().take(40).collect();
+        return Err(ApiError::BadRequest(format!(
+            "invalid topic {shown:?}: 1-{} characters of A-Z a-z 0-9 / - _ . :",
+            model::MAX_TOPIC_BYTES
+        )));
+    }
+    topics.sort();
+    topics.dedup();
+    Ok(topics)
+}
+
+/// How a subscription starts given the client's last id, if any.
+pub fn parse_start(last_id: Option<&str>) -> Start {
+    match last_id.map(str::trim) {
+        None | Some("") => Start::Current,
+        Some(s) => match s.parse() {
+            Ok(id) => Start::After(id),
+            Err(_) => Start::Unknown(s.chars().take(64).collect()),
+        },
+    }
+}
+
+/// Whether any `Accept` header asks for an event stream.
+pub fn wants_event_stream(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .any(|v| accepts_event_stream(v.as_bytes()))
+}
+
+/// Whether one `Accept` value asks for an event stream.
+pub fn accepts_event_stream(value: &[u8]) -> bool {
+    value
+        .windows(b"text/event-stream".len())
+        .any(|w| w == b"text/event-stream")
+}
