@@ -34,9 +34,9 @@ mod ingest;
 mod resume;
 mod scale;
 
+pub use crate::bus::BusChoice;
 pub use ingest::{ingest, IngestConfig};
 use resume::{replay_from, replay_resume_point};
-pub use scale::BusChoice;
 
 /// How long shutdown waits for tasks and open responses before giving up
 /// (`--shutdown-timeout`'s default; `ingest` always uses it).
@@ -301,26 +301,38 @@ pub async fn serve(
     }
     // Stops accepting, ends SSE streams, closes WebSockets with 1001, stops
     // the feed; the store writer flushes what is queued.
+    let started = tokio::time::Instant::now();
+    wind_down(&cancel, &tracker, config.shutdown_timeout, Some(db)).await;
+    tracing::info!(took_ms = started.elapsed().as_millis() as u64, "stopped");
+    Ok(())
+}
+
+/// The end of `serve` and `ingest` alike: cancel every task, wait for them
+/// under `grace` (the store writer flushes within it), then close the
+/// database, bounded too, so one that stopped answering cannot hold the
+/// exit.
+async fn wind_down(
+    cancel: &CancellationToken,
+    tracker: &TaskTracker,
+    grace: Duration,
+    db: Option<Arc<dyn store::Store>>,
+) {
     cancel.cancel();
     tracker.close();
-    let started = tokio::time::Instant::now();
-    if tokio::time::timeout(config.shutdown_timeout, tracker.wait())
-        .await
-        .is_err()
-    {
+    if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
         tracing::warn!(
             still_running = tracker.len(),
             "tasks still running after the shutdown deadline"
         );
     }
-    if tokio::time::timeout(STORE_CLOSE_GRACE, db.close())
-        .await
-        .is_err()
-    {
-        tracing::warn!("the database did not close in time");
+    if let Some(db) = db {
+        if tokio::time::timeout(STORE_CLOSE_GRACE, db.close())
+            .await
+            .is_err()
+        {
+            tracing::warn!("the database did not close in time");
+        }
     }
-    tracing::info!(took_ms = started.elapsed().as_millis() as u64, "stopped");
-    Ok(())
 }
 
 /// Pending connections the kernel may queue before we accept them. tokio's

@@ -70,7 +70,7 @@ async fn main() -> anyhow::Result<()> {
                 },
                 once: args.once,
                 database_url: args.database_url.clone(),
-                bus: bus_choice(
+                bus: cli::bus_choice(
                     &args.bus,
                     &args.redis_prefix,
                     &args.nats,
@@ -155,38 +155,12 @@ fn server_config(args: &ServerArgs, feed: FeedSource, announce_url: bool) -> Ser
             .database_url
             .clone()
             .unwrap_or_else(|| store::DEFAULT_URL.to_string()),
-        bus: bus_choice(
+        bus: cli::bus_choice(
             &args.bus,
             &args.redis_prefix,
             &args.nats,
             args.publish_timeout,
         ),
-    }
-}
-
-/// The `--bus` URL (already checked by the parser) as a typed choice.
-fn bus_choice(
-    bus: &str,
-    redis_prefix: &str,
-    nats: &cli::NatsArgs,
-    publish_timeout: std::time::Duration,
-) -> app::BusChoice {
-    if bus.starts_with("redis://") {
-        app::BusChoice::Redis(livescore::bus::RedisConfig {
-            url: bus.to_string(),
-            prefix: redis_prefix.to_string(),
-            publish_timeout,
-        })
-    } else if bus.starts_with("nats://") {
-        app::BusChoice::Nats(livescore::bus::NatsConfig {
-            url: bus.to_string(),
-            stream: nats.nats_stream.clone(),
-            max_events: nats.nats_max_events,
-            max_age: nats.nats_max_age,
-            publish_timeout,
-        })
-    } else {
-        app::BusChoice::Memory
     }
 }
 

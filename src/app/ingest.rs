@@ -1,5 +1,13 @@
 //! `livescore ingest`: the feed poller alone, publishing onto a bus (and
 //! optionally a database), for deployments where nodes only serve.
+//!
+//! One path for every bus. What differs is only where ids and the feed's
+//! state come from: on the memory bus from the database (as `serve` does);
+//! on a shared bus from the shared log's tail, followed by a hub so a lease
+//! taken later resumes from the state of that moment, with polling under
+//! the same lease as the nodes' pollers (an ingester and `serve --feed`
+//! nodes never poll at once; `--once` is an operator's deliberate single
+//! poll and takes no lease).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -8,11 +16,14 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::{new_epoch, scale, AppError, BusChoice, SHUTDOWN_GRACE};
-use crate::bus::{Bus, MemoryBus};
+use super::scale::{spawn_led_poller, tracker_from, LedFeed};
+use super::{new_epoch, wind_down, AppError, BusChoice, SHUTDOWN_GRACE};
+use crate::bus::redis::WARM_EVENTS;
+use crate::bus::{Bus, MemoryBus, SharedBus};
 use crate::feed::fetch::{FetchConfig, Fetcher};
 use crate::feed::poller::{self, FeedStatus, Polled, Poller};
 use crate::feed::{Publisher, Tracker};
+use crate::hub::{self, Hub};
 use crate::store::writer::Writer;
 use crate::store::{self, WriterStatus};
 
@@ -37,6 +48,18 @@ pub struct IngestConfig {
     pub bus: BusChoice,
 }
 
+/// Where an ingester starts, per bus.
+struct Start {
+    bus: Arc<dyn Bus>,
+    /// The feed state to carry on from.
+    resumed: Tracker,
+    /// On a shared bus, the hub that follows it (a lease taken later
+    /// resumes from its state).
+    hub: Option<Arc<Hub>>,
+    /// (seq already stored, seq the store writer takes events after).
+    written: (u64, u64),
+}
+
 /// Runs the feed poller alone until `shutdown` (or, with `once`, for one
 /// poll, whose outcome is returned). With `once`, a bad or unreachable
 /// feed is an error and nothing is published or stored: the document is
@@ -45,72 +68,105 @@ pub async fn ingest(
     config: IngestConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<Option<Polled>, AppError> {
-    if !matches!(config.bus, BusChoice::Memory) {
-        return scale::ingest(config, shutdown).await;
-    }
-    let fetcher = Fetcher::new(config.source, config.fetch)?;
+    let fetcher = Fetcher::new(config.source.clone(), config.fetch.clone())?;
     let db = match &config.database_url {
         Some(url) => Some(store::open(url).await?),
         None => None,
     };
-    let (history, feed_state) = match &db {
-        Some(db) => {
-            let history = store::begin(db.as_ref(), new_epoch()).await?;
-            let state = store::feed_state(db.as_ref(), history.epoch).await?;
-            (Some(history), state)
-        }
-        None => (None, None),
-    };
-    let (epoch, base_seq) = history.map_or((new_epoch(), 0), |h| (h.epoch, h.base_seq));
-    let bus: Arc<dyn Bus> = Arc::new(MemoryBus::new(epoch, base_seq));
+    let shared = SharedBus::connect(&config.bus).await?;
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
-    if let (Some(db), Some(h)) = (&db, history) {
+    let Start {
+        bus,
+        resumed,
+        hub,
+        written,
+    } = match &shared {
+        None => {
+            let history = match &db {
+                Some(db) => Some(store::begin(db.as_ref(), new_epoch()).await?),
+                None => None,
+            };
+            let feed_state = match (&db, &history) {
+                (Some(db), Some(h)) => store::feed_state(db.as_ref(), h.epoch).await?,
+                _ => None,
+            };
+            let (epoch, last, base) =
+                history.map_or((new_epoch(), 0, 0), |h| (h.epoch, h.last_seq, h.base_seq));
+            let resumed =
+                feed_state.map_or_else(Tracker::new, |s| Tracker::resume(s.week, s.score_changes));
+            Start {
+                bus: Arc::new(MemoryBus::new(epoch, base)),
+                resumed,
+                hub: None,
+                written: (last, base),
+            }
+        }
+        Some(shared) => {
+            let bus = shared.bus();
+            let hub = Hub::new(bus.epoch());
+            for env in shared.recent(WARM_EVENTS).await? {
+                hub.ingest(&env);
+            }
+            tracker.spawn(hub::run(
+                hub.clone(),
+                bus.clone(),
+                bus.subscribe(),
+                cancel.clone(),
+            ));
+            let head = shared.delivered();
+            Start {
+                bus,
+                resumed: tracker_from(&hub),
+                hub: Some(hub),
+                written: (head, head),
+            }
+        }
+    };
+    if let Some(db) = &db {
         // Subscribed before the first poll so the writer misses nothing.
-        let status = WriterStatus::new(h.epoch, h.last_seq);
-        let writer = Writer::new(db.clone(), bus.clone(), bus.subscribe(), status, h.base_seq);
+        let status = WriterStatus::new(bus.epoch(), written.0);
+        let writer = Writer::new(db.clone(), bus.clone(), bus.subscribe(), status, written.1);
         tracker.spawn(writer.run(cancel.clone()));
     }
-    let resumed =
-        feed_state.map_or_else(Tracker::new, |s| Tracker::resume(s.week, s.score_changes));
-    let publisher = Publisher::new(bus, resumed);
-    let mut poller = Poller::new(fetcher, publisher, config.interval, FeedStatus::default());
+    if let Some(shared) = &shared {
+        shared.spawn_reader(&tracker, cancel.clone());
+    }
     let outcome = if config.once {
+        let publisher = Publisher::new(bus, resumed);
+        let mut poller = Poller::new(fetcher, publisher, config.interval, FeedStatus::default());
         // Kept until the writer has flushed and the store is closed.
         Some(poller.poll().await)
     } else {
-        let stop = cancel.clone();
-        tracker.spawn(async move {
-            poller.run(stop.clone()).await;
-            // Ends the process when the poller ends on its own (closed bus).
-            stop.cancel();
-        });
+        match (&shared, hub) {
+            (Some(shared), Some(hub)) => {
+                let feed = LedFeed {
+                    source: config.source,
+                    fetch: config.fetch,
+                    interval: config.interval,
+                    status: FeedStatus::default(),
+                };
+                spawn_led_poller(feed, shared.lease(), hub, bus, &tracker, cancel.clone());
+            }
+            _ => {
+                let publisher = Publisher::new(bus, resumed);
+                let poller =
+                    Poller::new(fetcher, publisher, config.interval, FeedStatus::default());
+                let stop = cancel.clone();
+                tracker.spawn(async move {
+                    poller.run(stop.clone()).await;
+                    // Ends the process when the poller ends on its own
+                    // (closed bus).
+                    stop.cancel();
+                });
+            }
+        }
         tokio::select! {
             _ = shutdown => tracing::info!("shutting down"),
             _ = cancel.cancelled() => {}
         }
         None
     };
-    wind_down(&cancel, &tracker, db).await;
+    wind_down(&cancel, &tracker, SHUTDOWN_GRACE, db).await;
     Ok(outcome.transpose()?)
-}
-
-/// The end of an ingester: cancel, wait for its tasks under the deadline,
-/// close the database (after the writer flushed into it).
-pub(super) async fn wind_down(
-    cancel: &CancellationToken,
-    tracker: &TaskTracker,
-    db: Option<Arc<dyn store::Store>>,
-) {
-    cancel.cancel();
-    tracker.close();
-    if tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait())
-        .await
-        .is_err()
-    {
-        tracing::warn!("tasks still running after the shutdown deadline");
-    }
-    if let Some(db) = db {
-        db.close().await;
-    }
 }

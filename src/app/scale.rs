@@ -19,95 +19,17 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::{new_epoch, AppError};
+use crate::bus::lease::Lease;
 use crate::bus::redis::WARM_EVENTS;
-use crate::bus::{Bus, BusError, Envelope, MemoryBus, NatsBus, NatsConfig, RedisBus, RedisConfig};
+use crate::bus::shared::{BusChoice, SharedBus};
+use crate::bus::{Bus, MemoryBus};
 use crate::feed::fetch::{FetchConfig, Fetcher};
-use crate::feed::leader::{self, Lease};
+use crate::feed::leader;
 use crate::feed::poller::{FeedStatus, Poller, Source};
 use crate::feed::{Publisher, Tracker};
 use crate::hub::{self, Hub};
 use crate::model::{self, Game, Week};
 use crate::store::{self, Store};
-
-/// Which bus a server shares events on.
-#[derive(Debug, Clone, Default)]
-pub enum BusChoice {
-    /// In-process: this node alone.
-    #[default]
-    Memory,
-    /// A Redis stream shared by every node of a deployment.
-    Redis(RedisConfig),
-    /// A NATS JetStream stream shared by every node of a deployment.
-    Nats(NatsConfig),
-}
-
-/// A bus shared between nodes: what a node needs beyond [`Bus`] (warm
-/// start, its reader task, the feed lease on the same server).
-#[derive(Clone)]
-pub(super) enum SharedBus {
-    /// The Redis bus and its key prefix (the lease key's too).
-    Redis(Arc<RedisBus>, String),
-    /// The NATS bus (its stream names the lease bucket).
-    Nats(Arc<NatsBus>),
-}
-
-impl SharedBus {
-    /// Connects to the shared bus of `choice`; `None` for the memory bus.
-    async fn connect(choice: &BusChoice) -> Result<Option<Self>, BusError> {
-        Ok(match choice {
-            BusChoice::Memory => None,
-            BusChoice::Redis(c) => Some(Self::Redis(RedisBus::connect(c).await?, c.prefix.clone())),
-            BusChoice::Nats(c) => Some(Self::Nats(NatsBus::connect(c).await?)),
-        })
-    }
-
-    fn bus(&self) -> Arc<dyn Bus> {
-        match self {
-            Self::Redis(b, _) => b.clone(),
-            Self::Nats(b) => b.clone(),
-        }
-    }
-
-    /// Seq of the last event delivered (at start: where live delivery
-    /// continues).
-    fn delivered(&self) -> u64 {
-        match self {
-            Self::Redis(b, _) => b.delivered(),
-            Self::Nats(b) => b.delivered(),
-        }
-    }
-
-    /// The newest events up to the delivery point, oldest first.
-    async fn recent(&self, max: usize) -> Result<Vec<Arc<Envelope>>, BusError> {
-        match self {
-            Self::Redis(b, _) => b.recent(max).await,
-            Self::Nats(b) => b.recent(max).await,
-        }
-    }
-
-    /// Spawns the task delivering the shared log to this node.
-    pub fn spawn_reader(&self, tracker: &TaskTracker, cancel: CancellationToken) {
-        match self {
-            Self::Redis(b, _) => tracker.spawn(b.clone().run(cancel)),
-            Self::Nats(b) => tracker.spawn(b.clone().run(cancel)),
-        };
-    }
-
-    /// This node's claim on the feed, on the same server.
-    pub fn lease(&self) -> Lease {
-        match self {
-            Self::Redis(b, prefix) => Lease::new(b.client(), prefix),
-            Self::Nats(b) => Lease::nats(b.jetstream(), b.stream_name()),
-        }
-    }
-
-    fn kind(&self) -> &'static str {
-        match self {
-            Self::Redis(..) => "Redis",
-            Self::Nats(_) => "NATS",
-        }
-    }
-}
 
 /// A node's bus and warmed hub, and where its store writer starts.
 pub(super) struct Wired {
@@ -212,7 +134,7 @@ pub(super) struct LedFeed {
 /// node may have published since this one started).
 pub(super) fn spawn_led_poller(
     feed: LedFeed,
-    lease: Lease,
+    lease: Box<dyn Lease>,
     hub: Arc<Hub>,
     bus: Arc<dyn Bus>,
     tracker: &TaskTracker,
@@ -241,7 +163,7 @@ pub(super) fn spawn_led_poller(
 /// A tracker that carries on from the last `scores` update the hub holds,
 /// with each game's score changes counted (they number ScoreEvent ids), so
 /// a new leader publishes only real changes.
-fn tracker_from(hub: &Hub) -> Tracker {
+pub(super) fn tracker_from(hub: &Hub) -> Tracker {
     let Some(update) = hub.state(model::TOPIC_SCORES, model::EVENT_UPDATE) else {
         return Tracker::new();
     };
@@ -271,67 +193,4 @@ fn tracker_from(hub: &Hub) -> Tracker {
         games,
     };
     Tracker::resume(week, counts)
-}
-
-/// `livescore ingest --bus redis://…` (or `nats://…`): the feed poller alone, publishing
-/// on the shared stream. Polling (not `--once`) runs under the same lease
-/// as the nodes' pollers, so an ingester and `serve --feed` nodes never
-/// poll at once; `--once` is an operator's deliberate single poll and takes
-/// no lease. The tracker resumes from the stream's current state, and with
-/// `--database-url` the events are stored too (idempotently).
-pub(super) async fn ingest(
-    config: super::IngestConfig,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> Result<Option<crate::feed::poller::Polled>, AppError> {
-    let fetcher = Fetcher::new(config.source.clone(), config.fetch.clone())?;
-    let db = match &config.database_url {
-        Some(url) => Some(store::open(url).await?),
-        None => None,
-    };
-    let Some(shared) = SharedBus::connect(&config.bus).await? else {
-        return Err(AppError::Bus(BusError::Unavailable(
-            "ingest over a shared bus needs `--bus redis://…` or `nats://…`".into(),
-        )));
-    };
-    let bus = shared.bus();
-    let hub = Hub::new(bus.epoch());
-    for env in shared.recent(WARM_EVENTS).await? {
-        hub.ingest(&env);
-    }
-    let cancel = CancellationToken::new();
-    let tracker = TaskTracker::new();
-    // The hub follows the stream so a lease taken later resumes from the
-    // state of that moment.
-    tracker.spawn(hub::run(
-        hub.clone(),
-        bus.clone(),
-        bus.subscribe(),
-        cancel.clone(),
-    ));
-    if let Some(db) = &db {
-        let head = shared.delivered();
-        let status = store::WriterStatus::new(bus.epoch(), head);
-        let writer =
-            store::writer::Writer::new(db.clone(), bus.clone(), bus.subscribe(), status, head);
-        tracker.spawn(writer.run(cancel.clone()));
-    }
-    shared.spawn_reader(&tracker, cancel.clone());
-    let outcome = if config.once {
-        let publisher = Publisher::new(bus.clone(), tracker_from(&hub));
-        let mut poller = Poller::new(fetcher, publisher, config.interval, FeedStatus::default());
-        Some(poller.poll().await)
-    } else {
-        let feed = LedFeed {
-            source: config.source,
-            fetch: config.fetch,
-            interval: config.interval,
-            status: FeedStatus::default(),
-        };
-        spawn_led_poller(feed, shared.lease(), hub, bus, &tracker, cancel.clone());
-        shutdown.await;
-        tracing::info!("shutting down");
-        None
-    };
-    super::ingest::wind_down(&cancel, &tracker, db).await;
-    Ok(outcome.transpose()?)
 }

@@ -7,10 +7,12 @@
 //! store writer consume [`Bus::subscribe`]. The bus knows nothing of HTTP,
 //! games or clients.
 
+pub mod lease;
 pub mod memory;
 pub mod nats;
 pub mod redis;
 pub mod retry;
+pub mod shared;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,6 +27,13 @@ use crate::model::EventId;
 pub use self::nats::{NatsBus, NatsConfig};
 pub use self::redis::{RedisBus, RedisConfig};
 pub use memory::MemoryBus;
+pub use shared::{BusChoice, BusUrl, SharedBus};
+
+/// A node id unique across nodes and restarts (publish ids, the feed
+/// lease).
+pub fn node_id() -> String {
+    format!("{:x}.{:016x}", std::process::id(), fastrand::u64(..))
+}
 
 /// One event as it travels the bus: already has its id, data is JSON.
 #[derive(Debug, Clone, PartialEq, Eq)]

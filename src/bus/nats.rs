@@ -28,7 +28,7 @@
 //!   client disconnect it makes a new consumer from that same sequence, so
 //!   a node that lost NATS misses nothing and repeats nothing.
 //! - **Publish retry.** A publish waits for JetStream's ack; on failure it
-//!   retries with backoff (at most [`PUBLISH_QUEUE`] wait at once, each at
+//!   retries with backoff (at most [`retry::PUBLISH_QUEUE`] wait at once, each at
 //!   most the publish timeout). Every attempt carries the same
 //!   `Nats-Msg-Id` (the publisher's idempotency key, or one made here),
 //!   and the stream's duplicate window ([`DEDUP_WINDOW`]) makes the server
@@ -48,6 +48,7 @@
 //! It knows nothing of HTTP, games or clients; the feed lease (a KV bucket)
 //! lives in `feed::leader` and only borrows [`NatsBus::jetstream`].
 
+pub mod lease;
 mod reader;
 mod stream;
 
@@ -59,11 +60,10 @@ use async_nats::jetstream;
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::StreamExt;
-use tokio::sync::{broadcast, Semaphore};
-use tokio_util::sync::CancellationToken;
+use tokio::sync::broadcast;
 
 use self::stream::{ensure_stream, ephemeral, epoch_of, parse, subject_for, unavailable};
-use super::retry::{self, Attempt, Deadline};
+use super::retry::{self, Attempt, PublishGate};
 pub use super::retry::{BACKOFF_MAX, BACKOFF_MIN};
 use super::{Bus, BusError, BusHealth, Envelope};
 use crate::model::EventId;
@@ -75,9 +75,6 @@ pub const CHANNEL_CAPACITY: usize = 4096;
 pub const RETENTION_EVENTS: i64 = 100_000;
 /// Default of `--nats-max-age`: how long the stream keeps an event.
 pub const RETENTION_AGE: Duration = Duration::from_secs(24 * 3600);
-/// Publishes that may wait for NATS at once. Past it a publish fails at
-/// once (the publish API answers 503) instead of piling up memory.
-pub const PUBLISH_QUEUE: usize = 10_000;
 /// The stream's duplicate window: a retry with the same `Nats-Msg-Id`
 /// (idempotency key) within it is acked with the first sequence and not
 /// appended. The NATS bus's dedupe window.
@@ -135,10 +132,9 @@ pub struct NatsBus {
     client: async_nats::Client,
     js: jetstream::Context,
     config: NatsConfig,
-    /// Makes `Nats-Msg-Id`s unique across nodes and restarts.
-    node: String,
-    next_publish: AtomicU64,
-    queue: Semaphore,
+    /// Closed check, queue, deadline and publish id (`Nats-Msg-Id`) of
+    /// every publish.
+    gate: PublishGate,
     tx: broadcast::Sender<Arc<Envelope>>,
     state: Mutex<State>,
     reconnects: AtomicU64,
@@ -149,8 +145,6 @@ pub struct NatsBus {
     /// reconnect the stream may be a new one (NATS restarted empty), and
     /// the first publish reads it again so the id it answers is right.
     publish_checked: AtomicU64,
-    /// Cancelled at shutdown: retrying publishes give up at once.
-    closed: CancellationToken,
 }
 
 impl NatsBus {
@@ -208,9 +202,7 @@ impl NatsBus {
             client,
             js,
             config: config.clone(),
-            node: format!("{:x}.{:016x}", std::process::id(), fastrand::u64(..)),
-            next_publish: AtomicU64::new(1),
-            queue: Semaphore::new(PUBLISH_QUEUE),
+            gate: PublishGate::new("NATS", config.publish_timeout),
             tx,
             state: Mutex::new(State {
                 epoch,
@@ -222,7 +214,6 @@ impl NatsBus {
             reconnects: AtomicU64::new(0),
             disconnects,
             publish_checked: AtomicU64::new(0),
-            closed: CancellationToken::new(),
         }))
     }
 
@@ -265,7 +256,7 @@ impl NatsBus {
 
     /// Stops retrying publishes (shutdown).
     pub fn close(&self) {
-        self.closed.cancel();
+        self.gate.close();
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -369,15 +360,8 @@ impl Bus for NatsBus {
         data: Bytes,
         key: Option<&str>,
     ) -> Result<EventId, BusError> {
-        if self.closed.is_cancelled() {
-            return Err(BusError::Closed);
-        }
-        let deadline = Deadline::after(self.config.publish_timeout);
-        let _permit = self
-            .queue
-            .try_acquire()
-            .map_err(|_| BusError::Unavailable("too many publishes waiting for NATS".into()))?;
-        let publish_id = retry::publish_id(&self.node, &self.next_publish, key);
+        let pass = self.gate.enter(key)?;
+        let (publish_id, deadline) = (&pass.publish_id, pass.deadline);
         let mut headers = async_nats::HeaderMap::new();
         headers.insert(async_nats::header::NATS_MESSAGE_ID, publish_id.as_str());
         headers.insert(TOPIC_HEADER, topic);
@@ -385,52 +369,55 @@ impl Bus for NatsBus {
         headers.insert(FENCE_HEADER, deadline.fence_ms.to_string().as_str());
         let subject = subject_for(&self.config.stream, topic);
         let (subject, headers, data) = (&subject, &headers, &data);
-        retry::publish_with_retry("NATS", &self.closed, deadline, || async move {
-            // Never into the client's reconnect buffer: what it holds is
-            // sent whenever NATS is back, long after we answered.
-            if self.client.connection_state() != async_nats::connection::State::Connected {
-                return Err(Attempt::Retry(BusError::Unavailable(
-                    "NATS is not connected".into(),
-                )));
-            }
-            let seen = self.disconnects.load(Ordering::Relaxed);
-            if self.publish_checked.load(Ordering::Relaxed) != seen {
-                match ensure_stream(&self.js, &self.config).await {
-                    Ok(info) => {
-                        self.note_epoch(epoch_of(&info));
-                        self.publish_checked.store(seen, Ordering::Relaxed);
-                    }
-                    Err(err) => return Err(Attempt::Retry(err)),
+        self.gate
+            .publish(&pass, || async move {
+                // Never into the client's reconnect buffer: what it holds is
+                // sent whenever NATS is back, long after we answered.
+                if self.client.connection_state() != async_nats::connection::State::Connected {
+                    return Err(Attempt::Retry(BusError::Unavailable(
+                        "NATS is not connected".into(),
+                    )));
                 }
-            }
-            let seq = match self.publish_once(subject, headers, data).await {
-                Ok(seq) => seq,
-                Err(err) => {
-                    if err.kind() == jetstream::context::PublishErrorKind::StreamNotFound {
-                        // Deleted under us: recreate it (a new epoch); the
-                        // reader notices and starts over with the new stream.
-                        if let Ok(info) = ensure_stream(&self.js, &self.config).await {
+                let seen = self.disconnects.load(Ordering::Relaxed);
+                if self.publish_checked.load(Ordering::Relaxed) != seen {
+                    match ensure_stream(&self.js, &self.config).await {
+                        Ok(info) => {
                             self.note_epoch(epoch_of(&info));
+                            self.publish_checked.store(seen, Ordering::Relaxed);
                         }
+                        Err(err) => return Err(Attempt::Retry(err)),
                     }
-                    return Err(Attempt::Retry(BusError::Unavailable(format!(
-                        "NATS: {err}"
-                    ))));
                 }
-            };
-            let near_fence =
-                retry::now_ms() + CLOCK_TOLERANCE.as_millis() as u64 > deadline.fence_ms;
-            if near_fence {
-                match self.stored_after(seq, deadline.fence_ms).await {
-                    Ok(false) => {}
-                    // Readers drop it: it was not published.
-                    Ok(true) => return Err(Attempt::Fatal(BusError::TimedOut(deadline.timeout))),
-                    Err(err) => return Err(Attempt::Retry(err)),
+                let seq = match self.publish_once(subject, headers, data).await {
+                    Ok(seq) => seq,
+                    Err(err) => {
+                        if err.kind() == jetstream::context::PublishErrorKind::StreamNotFound {
+                            // Deleted under us: recreate it (a new epoch); the
+                            // reader notices and starts over with the new stream.
+                            if let Ok(info) = ensure_stream(&self.js, &self.config).await {
+                                self.note_epoch(epoch_of(&info));
+                            }
+                        }
+                        return Err(Attempt::Retry(BusError::Unavailable(format!(
+                            "NATS: {err}"
+                        ))));
+                    }
+                };
+                let near_fence =
+                    retry::now_ms() + CLOCK_TOLERANCE.as_millis() as u64 > deadline.fence_ms;
+                if near_fence {
+                    match self.stored_after(seq, deadline.fence_ms).await {
+                        Ok(false) => {}
+                        // Readers drop it: it was not published.
+                        Ok(true) => {
+                            return Err(Attempt::Fatal(BusError::TimedOut(deadline.timeout)))
+                        }
+                        Err(err) => return Err(Attempt::Retry(err)),
+                    }
                 }
-            }
-            Ok(EventId::new(self.epoch(), seq))
-        })
-        .await
+                Ok(EventId::new(self.epoch(), seq))
+            })
+            .await
     }
 
     fn subscribe(&self) -> broadcast::Receiver<Arc<Envelope>> {

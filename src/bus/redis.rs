@@ -25,7 +25,7 @@
 //!   Redis misses nothing and repeats nothing; `/healthz` shows
 //!   `connected: false` and the lag meanwhile.
 //! - **Publish retry.** A publish that fails on a connection error is
-//!   retried with backoff (at most [`PUBLISH_QUEUE`] publishes wait at
+//!   retried with backoff (at most [`retry::PUBLISH_QUEUE`] publishes wait at
 //!   once, each at most the publish timeout). A retry cannot tell whether
 //!   the first attempt was appended before the connection broke, so each
 //!   publish carries a publish id (the publisher's idempotency key, or one
@@ -43,6 +43,7 @@
 //! It knows nothing of HTTP, games or clients; the feed lease lives in
 //! `feed::leader` and only borrows [`RedisBus::client`].
 
+pub mod lease;
 mod reader;
 mod script;
 
@@ -54,11 +55,10 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use redis::aio::MultiplexedConnection;
 use redis::AsyncConnectionConfig;
-use tokio::sync::{broadcast, Semaphore};
-use tokio_util::sync::CancellationToken;
+use tokio::sync::broadcast;
 
 use self::script::Appended;
-use super::retry::{self, Attempt, Deadline};
+use super::retry::{self, Attempt, PublishGate};
 pub use super::retry::{BACKOFF_MAX, BACKOFF_MIN};
 use super::{Bus, BusError, BusHealth, Envelope};
 use crate::model::EventId;
@@ -69,9 +69,6 @@ pub const CHANNEL_CAPACITY: usize = 4096;
 /// Approximate stream length kept in Redis (`XADD MAXLEN ~`). Bounds Redis
 /// memory; resumes and catch-ups further back than this get `Evicted`.
 pub const RETENTION_EVENTS: usize = 100_000;
-/// Publishes that may wait for Redis at once. Past it a publish fails at
-/// once (the publish API answers 503) instead of piling up memory.
-pub const PUBLISH_QUEUE: usize = 10_000;
 /// How long a publish id (an idempotency key) is remembered for
 /// deduplicating retries: the Redis bus's dedupe window.
 pub const DEDUP_TTL: Duration = Duration::from_secs(600);
@@ -132,16 +129,11 @@ pub struct RedisBus {
     /// multiplexed connection is shared by clones; the blocking read has
     /// its own so it never holds commands up.
     conn: tokio::sync::Mutex<Option<MultiplexedConnection>>,
-    /// Makes publish ids unique across nodes and restarts.
-    node: String,
-    next_publish: AtomicU64,
-    queue: Semaphore,
+    /// Closed check, queue, deadline and publish id of every publish.
+    gate: PublishGate,
     tx: broadcast::Sender<Arc<Envelope>>,
     state: Mutex<State>,
     reconnects: AtomicU64,
-    /// Cancelled at shutdown: retrying publishes give up at once.
-    closed: CancellationToken,
-    publish_timeout: Duration,
     /// Redis's clock minus ours, in milliseconds (measured at connect):
     /// turns a publish's fence into Redis's time.
     clock_offset_ms: i64,
@@ -163,7 +155,6 @@ impl RedisBus {
         let after = retry::now_ms();
         let clock_offset_ms = server as i64 - ((before + after) / 2) as i64;
         let (tx, _) = broadcast::channel(CHANNEL_CAPACITY);
-        let node = format!("{:x}.{:016x}", std::process::id(), fastrand::u64(..));
         tracing::info!(
             epoch,
             head,
@@ -174,9 +165,7 @@ impl RedisBus {
             client,
             keys,
             conn: tokio::sync::Mutex::new(Some(conn)),
-            node,
-            next_publish: AtomicU64::new(1),
-            queue: Semaphore::new(PUBLISH_QUEUE),
+            gate: PublishGate::new("Redis", config.publish_timeout),
             tx,
             state: Mutex::new(State {
                 epoch,
@@ -185,8 +174,6 @@ impl RedisBus {
                 connected: true,
             }),
             reconnects: AtomicU64::new(0),
-            closed: CancellationToken::new(),
-            publish_timeout: config.publish_timeout,
             clock_offset_ms,
         }))
     }
@@ -230,7 +217,7 @@ impl RedisBus {
 
     /// Stops retrying publishes (shutdown).
     pub fn close(&self) {
-        self.closed.cancel();
+        self.gate.close();
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -305,28 +292,23 @@ impl Bus for RedisBus {
         data: Bytes,
         key: Option<&str>,
     ) -> Result<EventId, BusError> {
-        if self.closed.is_cancelled() {
-            return Err(BusError::Closed);
-        }
-        let deadline = Deadline::after(self.publish_timeout);
-        let _permit = self
-            .queue
-            .try_acquire()
-            .map_err(|_| BusError::Unavailable("too many publishes waiting for Redis".into()))?;
-        let publish_id = retry::publish_id(&self.node, &self.next_publish, key);
-        let (publish_id, data) = (&publish_id, &data);
-        retry::publish_with_retry("Redis", &self.closed, deadline, || async move {
-            match self
-                .publish_once(publish_id, deadline.fence_ms, topic, event, data)
-                .await
-            {
-                Ok(Appended::Id(id)) => Ok(id),
-                Ok(Appended::Expired) => Err(Attempt::Fatal(BusError::TimedOut(deadline.timeout))),
-                Err(err) if is_transient(&err) => Err(Attempt::Retry(err)),
-                Err(err) => Err(Attempt::Fatal(err.into())),
-            }
-        })
-        .await
+        let pass = self.gate.enter(key)?;
+        let (publish_id, deadline, data) = (&pass.publish_id, pass.deadline, &data);
+        self.gate
+            .publish(&pass, || async move {
+                match self
+                    .publish_once(publish_id, deadline.fence_ms, topic, event, data)
+                    .await
+                {
+                    Ok(Appended::Id(id)) => Ok(id),
+                    Ok(Appended::Expired) => {
+                        Err(Attempt::Fatal(BusError::TimedOut(deadline.timeout)))
+                    }
+                    Err(err) if is_transient(&err) => Err(Attempt::Retry(err)),
+                    Err(err) => Err(Attempt::Fatal(err.into())),
+                }
+            })
+            .await
     }
 
     fn subscribe(&self) -> broadcast::Receiver<Arc<Envelope>> {

@@ -14,12 +14,18 @@
 
 use std::fmt::Display;
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::BusError;
+
+/// Most publishes that may wait for a shared bus at once; more are refused
+/// at once rather than queued without bound while it is away.
+pub const PUBLISH_QUEUE: usize = 10_000;
 
 /// First reconnect/retry delay; doubles up to [`BACKOFF_MAX`].
 pub const BACKOFF_MIN: Duration = Duration::from_millis(100);
@@ -64,16 +70,85 @@ impl Deadline {
     }
 }
 
+/// What every publish through a shared bus passes before its first
+/// attempt, the same for every backend: refused once the bus is closed, at
+/// most [`PUBLISH_QUEUE`] waiting, a deadline, and a publish id.
+pub struct PublishGate {
+    backend: &'static str,
+    timeout: Duration,
+    /// Makes publish ids unique across nodes and restarts.
+    node: String,
+    next: AtomicU64,
+    queue: Semaphore,
+    /// Cancelled at shutdown: retrying publishes give up at once.
+    closed: CancellationToken,
+}
+
+/// A publish let through the gate: its deadline and publish id, holding
+/// its place in the queue until dropped.
+pub struct Pass<'a> {
+    /// When it must be answered, and its append fence.
+    pub deadline: Deadline,
+    /// What the bus server deduplicates it under.
+    pub publish_id: String,
+    _place: SemaphorePermit<'a>,
+}
+
+impl PublishGate {
+    /// A gate for `backend` (named in errors and logs) whose publishes are
+    /// answered within `timeout`.
+    pub fn new(backend: &'static str, timeout: Duration) -> Self {
+        Self {
+            backend,
+            timeout,
+            node: super::node_id(),
+            next: AtomicU64::new(1),
+            queue: Semaphore::new(PUBLISH_QUEUE),
+            closed: CancellationToken::new(),
+        }
+    }
+
+    /// Lets a publish with the publisher's idempotency `key` through, or
+    /// says why not.
+    pub fn enter(&self, key: Option<&str>) -> Result<Pass<'_>, BusError> {
+        if self.closed.is_cancelled() {
+            return Err(BusError::Closed);
+        }
+        let deadline = Deadline::after(self.timeout);
+        let place = self.queue.try_acquire().map_err(|_| {
+            BusError::Unavailable(format!("too many publishes waiting for {}", self.backend))
+        })?;
+        Ok(Pass {
+            deadline,
+            publish_id: publish_id(&self.node, &self.next, key),
+            _place: place,
+        })
+    }
+
+    /// Retries `attempt` for a publish let through (see
+    /// [`publish_with_retry`]).
+    pub async fn publish<T, E, F, Fut>(&self, pass: &Pass<'_>, attempt: F) -> Result<T, BusError>
+    where
+        E: Display,
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, Attempt<E>>>,
+    {
+        publish_with_retry(self.backend, &self.closed, pass.deadline, attempt).await
+    }
+
+    /// Shutdown: publishes waiting for the bus give up, new ones are refused.
+    pub fn close(&self) {
+        self.closed.cancel();
+    }
+}
+
 /// The id a publish is deduplicated under on a shared bus: the
 /// publisher's idempotency key in a namespace of its own (`k:`), or one
 /// made from this node's name and a counter.
-pub fn publish_id(node: &str, next: &std::sync::atomic::AtomicU64, key: Option<&str>) -> String {
+fn publish_id(node: &str, next: &AtomicU64, key: Option<&str>) -> String {
     match key {
         Some(key) => format!("k:{key}"),
-        None => format!(
-            "{node}.{}",
-            next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        ),
+        None => format!("{node}.{}", next.fetch_add(1, Ordering::Relaxed)),
     }
 }
 
@@ -135,6 +210,66 @@ where
             _ = tokio::time::sleep(backoff) => {}
         }
         backoff = (backoff * 2).min(BACKOFF_MAX);
+    }
+}
+
+/// How a reader's session (one connection or consumer) ended.
+pub enum Session {
+    /// Start the next one at once (the history was reset: read the new
+    /// one from its start).
+    Again,
+    /// The bus failed; `was_reading` when the session had read
+    /// successfully (the backoff starts over).
+    Broken {
+        /// Why.
+        err: BusError,
+        /// Whether it had been reading.
+        was_reading: bool,
+    },
+}
+
+/// The reader task's outer loop, the same for every shared bus: run a
+/// session until it breaks, wait a capped backoff (doubling while the bus
+/// stays away), run the next from the same position; until `cancel`. A
+/// session carries on from where the last delivered, so an outage costs
+/// latency, never an event, and never a repeat.
+pub async fn read_until_cancelled<F, Fut>(
+    backend: &'static str,
+    cancel: &CancellationToken,
+    reconnects: &AtomicU64,
+    mut on_lost: impl FnMut(),
+    mut session: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Session>,
+{
+    let mut backoff = BACKOFF_MIN;
+    loop {
+        let ended = tokio::select! {
+            // Shutdown: stop reading.
+            _ = cancel.cancelled() => return,
+            // Reads until the session ends.
+            ended = session() => ended,
+        };
+        let err = match ended {
+            Session::Again => continue,
+            Session::Broken { err, was_reading } => {
+                if was_reading {
+                    backoff = BACKOFF_MIN;
+                }
+                err
+            }
+        };
+        on_lost();
+        tracing::warn!(%err, ?backoff, backend, "bus connection lost; reconnecting");
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            // Capped backoff before the next attempt.
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(BACKOFF_MAX);
+        reconnects.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("livescore_bus_reconnects_total").increment(1);
     }
 }
 

@@ -9,10 +9,12 @@ pub mod record;
 pub mod watch;
 
 use std::net::SocketAddr;
+use std::str::FromStr;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::bus::{BusChoice, BusUrl};
 use crate::feed::poller::Source;
 pub use feed::{FeedFormat, FeedFormatArg};
 
@@ -87,8 +89,8 @@ pub struct ServerArgs {
     /// or `nats://host:port` (NATS JetStream) to share events between
     /// nodes (any node can resume any client).
     /// Example: --bus redis://127.0.0.1:6379
-    #[arg(long, env = "LIVESCORE_BUS", default_value = "memory", value_parser = parse_bus)]
-    pub bus: String,
+    #[arg(long, env = "LIVESCORE_BUS", default_value = "memory", value_parser = BusUrl::from_str)]
+    pub bus: BusUrl,
 
     /// Prefix of every Redis key this deployment uses (`--bus redis://…`),
     /// so several deployments or test runs can share one Redis.
@@ -359,8 +361,8 @@ pub struct IngestArgs {
     /// stream; polling then
     /// takes the same feed lease as `serve --feed`, so only one poller runs).
     /// Example: --bus redis://127.0.0.1:6379
-    #[arg(long, env = "LIVESCORE_BUS", default_value = "memory", value_parser = parse_bus)]
-    pub bus: String,
+    #[arg(long, env = "LIVESCORE_BUS", default_value = "memory", value_parser = BusUrl::from_str)]
+    pub bus: BusUrl,
 
     /// Prefix of every Redis key (`--bus redis://…`); the nodes' prefix.
     /// Example: --redis-prefix scores-prod
@@ -412,20 +414,27 @@ fn parse_database_url(s: &str) -> Result<String, String> {
     }
 }
 
-fn parse_bus(s: &str) -> Result<String, String> {
-    match s {
-        "memory" => Ok(s.to_string()),
-        _ if s.starts_with("redis://") => match ::redis::Client::open(s) {
-            Ok(_) => Ok(s.to_string()),
-            Err(err) => Err(format!("{s:?} is not a Redis URL: {err}")),
-        },
-        _ if s.starts_with("nats://") => match s.parse::<async_nats::ServerAddr>() {
-            Ok(_) => Ok(s.to_string()),
-            Err(err) => Err(format!("{s:?} is not a NATS URL: {err}")),
-        },
-        _ => Err(format!(
-            "{s:?} is not a bus: use `memory`, `redis://host:port[/db]` or `nats://host:port`"
-        )),
+/// The bus a `--bus` URL and its settings flags name.
+pub fn bus_choice(
+    url: &BusUrl,
+    redis_prefix: &str,
+    nats: &NatsArgs,
+    publish_timeout: Duration,
+) -> BusChoice {
+    match url {
+        BusUrl::Memory => BusChoice::Memory,
+        BusUrl::Redis(url) => BusChoice::Redis(crate::bus::RedisConfig {
+            url: url.clone(),
+            prefix: redis_prefix.to_string(),
+            publish_timeout,
+        }),
+        BusUrl::Nats(url) => BusChoice::Nats(crate::bus::NatsConfig {
+            url: url.clone(),
+            stream: nats.nats_stream.clone(),
+            max_events: nats.nats_max_events,
+            max_age: nats.nats_max_age,
+            publish_timeout,
+        }),
     }
 }
 
@@ -526,8 +535,16 @@ mod tests {
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert!(parse_duration("soon").is_err());
         assert!(parse_speed("0").is_err() && parse_speed("600").is_ok());
-        assert!(parse_bus("redis://127.0.0.1:6379/2").is_ok());
-        assert!(parse_bus("nats://127.0.0.1:4222").is_ok());
+        assert_eq!(
+            BusUrl::from_str("redis://127.0.0.1:6379/2"),
+            Ok(BusUrl::Redis("redis://127.0.0.1:6379/2".into()))
+        );
+        assert_eq!(
+            BusUrl::from_str("nats://127.0.0.1:4222"),
+            Ok(BusUrl::Nats("nats://127.0.0.1:4222".into()))
+        );
+        assert_eq!(BusUrl::from_str("memory"), Ok(BusUrl::Memory));
+        assert!(BusUrl::from_str("kafka://x").is_err());
         assert!(parse_nats_stream("ls-test_1").is_ok() && parse_nats_stream("a.b").is_err());
         assert!(parse_redis_prefix("t-1_a").is_ok() && parse_redis_prefix("a b").is_err());
         Cli::try_parse_from([

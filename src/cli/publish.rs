@@ -52,8 +52,8 @@ pub struct PublishArgs {
     /// shared buses make sense here (the memory bus is private to one
     /// process), so for now use --server.
     /// Example: --bus memory
-    #[arg(long, env = "LIVESCORE_BUS", default_value = "memory", value_parser = super::parse_bus)]
-    pub bus: String,
+    #[arg(long, env = "LIVESCORE_BUS", default_value = "memory", value_parser = <crate::bus::BusUrl as std::str::FromStr>::from_str)]
+    pub bus: crate::bus::BusUrl,
 
     /// The event's data, as JSON.
     /// Example: '{"text":"kickoff moved to 4:25"}'
@@ -104,7 +104,7 @@ pub async fn run(args: PublishArgs) -> Result<String, PublishError> {
         return Err(PublishError::Usage(format!(
             "publishing onto the {:?} bus is not possible: the memory bus is private to one \
              process; give --server URL",
-            args.bus
+            args.bus.to_string()
         )));
     };
     let token = args.token.filter(|t| !t.is_empty()).ok_or_else(|| {

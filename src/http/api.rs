@@ -33,8 +33,10 @@ pub(crate) struct WeekView {
     responses((status = 200, description = "The week as last published", body = WeekView)))]
 pub async fn index(State(st): State<AppState>) -> Result<Response, ApiError> {
     let games: Vec<Game> = match st.hub.state(model::TOPIC_SCORES, model::EVENT_UPDATE) {
-        Some(frame) => serde_json::from_slice(&frame.data)
-            .map_err(|e| ApiError::Internal(format!("stored scores are not a game list: {e}")))?,
+        Some(frame) => serde_json::from_slice(&frame.data).map_err(|e| ApiError::Internal {
+            context: "stored scores are not a game list",
+            source: Box::new(e),
+        })?,
         None => Vec::new(),
     };
     let first = games.first();

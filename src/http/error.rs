@@ -40,9 +40,16 @@ pub enum ApiError {
     /// 503: the node cannot serve this now.
     #[error("{0}")]
     Unavailable(String),
-    /// 500: something broke on our side; the cause is logged.
+    /// 500: something broke on our side; the cause (its whole source
+    /// chain) is logged, the client hears only that it did.
     #[error("internal error")]
-    Internal(String),
+    Internal {
+        /// What was being done.
+        context: &'static str,
+        /// Why it failed.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 impl ApiError {
@@ -54,15 +61,22 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if let ApiError::Internal(cause) = &self {
-            tracing::error!(%cause, "internal error");
+        if let ApiError::Internal { context, source } = &self {
+            let mut cause = source.to_string();
+            let mut next = source.source();
+            while let Some(e) = next {
+                cause.push_str(": ");
+                cause.push_str(&e.to_string());
+                next = e.source();
+            }
+            tracing::error!(context, %cause, "internal error");
         }
         let body = Json(ErrorBody {
             error: self.to_string(),

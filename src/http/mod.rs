@@ -19,6 +19,9 @@ pub mod subscription;
 pub mod ui;
 pub mod ws;
 
+#[cfg(test)]
+mod router_tests;
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -161,6 +161,10 @@ impl Hub {
         })
     }
 
+    /// A std mutex, not tokio's: it is never held across an `.await`
+    /// (every section is a few map operations and a channel send), so it
+    /// costs an uncontended atomic on the hot path, and a tokio mutex would
+    /// only add a queue and a wake-up per delivery.
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().expect("hub lock poisoned")
     }

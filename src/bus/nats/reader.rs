@@ -19,68 +19,41 @@ use tokio_util::sync::CancellationToken;
 
 use super::stream::{ensure_stream, ephemeral, epoch_of, fenced_out, parse, unavailable};
 use super::NatsBus;
-use super::{BACKOFF_MAX, BACKOFF_MIN, READ_BATCH};
+use super::READ_BATCH;
+use crate::bus::retry::{read_until_cancelled, Session};
 use crate::bus::BusError;
+
+/// A session that broke; `was_reading` once its consumer was made.
+fn broken(err: BusError, was_reading: bool) -> Session {
+    Session::Broken { err, was_reading }
+}
 
 /// How often the reader reads the stream info (lag, epoch, liveness).
 pub const INFO_EVERY: Duration = Duration::from_secs(1);
 /// How long the server keeps a reader's consumer after the reader is gone.
 const CONSUMER_IDLE: Duration = Duration::from_secs(30);
 
-/// How a reading session ended.
-enum End {
-    /// The stream was recreated: start over at once under the new epoch.
-    NewEpoch,
-    /// NATS failed: back off, then resume from the same sequence.
-    Broken(BusError),
-}
-
 impl NatsBus {
     /// Delivers the stream to this node's subscribers until `cancel`.
     pub async fn run(self: Arc<Self>, cancel: CancellationToken) {
-        let mut backoff = BACKOFF_MIN;
-        loop {
-            let end = tokio::select! {
-                // Shutdown: stop reading; publishes give up too.
-                _ = cancel.cancelled() => {
-                    self.close();
-                    return;
-                }
-                // Reads until the session ends.
-                end = self.session(&mut backoff) => end,
-            };
-            let err = match end {
-                End::NewEpoch => continue,
-                End::Broken(err) => err,
-            };
-            self.lock().connected = false;
-            tracing::warn!(%err, ?backoff, "NATS bus connection lost; reconnecting");
-            tokio::select! {
-                _ = cancel.cancelled() => {
-                    self.close();
-                    return;
-                }
-                // Capped backoff before the next attempt.
-                _ = tokio::time::sleep(backoff) => {}
-            }
-            backoff = (backoff * 2).min(BACKOFF_MAX);
-            self.reconnects.fetch_add(1, Ordering::Relaxed);
-            metrics::counter!("livescore_bus_reconnects_total").increment(1);
-        }
+        let lost = || self.lock().connected = false;
+        read_until_cancelled("NATS", &cancel, &self.reconnects, lost, || self.session()).await;
+        // Shutdown: publishes give up too.
+        self.close();
     }
 
     /// One consumer's life: delivers until an error or a new epoch.
-    async fn session(&self, backoff: &mut Duration) -> End {
+    async fn session(&self) -> Session {
         let disconnects = self.disconnects.load(Ordering::Relaxed);
         let info = match ensure_stream(&self.js, &self.config).await {
             Ok(info) => info,
-            Err(err) => return End::Broken(err),
+            Err(err) => return broken(err, false),
         };
         self.observe_epoch(epoch_of(&info));
         let from = self.lock().delivered + 1;
         let consumer = match self.js.get_stream_no_info(&self.config.stream).await {
             Ok(stream) => stream.create_consumer(ephemeral(from, CONSUMER_IDLE)).await,
-            Err(err) => return End::Broken(unavailable(err)),
+            Err(err) => return broken(unavailable(err), false),
         };
         let messages = match consumer {
             Ok(c) => {
@@ -89,11 +62,11 @@ impl NatsBus {
                     .messages()
                     .await
             }
-            Err(err) => return End::Broken(unavailable(err)),
+            Err(err) => return broken(unavailable(err), false),
         };
         let mut messages = match messages {
             Ok(m) => m,
-            Err(err) => return End::Broken(unavailable(err)),
+            Err(err) => return broken(unavailable(err), false),
         };
         if !self.lock().connected {
             tracing::info!(from, "NATS bus reconnected; catching up");
@@ -103,7 +76,6 @@ impl NatsBus {
             s.connected = true;
             s.head = info.state.last_sequence;
         }
-        *backoff = BACKOFF_MIN;
         let mut tick = tokio::time::interval(INFO_EVERY);
         tick.tick().await; // the first tick is now; the info is fresh
         loop {
@@ -113,24 +85,24 @@ impl NatsBus {
                     Some(Ok(msg)) => {
                         let (seq, late) = match msg.info() {
                             Ok(i) => (i.stream_sequence, fenced_out(&msg.message, i.published)),
-                            Err(err) => return End::Broken(unavailable(err)),
+                            Err(err) => return broken(unavailable(err), true),
                         };
                         self.deliver(seq, &msg.message, late);
                     }
-                    Some(Err(err)) => return End::Broken(unavailable(err)),
-                    None => return End::Broken(BusError::Unavailable("NATS consumer ended".into())),
+                    Some(Err(err)) => return broken(unavailable(err), true),
+                    None => return broken(BusError::Unavailable("NATS consumer ended".into()), true),
                 },
                 // Liveness, lag and epoch.
                 _ = tick.tick() => {
                     if self.disconnects.load(Ordering::Relaxed) != disconnects {
-                        return End::Broken(BusError::Unavailable("NATS connection lost".into()));
+                        return broken(BusError::Unavailable("NATS connection lost".into()), true);
                     }
                     let info = match ensure_stream(&self.js, &self.config).await {
                         Ok(info) => info,
-                        Err(err) => return End::Broken(err),
+                        Err(err) => return broken(err, true),
                     };
                     if self.observe_epoch(epoch_of(&info)) {
-                        return End::NewEpoch;
+                        return Session::Again;
                     }
                     let mut s = self.lock();
                     s.head = s.head.max(info.state.last_sequence);

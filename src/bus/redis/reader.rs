@@ -1,4 +1,5 @@
-//! The reader task: the one place a node hears the shared stream.
+//! The reader task: the one place a node hears the shared stream (its
+//! reconnect loop is every bus's, [`read_until_cancelled`]).
 //!
 //! It reads with a blocking `XREAD` from the last id it delivered and
 //! broadcasts each entry locally in stream order. Every error ends the
@@ -8,7 +9,6 @@
 //! epoch (Redis lost its data) restarts reading from the new stream's
 //! start; the head gives `/healthz` its lag.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,7 +16,8 @@ use redis::streams::{StreamId, StreamReadReply};
 use redis::AsyncConnectionConfig;
 use tokio_util::sync::CancellationToken;
 
-use super::{RedisBus, BACKOFF_MAX, BACKOFF_MIN, RESPONSE_TIMEOUT};
+use super::{RedisBus, RESPONSE_TIMEOUT};
+use crate::bus::retry::{read_until_cancelled, Session};
 use crate::bus::{BusError, Envelope};
 use crate::model::EventId;
 
@@ -30,50 +31,33 @@ pub const READ_BATCH: usize = 1_000;
 impl RedisBus {
     /// Delivers the stream to this node's subscribers until `cancel`.
     pub async fn run(self: Arc<Self>, cancel: CancellationToken) {
-        let mut backoff = BACKOFF_MIN;
-        let mut first = true;
-        loop {
-            if !first {
-                self.reconnects.fetch_add(1, Ordering::Relaxed);
-                metrics::counter!("livescore_bus_reconnects_total").increment(1);
-            }
-            first = false;
-            let err = tokio::select! {
-                // Shutdown: stop reading; publishes give up too.
-                _ = cancel.cancelled() => {
-                    self.close();
-                    return;
-                }
-                // Reads until the connection breaks.
-                err = self.read_until_error(&mut backoff) => err,
-            };
-            self.lock().connected = false;
-            tracing::warn!(%err, ?backoff, "Redis bus connection lost; reconnecting");
-            tokio::select! {
-                _ = cancel.cancelled() => {
-                    self.close();
-                    return;
-                }
-                // Capped backoff before the next attempt.
-                _ = tokio::time::sleep(backoff) => {}
-            }
-            backoff = (backoff * 2).min(BACKOFF_MAX);
-        }
+        let lost = || self.lock().connected = false;
+        read_until_cancelled("Redis", &cancel, &self.reconnects, lost, || {
+            self.read_until_error()
+        })
+        .await;
+        // Shutdown: publishes give up too.
+        self.close();
     }
 
     /// One connection's life: reads and delivers until an error.
-    async fn read_until_error(&self, backoff: &mut Duration) -> BusError {
+    async fn read_until_error(&self) -> Session {
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(RESPONSE_TIMEOUT))
             .set_response_timeout(Some(RESPONSE_TIMEOUT + READ_BLOCK));
+        let broken = |err: redis::RedisError, was_reading| Session::Broken {
+            err: err.into(),
+            was_reading,
+        };
         let mut conn = match self
             .client
             .get_multiplexed_async_connection_with_config(&config)
             .await
         {
             Ok(c) => c,
-            Err(err) => return err.into(),
+            Err(err) => return broken(err, false),
         };
+        let mut was_reading = false;
         loop {
             let after = self.lock().delivered;
             let reply: Result<(Option<String>, Option<u64>, Option<StreamReadReply>), _> =
@@ -94,7 +78,7 @@ impl RedisBus {
                     .await;
             let (epoch, head, read) = match reply {
                 Ok(r) => r,
-                Err(err) => return err.into(),
+                Err(err) => return broken(err, was_reading),
             };
             if !self.lock().connected {
                 tracing::info!(after, "Redis bus reconnected; catching up");
@@ -104,7 +88,7 @@ impl RedisBus {
                 s.connected = true;
                 s.head = head.unwrap_or(0);
             }
-            *backoff = BACKOFF_MIN;
+            was_reading = true;
             if let Some(epoch) = epoch.and_then(|e| e.parse::<u64>().ok()) {
                 if self.observe_epoch(epoch) {
                     // What this read returned was read after an id of the

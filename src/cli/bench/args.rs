@@ -53,7 +53,7 @@ pub struct BenchArgs {
     /// gets its own Redis key prefix (or NATS stream), so runs sharing a
     /// bus never see each other's events. Default: the server's own.
     /// Example: --bus redis://127.0.0.1:6379
-    #[arg(long, env = "LIVESCORE_BENCH_BUS", value_parser = crate::cli::parse_bus)]
+    #[arg(long, env = "LIVESCORE_BENCH_BUS", value_parser = bus_url)]
     pub bus: Option<String>,
 
     /// Servers to --spawn on the shared --bus: events are published
@@ -243,6 +243,11 @@ fn parse_rate(s: &str) -> Result<f64, String> {
             "{s:?}: a rate is a positive number of events per second"
         )),
     }
+}
+
+/// A `--bus` the spawned servers will accept, passed on as given.
+fn bus_url(s: &str) -> Result<String, String> {
+    s.parse::<crate::bus::BusUrl>().map(|_| s.to_string())
 }
 
 #[cfg(test)]

@@ -10,7 +10,10 @@
 
 use async_nats::jetstream::{self, kv, stream};
 
-use super::{LeaseError, LEASE_TTL};
+use async_trait::async_trait;
+
+use crate::bus::lease::{Lease, LeaseError, LEASE_TTL};
+use crate::bus::node_id;
 
 /// The key holding the feed lease.
 const KEY: &str = "feed";
@@ -19,19 +22,19 @@ const KEY: &str = "feed";
 pub struct NatsLease {
     js: jetstream::Context,
     bucket: String,
-    pub(super) node: String,
+    node: String,
     store: Option<kv::Store>,
     /// The revision this node wrote last while holding the lease.
     revision: Option<u64>,
 }
 
 impl NatsLease {
-    /// The lease in bucket `<stream>-lease`, claimed as `node`.
-    pub fn new(js: jetstream::Context, stream: &str, node: String) -> Self {
+    /// The lease in bucket `<stream>-lease`, claimed as a fresh node id.
+    pub fn new(js: jetstream::Context, stream: &str) -> Self {
         Self {
             js,
             bucket: format!("{stream}-lease"),
-            node,
+            node: node_id(),
             store: None,
             revision: None,
         }
@@ -63,9 +66,15 @@ impl NatsLease {
         self.store = Some(store.clone());
         Ok(store)
     }
+}
 
-    /// Takes the lease if nobody holds it.
-    pub(super) async fn acquire(&mut self) -> Result<bool, LeaseError> {
+#[async_trait]
+impl Lease for NatsLease {
+    fn node(&self) -> &str {
+        &self.node
+    }
+
+    async fn acquire(&mut self) -> Result<bool, LeaseError> {
         let store = self.store().await?;
         match store.create(KEY, self.node.clone().into()).await {
             Ok(rev) => {
@@ -77,9 +86,8 @@ impl NatsLease {
         }
     }
 
-    /// Extends the lease (a new revision, a fresh age); false if another
-    /// node holds it now.
-    pub(super) async fn renew(&mut self) -> Result<bool, LeaseError> {
+    /// A new revision, a fresh age.
+    async fn renew(&mut self) -> Result<bool, LeaseError> {
         let Some(rev) = self.revision else {
             return Ok(false);
         };
@@ -97,8 +105,7 @@ impl NatsLease {
         }
     }
 
-    /// Hands the lease back so another node takes over at once.
-    pub(super) async fn release(&mut self) {
+    async fn release(&mut self) {
         let Some(rev) = self.revision.take() else {
             return;
         };
