@@ -42,7 +42,12 @@ async fn killing_nats_mid_publish_loses_nothing_and_repeats_nothing() {
         ids
     });
     // Let some events through, then kill NATS mid-stream and bring it back.
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    common::wait_until("five events are on the bus", WAIT, || async {
+        bus_health(&a.url).await["last_id"]
+            .as_str()
+            .is_some_and(|id| common::id_parts(id).1 >= 5)
+    })
+    .await;
     nats.kill();
     // The nodes say so (and keep their clients).
     let deadline = tokio::time::Instant::now() + WAIT;
@@ -53,7 +58,11 @@ async fn killing_nats_mid_publish_loses_nothing_and_repeats_nothing() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    // Down until publishes have felt it: two retries waiting for the bus.
+    common::wait_until("a publish retried twice", WAIT, || async {
+        metric_sum(&a.url, "livescore_bus_publish_retries_total").await >= 2.0
+    })
+    .await;
     nats.restart();
     let ids = tokio::time::timeout(Duration::from_secs(90), publisher)
         .await

@@ -26,7 +26,7 @@ pub enum LeaseError {
     Redis(#[from] ::redis::RedisError),
     /// NATS failed or is unreachable.
     #[error("NATS: {0}")]
-    Nats(String),
+    Nats(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// This node's claim on the feed, on the deployment's shared bus.

@@ -67,6 +67,10 @@ pub enum BusError {
     /// Redis answered with an error.
     #[error("Redis: {0}")]
     Redis(#[from] ::redis::RedisError),
+    /// NATS failed or is unreachable (the cause kept as the source, like
+    /// Redis's).
+    #[error("NATS: {0}")]
+    Nats(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The shared log holds something that is not an event of ours.
     #[error("the bus holds corrupt data: {0}")]
     Corrupt(String),

@@ -482,6 +482,7 @@ impl Writer {
                     | BusError::Closed
                     | BusError::Unavailable(_)
                     | BusError::Redis(_)
+                    | BusError::Nats(_)
                     | BusError::Corrupt(_)
                     | BusError::TimedOut(_),
                 ) => {

@@ -461,3 +461,20 @@ pub fn all_final(data: &serde_json::Value) -> bool {
             .all(|g| g["state"] == "final" || g["state"] == "final_overtime")
     })
 }
+
+/// Waits until `check` (polled every 20 ms) is true, failing the test
+/// with `what` after `wait`: a condition to wait on, not a guessed sleep.
+pub async fn wait_until<F, Fut>(what: &str, wait: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + wait;
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting until {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -118,6 +118,6 @@ impl Lease for NatsLease {
     }
 }
 
-fn nats(err: impl std::fmt::Display) -> LeaseError {
-    LeaseError::Nats(err.to_string())
+fn nats(err: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> LeaseError {
+    LeaseError::Nats(err.into())
 }

@@ -104,8 +104,8 @@ pub(super) fn fenced_out(msg: &async_nats::Message, stored: OffsetDateTime) -> b
 }
 
 /// Any NATS failure as "the bus is unavailable now" (callers retry).
-pub(super) fn unavailable(err: impl std::fmt::Display) -> BusError {
-    BusError::Unavailable(format!("NATS: {err}"))
+pub(super) fn unavailable(err: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> BusError {
+    BusError::Nats(err.into())
 }
 
 #[cfg(test)]
