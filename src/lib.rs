@@ -27,6 +27,7 @@
 //! - `app`: wiring, task ownership and shutdown.
 
 pub mod app;
+pub mod backoff;
 pub mod bus;
 pub mod cli;
 pub mod feed;

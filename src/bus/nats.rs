@@ -64,7 +64,6 @@ use tokio::sync::broadcast;
 
 use self::stream::{ensure_stream, ephemeral, epoch_of, parse, subject_for, unavailable};
 use super::retry::{self, Attempt, PublishGate};
-pub use super::retry::{BACKOFF_MAX, BACKOFF_MIN};
 use super::{Bus, BusError, BusHealth, Envelope};
 use crate::model::EventId;
 
@@ -158,9 +157,7 @@ impl NatsBus {
             .connection_timeout(RESPONSE_TIMEOUT)
             .max_reconnects(None)
             .reconnect_delay_callback(|n| {
-                BACKOFF_MIN
-                    .saturating_mul(1 << n.min(8) as u32)
-                    .min(BACKOFF_MAX)
+                retry::BACKOFF.delay(u32::try_from(n).unwrap_or(u32::MAX).saturating_add(1))
             })
             .event_callback(move |event| {
                 let seen = seen.clone();

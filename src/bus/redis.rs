@@ -59,7 +59,6 @@ use tokio::sync::broadcast;
 
 use self::script::Appended;
 use super::retry::{self, Attempt, PublishGate};
-pub use super::retry::{BACKOFF_MAX, BACKOFF_MIN};
 use super::{Bus, BusError, BusHealth, Envelope};
 use crate::model::EventId;
 

@@ -22,6 +22,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::BusError;
+use crate::backoff::Backoff;
 
 /// Most publishes that may wait for a shared bus at once; more are refused
 /// at once rather than queued without bound while it is away.
@@ -31,6 +32,8 @@ pub const PUBLISH_QUEUE: usize = 10_000;
 pub const BACKOFF_MIN: Duration = Duration::from_millis(100);
 /// Longest reconnect/retry delay: a server that comes back is used within it.
 pub const BACKOFF_MAX: Duration = Duration::from_secs(2);
+/// The shared bus's retry policy (publishes and reconnects alike).
+pub const BACKOFF: Backoff = Backoff::new(BACKOFF_MIN, BACKOFF_MAX);
 /// How long before the answer the append fence lies: an append the bus
 /// server makes up to the fence has this long for its reply to reach us
 /// before we would answer "not published". Replies on a live connection
@@ -189,7 +192,7 @@ where
         tracing::warn!(backend, timeout = ?deadline.timeout, "publish not appended in time; refused");
         BusError::TimedOut(deadline.timeout)
     };
-    let mut backoff = BACKOFF_MIN;
+    let mut retry = 0;
     loop {
         let err = match tokio::time::timeout_at(deadline.at, attempt()).await {
             Err(_elapsed) => return Err(timed_out()),
@@ -199,6 +202,8 @@ where
             Ok(Err(Attempt::Retry(err))) => err,
         };
         metrics::counter!("livescore_bus_publish_retries_total").increment(1);
+        retry += 1;
+        let backoff = BACKOFF.delay(retry);
         tracing::warn!(%err, ?backoff, backend, "publish failed; retrying");
         tokio::select! {
             // Shutdown: the event was not published (or, if it was, every
@@ -209,7 +214,6 @@ where
             // Wait before the next attempt with the same publish id.
             _ = tokio::time::sleep(backoff) => {}
         }
-        backoff = (backoff * 2).min(BACKOFF_MAX);
     }
 }
 
@@ -243,7 +247,7 @@ pub async fn read_until_cancelled<F, Fut>(
     F: FnMut() -> Fut,
     Fut: Future<Output = Session>,
 {
-    let mut backoff = BACKOFF_MIN;
+    let mut retry = 0;
     loop {
         let ended = tokio::select! {
             // Shutdown: stop reading.
@@ -255,19 +259,20 @@ pub async fn read_until_cancelled<F, Fut>(
             Session::Again => continue,
             Session::Broken { err, was_reading } => {
                 if was_reading {
-                    backoff = BACKOFF_MIN;
+                    retry = 0;
                 }
                 err
             }
         };
         on_lost();
+        retry += 1;
+        let backoff = BACKOFF.delay(retry);
         tracing::warn!(%err, ?backoff, backend, "bus connection lost; reconnecting");
         tokio::select! {
             _ = cancel.cancelled() => return,
             // Capped backoff before the next attempt.
             _ = tokio::time::sleep(backoff) => {}
         }
-        backoff = (backoff * 2).min(BACKOFF_MAX);
         reconnects.fetch_add(1, Ordering::Relaxed);
         metrics::counter!("livescore_bus_reconnects_total").increment(1);
     }

@@ -19,6 +19,7 @@ use reqwest::{StatusCode, Url};
 
 use super::source::{Location, Source};
 use super::FeedError;
+use crate::backoff::Backoff;
 
 /// Sent on every request so the feed's operator can tell who polls them.
 pub const USER_AGENT: &str = concat!(
@@ -233,17 +234,13 @@ fn transport(url: &Url, err: &reqwest::Error) -> Failure {
 }
 
 /// Delay before retry number `attempt` (from 1): exponential from
-/// `backoff_base`, capped at `backoff_max`, with "equal jitter" (half
-/// fixed, half random) so many pollers hit by one outage do not retry in
-/// lockstep, while the wait still grows.
+/// `backoff_base`, capped at `backoff_max`, with equal jitter so many
+/// pollers hit by one outage do not retry in lockstep, while the wait still
+/// grows (the shared [`Backoff`] policy).
 pub fn backoff(config: &FetchConfig, attempt: u32) -> Duration {
-    let exp = config
-        .backoff_base
-        .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
-        .min(config.backoff_max);
-    let half = exp / 2;
-    let jitter_ms = fastrand::u64(0..=u64::try_from(half.as_millis()).unwrap_or(u64::MAX));
-    half + Duration::from_millis(jitter_ms)
+    Backoff::new(config.backoff_base, config.backoff_max)
+        .jittered()
+        .delay(attempt)
 }
 
 #[cfg(test)]

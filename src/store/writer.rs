@@ -32,6 +32,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::rows::Batch;
 use super::{Store, META_CLEAN_SEQ};
+use crate::backoff::Backoff;
 use crate::bus::{Bus, BusError, Envelope};
 use crate::model::EventId;
 
@@ -52,6 +53,8 @@ pub const BATCH_MAX_EVENTS: usize = 500;
 pub const RETRY_MIN: Duration = Duration::from_millis(100);
 /// Longest retry delay, so a database that comes back is used within it.
 pub const RETRY_MAX: Duration = Duration::from_secs(2);
+/// The writer's retry policy.
+const RETRY: Backoff = Backoff::new(RETRY_MIN, RETRY_MAX);
 /// How long shutdown spends writing what is still queued.
 pub const FLUSH_DEADLINE: Duration = Duration::from_secs(5);
 /// Events asked of the bus ring per refill call.
@@ -347,7 +350,7 @@ impl Writer {
 
     /// Writes until `cancel`, then flushes under [`FLUSH_DEADLINE`].
     pub async fn run(mut self, cancel: CancellationToken) {
-        let mut backoff = RETRY_MIN;
+        let mut retry = 0;
         loop {
             self.take_available().await;
             if self.pending.is_empty() {
@@ -363,10 +366,11 @@ impl Writer {
                 continue;
             }
             if self.write_batch().await {
-                backoff = RETRY_MIN;
+                retry = 0;
                 continue;
             }
-            let pause = tokio::time::sleep(backoff);
+            retry += 1;
+            let pause = tokio::time::sleep(RETRY.delay(retry));
             tokio::pin!(pause);
             loop {
                 tokio::select! {
@@ -381,7 +385,6 @@ impl Writer {
             if cancel.is_cancelled() {
                 break;
             }
-            backoff = (backoff * 2).min(RETRY_MAX);
         }
         self.flush().await;
     }
