@@ -746,7 +746,10 @@ async fn a_large_message_costs_nothing_once_it_is_read() {
 }
 
 /// A frame RFC 6455 forbids (here an unmasked one from a client) closes
-/// the connection with 1002; the server goes on serving others.
+/// the connection with 1002; the server goes on serving others. A peer
+/// whose first bytes are no frame at all (an HTTP client that sent another
+/// request on the upgraded connection) is hung up on without a close frame,
+/// which would be garbage to it.
 #[tokio::test]
 async fn an_unmasked_client_frame_is_a_protocol_error() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -771,6 +774,11 @@ async fn an_unmasked_client_frame_is_a_protocol_error() {
         head.contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="),
         "the RFC's accept key: {head}"
     );
+    // A valid masked ping first: a WebSocket peer. Its pong comes back.
+    s.write_all(&[0x89, 0x80, 1, 2, 3, 4]).await.expect("ping");
+    let mut pong = [0u8; 2];
+    s.read_exact(&mut pong).await.expect("pong");
+    assert_eq!(pong, [0x8A, 0x00]);
     s.write_all(&[0x81, 0x02, b'h', b'i']).await.expect("frame");
     let mut frame = Vec::new();
     tokio::time::timeout(WAIT, s.read_to_end(&mut frame))
@@ -784,4 +792,23 @@ async fn an_unmasked_client_frame_is_a_protocol_error() {
         subscribe(&mut ws, &["scores"], None).await["type"],
         "subscribed"
     );
+
+    // An HTTP request where the first frame should be: a hang-up, no bytes.
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    s.write_all(
+        b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+          Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n\
+          GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+    )
+    .await
+    .expect("handshake and a stray request");
+    let mut all = Vec::new();
+    tokio::time::timeout(WAIT, s.read_to_end(&mut all))
+        .await
+        .expect("the server hangs up")
+        .expect("read");
+    let text = String::from_utf8_lossy(&all);
+    let (head, after) = text.split_once("\r\n\r\n").expect("a response head");
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    assert!(after.is_empty(), "nothing after the 101: {after:?}");
 }

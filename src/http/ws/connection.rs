@@ -50,6 +50,8 @@ pub(super) struct Connection {
     last_heard: Instant,
     /// Set while a ping is unanswered.
     ping_sent: Option<Instant>,
+    /// Set once the client has sent a whole frame: a WebSocket peer.
+    spoke: bool,
     /// Keeps `livescore_connections{transport="ws"}` right.
     _guard: ConnectionGuard,
     /// `livescore_events_delivered_total{transport="ws"}`, looked up once.
@@ -67,6 +69,7 @@ impl Connection {
             sub: None,
             last_heard: now,
             ping_sent: None,
+            spoke: false,
             _guard: ConnectionGuard::new("ws"),
             delivered: crate::http::metrics::delivered("ws"),
         }
@@ -109,8 +112,18 @@ impl Connection {
     async fn on_client(&mut self, msg: Result<Option<Message>, WireError>) -> Flow {
         self.last_heard = Instant::now();
         self.ping_sent = None;
+        self.spoke |= matches!(msg, Ok(Some(_)));
         match msg {
             Ok(None) => Flow::Drop,
+            // Bytes that were never a frame from a peer that has sent none
+            // (an HTTP client reusing the connection after the 101, say):
+            // it does not speak WebSocket, so a close frame would be
+            // garbage to it; hang up (RFC 6455 7.1.7 makes the frame a
+            // SHOULD, not a MUST).
+            Err(err) if !self.spoke => {
+                tracing::debug!(%err, "not a WebSocket peer; hanging up");
+                Flow::Drop
+            }
             Err(err) => {
                 tracing::debug!(%err, "connection ended by a bad frame or the socket");
                 match (err.code(), &err) {

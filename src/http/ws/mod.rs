@@ -184,7 +184,14 @@ fn check_handshake(headers: &HeaderMap) -> Result<(), &'static str> {
                 .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
         })
     };
-    if !has_token(header::CONNECTION, "upgrade") {
+    // As documented (and as axum checked): the value contains `upgrade`,
+    // in any case, not necessarily as a token of its own.
+    let connection_upgrade = headers.get_all(header::CONNECTION).iter().any(|v| {
+        v.as_bytes()
+            .windows(b"upgrade".len())
+            .any(|w| w.eq_ignore_ascii_case(b"upgrade"))
+    });
+    if !connection_upgrade {
         return Err("`Connection` header did not include `upgrade`");
     }
     if !has_token(header::UPGRADE, "websocket") {
