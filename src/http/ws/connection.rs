@@ -115,12 +115,12 @@ impl Connection {
         self.spoke |= matches!(msg, Ok(Some(_)));
         match msg {
             Ok(None) => Flow::Drop,
-            // Bytes that were never a frame from a peer that has sent none
+            // Bytes that break the protocol from a peer that has sent no frame
             // (an HTTP client reusing the connection after the 101, say):
             // it does not speak WebSocket, so a close frame would be
             // garbage to it; hang up (RFC 6455 7.1.7 makes the frame a
             // SHOULD, not a MUST).
-            Err(err) if !self.spoke => {
+            Err(err @ WireError::Protocol(_)) if !self.spoke => {
                 tracing::debug!(%err, "not a WebSocket peer; hanging up");
                 Flow::Drop
             }
