@@ -25,6 +25,7 @@
 //! - `cli`: the command line, the terminal scoreboard (`watch`), the
 //!   publish client and the load generator (`bench`).
 //! - `app`: wiring, task ownership and shutdown.
+//! - `backoff`: the one retry policy.
 
 pub mod app;
 pub mod backoff;
@@ -35,3 +36,16 @@ pub mod http;
 pub mod hub;
 pub mod model;
 pub mod store;
+
+/// An error and its causes on one line (`a: b: c`): a client library's own
+/// message alone often says only "error sending request".
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut msg = err.to_string();
+    let mut cause = err.source();
+    while let Some(c) = cause {
+        msg.push_str(": ");
+        msg.push_str(&c.to_string());
+        cause = c.source();
+    }
+    msg
+}

@@ -123,10 +123,9 @@ pub async fn run(args: PublishArgs) -> Result<String, PublishError> {
     if let Some(key) = &args.idempotency_key {
         request = request.header("Idempotency-Key", key);
     }
-    let resp = request
-        .send()
-        .await
-        .map_err(|e| PublishError::Request(format!("cannot reach {url}: {}", chain(&e))))?;
+    let resp = request.send().await.map_err(|e| {
+        PublishError::Request(format!("cannot reach {url}: {}", crate::error_chain(&e)))
+    })?;
     let status = resp.status();
     let answer: serde_json::Value = resp.json().await.unwrap_or(serde_json::Value::Null);
     if status != StatusCode::ACCEPTED {
@@ -140,16 +139,4 @@ pub async fn run(args: PublishArgs) -> Result<String, PublishError> {
         .as_str()
         .map(str::to_string)
         .ok_or_else(|| PublishError::Request(format!("{url} answered 202 without an id")))
-}
-
-/// An error and its causes on one line.
-fn chain(err: &dyn std::error::Error) -> String {
-    let mut msg = err.to_string();
-    let mut cause = err.source();
-    while let Some(c) = cause {
-        msg.push_str(": ");
-        msg.push_str(&c.to_string());
-        cause = c.source();
-    }
-    msg
 }

@@ -217,15 +217,9 @@ impl Fetcher {
 fn transport(url: &Url, err: &reqwest::Error) -> Failure {
     // reqwest names the URL itself when it knows it.
     let mut msg = match err.url() {
-        Some(_) => err.to_string(),
-        None => format!("{url}: {err}"),
+        Some(_) => crate::error_chain(err),
+        None => format!("{url}: {}", crate::error_chain(err)),
     };
-    let mut cause = std::error::Error::source(err);
-    while let Some(c) = cause {
-        msg.push_str(": ");
-        msg.push_str(&c.to_string());
-        cause = c.source();
-    }
     if err.is_timeout() && !msg.contains("timed out") {
         msg.push_str(": timed out");
     }

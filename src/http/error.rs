@@ -69,13 +69,7 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if let ApiError::Internal { context, source } = &self {
-            let mut cause = source.to_string();
-            let mut next = source.source();
-            while let Some(e) = next {
-                cause.push_str(": ");
-                cause.push_str(&e.to_string());
-                next = e.source();
-            }
+            let cause = crate::error_chain(source.as_ref());
             tracing::error!(context, %cause, "internal error");
         }
         let body = Json(ErrorBody {

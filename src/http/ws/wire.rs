@@ -220,7 +220,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsSocket<S> {
 
     /// Bytes held in buffers, for tests of the memory bound: exact unless
     /// a large frame is in flight (then the read buffer may hold more).
-    pub fn buffered_capacity(&self) -> usize {
+    #[cfg(test)]
+    fn buffered_capacity(&self) -> usize {
         let rx = if self.grown {
             usize::MAX / 2
         } else {
