@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use futures::StreamExt;
-use livescore::cli::watch::sse::{SseEvent, SseParser};
+use livescore_tools::watch::sse::{SseEvent, SseParser};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 

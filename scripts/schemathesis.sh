@@ -15,7 +15,7 @@
 # case costs up to --request-timeout. schemathesis never sends
 # `Accept: text/event-stream`, so on /api/livescore it only sees the 302;
 # the streams themselves (that 200, resume, reset, keep-alive) are covered
-# by tests/sse.rs and the encoder's property tests (src/hub/frame_props.rs).
+# by tests/sse.rs and the encoder's property tests (crates/livescore/src/hub/frame_props.rs).
 # /ws: a valid handshake gets 101; scripts/schemathesis.toml tells the
 # checks that 101 is this operation's success.
 #

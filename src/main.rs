@@ -1,13 +1,17 @@
 //! The `livescore` binary: parse the command line, set up logging, run.
 
+mod cli;
+
 use clap::Parser;
+use cli::{Cli, Command, LogFormat};
 use livescore::app::{self, FeedSource, IngestConfig, ServerConfig};
-use livescore::cli::{self, Cli, Command, LogFormat, ServerArgs};
+use livescore::cli::{bus_choice, record, ServerArgs};
 use livescore::feed::fetch::FetchConfig;
 use livescore::feed::poller::Polled;
 use livescore::http::publish::PublishToken;
 use livescore::http::HttpConfig;
 use livescore::store;
+use livescore_tools::{bench, publish, watch};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -70,7 +74,7 @@ async fn main() -> anyhow::Result<()> {
                 },
                 once: args.once,
                 database_url: args.database_url.clone(),
-                bus: cli::bus_choice(
+                bus: bus_choice(
                     &args.bus,
                     &args.redis_prefix,
                     &args.nats,
@@ -96,14 +100,14 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Record(args) => match cli::record::run(args, shutdown_signal()).await {
+        Command::Record(args) => match record::run(args, shutdown_signal()).await {
             Ok(()) => Ok(()),
             Err(err) => {
                 eprintln!("livescore record: {err}");
                 std::process::exit(1);
             }
         },
-        Command::Publish(args) => match cli::publish::run(args).await {
+        Command::Publish(args) => match publish::run(args).await {
             Ok(id) => {
                 println!("{id}");
                 Ok(())
@@ -113,7 +117,7 @@ async fn main() -> anyhow::Result<()> {
                 std::process::exit(1);
             }
         },
-        Command::Watch(args) => match cli::watch::run(args).await {
+        Command::Watch(args) => match watch::run(args).await {
             Ok(()) => Ok(()),
             Err(err) => {
                 // One line, after the terminal is restored.
@@ -121,7 +125,7 @@ async fn main() -> anyhow::Result<()> {
                 std::process::exit(1);
             }
         },
-        Command::Bench(args) => std::process::exit(cli::bench::main(args).await),
+        Command::Bench(args) => std::process::exit(bench::main(args).await),
     }
 }
 
@@ -155,7 +159,7 @@ fn server_config(args: &ServerArgs, feed: FeedSource, announce_url: bool) -> Ser
             .database_url
             .clone()
             .unwrap_or_else(|| store::DEFAULT_URL.to_string()),
-        bus: cli::bus_choice(
+        bus: bus_choice(
             &args.bus,
             &args.redis_prefix,
             &args.nats,

@@ -103,7 +103,7 @@ async fn score_history_lists_every_change_of_a_game_in_order() {
         common::get_json(format!("{}/api/games/2015091000/events", server.url)).await;
     let raw = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/data/nfl-2015-week1.json"
+        "/crates/livescore/data/nfl-2015-week1.json"
     ))
     .expect("fixture");
     let fixture: serde_json::Value = serde_json::from_slice(&raw).expect("json");

@@ -264,6 +264,7 @@ async fn a_publish_during_an_outage_is_refused_in_time_and_never_delivered(backe
     let dir = TempDir::new("bus-outage");
     let mut bus = FaultBus::start(backend, &dir, true);
     let flags = ["--publish-timeout", "2s"];
+    let publish_timeout = Duration::from_secs(2);
     let (a, b) = (bus.node(&flags), bus.node(&flags));
     let mut sse = SseStream::connect(&stream_url(&b.url, "news"), None).await;
     let first = publish(&a.url, "news", json!({ "n": 1 })).await;
@@ -285,8 +286,10 @@ async fn a_publish_during_an_outage_is_refused_in_time_and_never_delivered(backe
     bus.restart();
     let third = publish_until_accepted(&a.url, 3, "outage-3").await;
     assert_eq!(next_flash(&mut sse).await, (third, 3), "2 was refused");
-    // Later still, nothing: the next event is the next one published.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Later still, nothing: the next event is the next one published. That
+    // something does not happen can only be shown by giving it the time it
+    // had: the refused publish's deadline, once more.
+    tokio::time::sleep(publish_timeout).await;
     let fourth = publish(&a.url, "news", json!({ "n": 4 })).await;
     assert_eq!(next_flash(&mut sse).await, (fourth, 4));
 }
@@ -371,8 +374,14 @@ async fn the_feed_publishes_through_an_outage_exactly_once(backend: Backend) {
     }
     bus.kill();
     std::fs::copy(FINAL_FEED, &feed).expect("the games end");
-    // Polls meanwhile find the bus away.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Polls meanwhile find the bus away (the final document is not lost).
+    common::wait_until("a poll found the bus away", WAIT, || async {
+        let text = common::get_text(format!("{}/metrics", node.url)).await;
+        text.lines()
+            .find_map(|l| l.strip_prefix("livescore_feed_polls_total{result=\"error\"} "))
+            .is_some_and(|n| n.trim() != "0")
+    })
+    .await;
     bus.restart();
     let mut scores: HashMap<String, usize> = HashMap::new();
     loop {

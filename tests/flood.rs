@@ -212,10 +212,21 @@ async fn flood_during_a_stall(
     let flooders: Vec<_> = (0..4)
         .map(|i| tokio::spawn(flood(base.clone(), until, i, per_client)))
         .collect();
-    // Scores change during the stall.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Scores change during the stall, once the flood is queuing behind it,
+    // each document seen by a poll of its own.
+    common::wait_until("the flood queues behind the stall", WAIT, || async {
+        get(&base, "/healthz").await.1["database"]["queue"]
+            .as_u64()
+            .is_some_and(|q| q > 0)
+    })
+    .await;
     std::fs::copy(MIDDAY, &feed).expect("midday");
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    let at = polls(&base).await;
+    // Two more: one at least started after the copy.
+    common::wait_until("the feed polled the midday document", WAIT, || async {
+        polls(&base).await >= at + 2
+    })
+    .await;
     std::fs::copy(FINAL, &feed).expect("final");
     // Health during the stall: the node serves (200) but says degraded,
     // and readiness is 503.
@@ -310,4 +321,13 @@ async fn flood_during_a_stall(
         db["lost_by_class"]["other"],
         db["write_errors"]
     );
+}
+
+/// Feed polls so far, whatever their outcome.
+async fn polls(base: &str) -> u64 {
+    let text = common::get_text(format!("{base}/metrics")).await;
+    text.lines()
+        .filter(|l| l.starts_with("livescore_feed_polls_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
 }

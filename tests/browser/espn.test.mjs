@@ -22,7 +22,7 @@ const fixture = (name) => JSON.parse(readFileSync(path.join(ROOT, 'tests/fixture
 
 /** The official finals by home team, in ESPN's spelling. */
 function officialByHome() {
-  const week = JSON.parse(readFileSync(path.join(ROOT, 'data/nfl-2015-week1.json'), 'utf8'));
+  const week = JSON.parse(readFileSync(path.join(ROOT, 'crates/livescore/data/nfl-2015-week1.json'), 'utf8'));
   const espn = { JAC: 'JAX', WAS: 'WSH' };
   return new Map(week.games.map((g) => [espn[g.home.abbr] ?? g.home.abbr, g]));
 }

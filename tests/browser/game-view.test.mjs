@@ -1,4 +1,4 @@
-// Headless-Chromium test of the game view (web/game.js) on the real binary:
+// Headless-Chromium test of the game view (crates/livescore/web/game.js) on the real binary:
 // click a game, see its scoring timeline follow the replay to the same list
 // as `GET /api/games/{eid}/events`, chat between two browsers over the
 // WebSocket with hostile text staying text, and go back to the board. One

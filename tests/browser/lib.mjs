@@ -23,7 +23,7 @@ export const CHROMIUM_ARGS = [
 ];
 
 /** The official result of every game: eid -> {home, away, overtime}. */
-const week = JSON.parse(readFileSync(path.join(ROOT, 'data/nfl-2015-week1.json'), 'utf8'));
+const week = JSON.parse(readFileSync(path.join(ROOT, 'crates/livescore/data/nfl-2015-week1.json'), 'utf8'));
 export const OFFICIAL = new Map(
   week.games.map((g) => [g.eid, { home: g.home.final, away: g.away.final, overtime: g.final_quarter === 'FO' }]),
 );

@@ -1,5 +1,5 @@
-// Behaviour of the scoreboard page (web/) on hand-made stream events, with no
-// Rust server: a tiny in-test HTTP server serves web/ and an SSE endpoint that
+// Behaviour of the scoreboard page (crates/livescore/web/) on hand-made stream events, with no
+// Rust server: a tiny in-test HTTP server serves the page and an SSE endpoint that
 // the test drives. Covers what the replay cannot show on demand: every status
 // line, possession and red-zone markers, overtime, dimmed losers, in-place
 // updates, reconnect state and that feed text can never become markup, and
@@ -182,7 +182,7 @@ before(async () => {
       return;
     }
     res.writeHead(200, { 'Content-Type': asset[1] });
-    res.end(readFileSync(path.join(ROOT, 'web', asset[0])));
+    res.end(readFileSync(path.join(ROOT, 'crates/livescore/web', asset[0])));
   });
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
   baseUrl = `http://127.0.0.1:${server.address().port}/`;

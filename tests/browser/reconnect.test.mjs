@@ -223,7 +223,7 @@ test('after the outage the page ends on the official finals of all 16 games', as
   await waitFor('every game is final', allFinal, undefined, REPLAY_END_TIMEOUT_MS);
   assert.equal(await page.evaluate(() => window.__reconnectNoReload), true, 'the page was reloaded');
   const wrong = wrongFinals(await readBoard(page));
-  assert.deepEqual(wrong, [], `finals differ from data/nfl-2015-week1.json:\n${wrong.join('\n')}`);
+  assert.deepEqual(wrong, [], `finals differ from crates/livescore/data/nfl-2015-week1.json:\n${wrong.join('\n')}`);
   // One outage, one notice.
   const notices = await page.evaluate(() => window.__notices);
   assert.equal(notices.length, 1, `notices: ${JSON.stringify(notices)}`);

@@ -110,7 +110,7 @@ test('when the replay ends every game shows its official final score', async (t)
   await waitFor('every game is final', allFinal, undefined, REPLAY_END_TIMEOUT_MS);
   assert.equal(await page.evaluate(() => window.__smokeNoReload), true, 'the page was reloaded');
   const wrong = wrongFinals(await readBoard(page));
-  assert.deepEqual(wrong, [], `finals differ from data/nfl-2015-week1.json:\n${wrong.join('\n')}`);
+  assert.deepEqual(wrong, [], `finals differ from crates/livescore/data/nfl-2015-week1.json:\n${wrong.join('\n')}`);
   assert.deepEqual(pageErrors, [], 'no uncaught errors in the page');
 
   // Let the last highlight fade so the picture shows the resting page.

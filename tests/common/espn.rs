@@ -35,7 +35,7 @@ pub fn official_by_home() -> BTreeMap<String, (u64, u64)> {
     let raw: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/data/nfl-2015-week1.json"
+            "/crates/livescore/data/nfl-2015-week1.json"
         ))
         .expect("data"),
     )

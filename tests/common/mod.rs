@@ -277,7 +277,7 @@ pub fn id_parts(id: &str) -> (String, u64) {
 pub fn official_finals() -> std::collections::BTreeMap<String, (u64, u64)> {
     let raw = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/data/nfl-2015-week1.json"
+        "/crates/livescore/data/nfl-2015-week1.json"
     ))
     .expect("fixture");
     let v: serde_json::Value = serde_json::from_slice(&raw).expect("fixture json");

@@ -105,7 +105,7 @@ pub async fn wait_written(base: &str, seq: u64) -> serde_json::Value {
 pub fn official_plays() -> BTreeMap<String, Vec<(u64, u64)>> {
     let raw = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/data/nfl-2015-week1.json"
+        "/crates/livescore/data/nfl-2015-week1.json"
     ))
     .expect("fixture");
     let v: serde_json::Value = serde_json::from_slice(&raw).expect("json");

@@ -1,0 +1,207 @@
+//! Following the stream: the reconnect loop. Connects, feeds the bytes to
+//! the SSE parser, takes `update` and `reset` into the view, and on any
+//! failure waits (the server's `retry:`, doubling) and reconnects with the
+//! last event id. Keys, signals and drawing are `screen`'s.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use tokio::time::Instant;
+
+use super::screen::{Controls, Input, Screen, Status, View};
+use super::sse::{SseEvent, SseParser};
+use super::{WatchArgs, WatchError};
+use livescore::model::Game;
+
+/// Reconnect delay until the server sends its `retry:`.
+const DEFAULT_RETRY: Duration = Duration::from_secs(2);
+/// Longest wait between reconnects, however often they failed: a server
+/// back after an outage is picked up within this.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// Silence after which the connection counts as dead: the server sends a
+/// keep-alive at least every 15 s (SPEC), so three missed ones mean a link
+/// that dropped without a FIN (a sleeping laptop, a NAT timeout).
+const STALL_TIMEOUT: Duration = Duration::from_secs(45);
+
+/// Follows the stream until the user quits. Returns Ok on q, Ctrl-C or
+/// SIGTERM; Err only when the terminal itself fails.
+pub async fn run(args: &WatchArgs) -> Result<(), WatchError> {
+    let mut screen = Screen::open(!args.no_color)?;
+    let mut controls = Controls::new(screen.raw)?;
+    let client = super::client(args.timeout)?;
+    let url = super::stream_url(&args.url);
+    let mut view = View {
+        url: args.url.to_string(),
+        games: Vec::new(),
+        status: Status::Connecting,
+        last_id: None,
+        note: None,
+        keys: screen.raw,
+    };
+    let mut retry = DEFAULT_RETRY;
+    let mut failures: u32 = 0;
+    loop {
+        view.status = Status::Connecting;
+        screen.draw(&view)?;
+        let connected = {
+            let last_id = view.last_id.clone();
+            // connect_timeout covers TCP only; this covers a server that
+            // accepts but never answers.
+            let connect = tokio::time::timeout(
+                args.timeout,
+                super::connect(&client, &url, last_id.as_deref()),
+            );
+            tokio::pin!(connect);
+            loop {
+                tokio::select! {
+                    // The server answered (or could not be reached).
+                    r = &mut connect => break r,
+                    // A key or a signal while connecting.
+                    input = controls.next() => match input {
+                        Input::Quit => return Ok(()),
+                        Input::Redraw => screen.draw(&view)?,
+                    },
+                }
+            }
+        };
+        let why = match connected {
+            Err(_) => format!("no answer within {}s", args.timeout.as_secs_f64()),
+            Ok(Err(WatchError::Unreachable { cause, .. })) => cause,
+            Ok(Err(err)) => err.to_string(),
+            Ok(Ok(resp)) => {
+                view.status = Status::Connected;
+                screen.draw(&view)?;
+                let mut parser = SseParser::new().with_last_event_id(view.last_id.as_deref());
+                let mut body = resp.bytes_stream();
+                loop {
+                    tokio::select! {
+                        // Bytes from the server, or too long a silence.
+                        next = tokio::time::timeout(STALL_TIMEOUT, body.next()) => {
+                            let chunk = match next {
+                                Err(_) => break format!("no data for {}s", STALL_TIMEOUT.as_secs()),
+                                Ok(None) => break "the server closed the stream".to_string(),
+                                Ok(Some(Err(err))) => break format!("connection lost: {}", super::root_cause(&err)),
+                                Ok(Some(Ok(chunk))) => chunk,
+                            };
+                            let events = match parser.feed(&chunk) {
+                                Ok(events) => events,
+                                Err(err) => break err.to_string(),
+                            };
+                            retry = parser.retry().unwrap_or(retry);
+                            view.last_id = parser.last_event_id().map(str::to_string);
+                            if !events.is_empty() {
+                                failures = 0;
+                            }
+                            for ev in events {
+                                apply(&mut view, ev);
+                            }
+                            screen.draw(&view)?;
+                        }
+                        // A key or a signal while streaming.
+                        input = controls.next() => match input {
+                            Input::Quit => return Ok(()),
+                            Input::Redraw => screen.draw(&view)?,
+                        },
+                    }
+                }
+            }
+        };
+        failures = failures.saturating_add(1);
+        let until = Instant::now() + backoff(retry, failures, fastrand::f64());
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            view.status = Status::Waiting {
+                secs: left.as_secs_f64().ceil() as u64,
+                why: why.clone(),
+            };
+            screen.draw(&view)?;
+            tokio::select! {
+                // Tick the countdown once a second.
+                () = tokio::time::sleep(left.min(Duration::from_secs(1))) => {}
+                // A key or a signal while waiting.
+                input = controls.next() => if let Input::Quit = input { return Ok(()) },
+            }
+        }
+    }
+}
+
+/// Takes one event into the view: `update` replaces the board, `reset`
+/// says the history was lost (the current board follows it at once).
+fn apply(view: &mut View, ev: SseEvent) {
+    match ev.event.as_str() {
+        "update" => match serde_json::from_str::<Vec<Game>>(&ev.data) {
+            Ok(games) => view.games = games,
+            Err(err) => view.note = Some(format!("unreadable update: {err}")),
+        },
+        "reset" => {
+            let reason = serde_json::from_str::<serde_json::Value>(&ev.data)
+                .ok()
+                .and_then(|v| v["reason"].as_str().map(str::to_string))
+                .unwrap_or_else(|| "unknown".into());
+            view.note = Some(format!("history reset ({reason}): showing current scores"));
+        }
+        _ => {}
+    }
+}
+
+/// The wait before reconnect number `failures` (from 1): the server's
+/// `retry:` first, doubling after each failure up to [`MAX_BACKOFF`], times
+/// `jitter` in 0..1 spread over ±20% so clients dropped together by a
+/// restart do not all come back in the same instant.
+fn backoff(retry: Duration, failures: u32, jitter: f64) -> Duration {
+    let doublings = failures.saturating_sub(1).min(8);
+    let base = retry.saturating_mul(1 << doublings).min(MAX_BACKOFF);
+    base.mul_f64(0.8 + 0.4 * jitter.clamp(0.0, 1.0))
+        .min(MAX_BACKOFF)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_starts_at_retry_doubles_and_caps() {
+        let two = Duration::from_secs(2);
+        assert_eq!(backoff(two, 1, 0.5), two);
+        assert_eq!(backoff(two, 2, 0.5), Duration::from_secs(4));
+        assert_eq!(backoff(two, 3, 0.5), Duration::from_secs(8));
+        assert_eq!(backoff(two, 50, 0.5), MAX_BACKOFF);
+        assert_eq!(backoff(two, 1, 0.0), Duration::from_millis(1600));
+        assert_eq!(backoff(two, 1, 1.0), Duration::from_millis(2400));
+        assert_eq!(backoff(two, u32::MAX, 1.0), MAX_BACKOFF);
+    }
+
+    #[test]
+    fn reset_and_update_events_change_the_view() {
+        let mut view = View {
+            url: "http://x/".into(),
+            games: Vec::new(),
+            status: Status::Connected,
+            last_id: Some("a-1".into()),
+            note: None,
+            keys: false,
+        };
+        let ev = |event: &str, data: &str| SseEvent {
+            id: "a-2".into(),
+            event: event.into(),
+            data: data.into(),
+        };
+        apply(
+            &mut view,
+            ev("reset", r#"{"reason":"epoch","last_id":"b-1"}"#),
+        );
+        assert_eq!(
+            view.note.as_deref(),
+            Some("history reset (epoch): showing current scores")
+        );
+        apply(&mut view, ev("update", "[]"));
+        assert!(view.games.is_empty());
+        assert_eq!(
+            view.status_line(),
+            "live from http://x/  · last event a-1  · history reset (epoch): showing current scores"
+        );
+    }
+}

@@ -1,0 +1,338 @@
+//! The feed loop: fetch the document, turn it into a week through the
+//! format seam, publish what changed, and sleep as long as the game
+//! schedule allows. Nothing here depends on the feed's format.
+//!
+//! Bad data never reaches clients: a document that does not parse is
+//! rejected whole (logged with the game and attribute, counted), the last
+//! good state stays, and its validators are not remembered so a fixed
+//! document is fetched in full. A 304 costs nothing downstream. Fetch
+//! failures (after the fetcher's own retries) are logged and counted, and
+//! the loop carries on at the schedule's pace. Changes the bus did not
+//! take (an outage) are retried every [`PENDING_RETRY`] at most, before
+//! any newer document, so they arrive once and in order. Corrections and vanished
+//! games are the [`Tracker`](super::Tracker)'s business.
+//!
+//! Metric: `livescore_feed_polls_total{result}` with `ok`, `not_modified`,
+//! `rejected` (the document was bad) and `error` (it could not be fetched).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use super::fetch::{Fetched, Fetcher};
+use super::{format, schedule, FeedError, Publisher};
+use crate::bus::BusError;
+use crate::model::Game;
+
+pub use super::fetch::FetchConfig;
+pub use super::source::Source;
+
+/// How soon changes the bus did not take are tried again.
+pub const PENDING_RETRY: Duration = Duration::from_secs(1);
+
+/// What `/healthz` reports for the feed.
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+pub struct FeedHealth {
+    /// When the last document was accepted (or found not modified).
+    pub last_ok: Option<DateTime<Utc>>,
+    /// Why the latest poll failed, if it did.
+    pub last_error: Option<String>,
+    /// Documents rejected as malformed since start.
+    pub rejected: u64,
+    /// Polls that could not fetch the document since start.
+    pub errors: u64,
+}
+
+/// Shared, cheap-to-read feed status.
+pub type FeedStatus = Arc<Mutex<FeedHealth>>;
+
+/// What one poll did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Polled {
+    /// A new document changed something; its changes are published.
+    Changed {
+        /// Games whose state changed.
+        games: usize,
+        /// Score changes published.
+        scores: usize,
+    },
+    /// A new document that changed nothing a client could see.
+    Unchanged,
+    /// The server said 304: nothing parsed, nothing published.
+    NotModified,
+}
+
+/// One feed source polled into one publisher.
+pub struct Poller {
+    fetcher: Fetcher,
+    publisher: Publisher,
+    interval: Duration,
+    status: FeedStatus,
+    /// The week as last accepted, for the schedule. Taken from the
+    /// tracker's view (vanished games included), not from the raw document.
+    games: Vec<Game>,
+}
+
+impl Poller {
+    /// A poller publishing through `publisher`, polling at `interval` while
+    /// games are on, reporting into `status`.
+    pub fn new(
+        fetcher: Fetcher,
+        publisher: Publisher,
+        interval: Duration,
+        status: FeedStatus,
+    ) -> Self {
+        // A publisher resumed from the store already knows the week: the
+        // schedule must not treat a finished week as unknown after restart.
+        let games = publisher.week().map(|w| w.games).unwrap_or_default();
+        Self {
+            fetcher,
+            publisher,
+            interval,
+            status,
+            games,
+        }
+    }
+
+    /// One fetch-parse-publish round, counted and recorded in the status.
+    /// Logs nothing above debug: `ingest --once` reports its own single
+    /// line, and [`Poller::run`] logs failures.
+    pub async fn poll(&mut self) -> Result<Polled, FeedError> {
+        let fetched = self.fetcher.fetch().await;
+        self.settle(fetched).await
+    }
+
+    /// Parses and publishes a fetched document, counts the outcome and
+    /// records it in the status.
+    async fn settle(&mut self, fetched: Result<Fetched, FeedError>) -> Result<Polled, FeedError> {
+        let result = self.apply(fetched).await;
+        let label = match &result {
+            Ok(Polled::NotModified) => "not_modified",
+            Ok(_) => "ok",
+            Err(FeedError::Unreachable(_) | FeedError::Bus(_)) => "error",
+            Err(_) => "rejected",
+        };
+        metrics::counter!("livescore_feed_polls_total", "result" => label).increment(1);
+        let mut st = self.status.lock().expect("feed status lock poisoned");
+        match &result {
+            Ok(_) => {
+                st.last_ok = Some(Utc::now());
+                st.last_error = None;
+            }
+            Err(err) => {
+                st.last_error = Some(err.to_string());
+                if label == "rejected" {
+                    st.rejected += 1;
+                } else {
+                    st.errors += 1;
+                }
+            }
+        }
+        result
+    }
+
+    async fn apply(&mut self, fetched: Result<Fetched, FeedError>) -> Result<Polled, FeedError> {
+        // What an earlier round could not publish (the bus was away) goes
+        // first, whatever this fetch brought; until it is out, a new
+        // document is not taken in (its validators not kept, so it is
+        // fetched whole again next time).
+        self.publisher.flush().await?;
+        let (body, validators) = match fetched? {
+            Fetched::NotModified => return Ok(Polled::NotModified),
+            Fetched::Document { body, validators } => (body, validators),
+        };
+        // All or nothing: nothing is published unless the whole document
+        // parses, so a bad game never reaches a client.
+        let week = format::parse(&body, self.fetcher.source().format)?;
+        self.fetcher.accept(validators);
+        let changes = self.publisher.push(week, Utc::now()).await?;
+        Ok(match changes.week {
+            Some(week) => {
+                self.games = week.games;
+                Polled::Changed {
+                    games: changes.games.len(),
+                    scores: changes.score_events.len(),
+                }
+            }
+            None => Polled::Unchanged,
+        })
+    }
+
+    /// How long to sleep before the next poll (see [`schedule`]).
+    pub fn next_delay(&self) -> Duration {
+        schedule::next_poll(&self.games, Utc::now(), self.interval)
+    }
+
+    /// Polls until `cancel`, sleeping per the schedule between polls. Ends
+    /// early only if the bus is closed (nothing could be published anyway).
+    pub async fn run(self, cancel: CancellationToken) {
+        let source = self.fetcher.source().to_string();
+        self.run_loop(cancel)
+            .instrument(tracing::info_span!("feed", %source))
+            .await;
+    }
+
+    async fn run_loop(mut self, cancel: CancellationToken) {
+        tracing::info!(interval = ?self.interval, "polling the feed");
+        loop {
+            let fetched = tokio::select! {
+                // Shutdown abandons a fetch in flight (it holds no state);
+                // a document already fetched is published whole, never
+                // cut between its score events and its update.
+                _ = cancel.cancelled() => return,
+                fetched = self.fetcher.fetch() => fetched,
+            };
+            let result = self.settle(fetched).await;
+            match result {
+                Ok(Polled::Changed { games, scores }) => {
+                    tracing::debug!(games, scores, "feed changed");
+                }
+                Ok(Polled::Unchanged | Polled::NotModified) => {}
+                Err(FeedError::Bus(BusError::Closed)) => {
+                    tracing::info!("the bus is closed; poller stops");
+                    return;
+                }
+                Err(FeedError::Bus(err)) => {
+                    tracing::warn!(
+                        %err,
+                        pending = self.publisher.pending(),
+                        "feed changes not published yet; retrying them before the next document"
+                    );
+                }
+                Err(err @ FeedError::Unreachable(_)) => {
+                    tracing::warn!(%err, "feed fetch failed; keeping the last good state");
+                }
+                Err(err) => {
+                    tracing::warn!(%err, "feed document rejected; keeping the last good state");
+                }
+            }
+            let mut delay = self.next_delay();
+            if self.publisher.pending() > 0 {
+                delay = delay.min(PENDING_RETRY);
+            }
+            tracing::debug!(?delay, "next poll");
+            tokio::select! {
+                // Shutdown ends the sleep at once.
+                _ = cancel.cancelled() => return,
+                _ = tokio::time::sleep(delay) => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bus::{Bus, Envelope, MemoryBus};
+    use crate::feed::Tracker;
+    use tokio::sync::broadcast;
+    use tokio::time::Instant;
+
+    fn fixture(name: &str) -> String {
+        let path = format!("{}/../../tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read_to_string(path).expect("fixture")
+    }
+
+    /// The next `scores` update and when (since `start`) it was published.
+    async fn next_update(
+        rx: &mut broadcast::Receiver<Arc<Envelope>>,
+        start: Instant,
+    ) -> (Duration, Arc<Envelope>) {
+        loop {
+            let env = rx.recv().await.expect("bus open");
+            if env.topic == crate::model::TOPIC_SCORES {
+                return (start.elapsed(), env);
+            }
+        }
+    }
+
+    fn within(got: Duration, want_secs: u64) -> bool {
+        got >= Duration::from_secs(want_secs) && got < Duration::from_secs(want_secs + 1)
+    }
+
+    #[test]
+    fn a_poller_resumed_on_a_finished_week_polls_slowly_from_the_start() {
+        let final_doc = fixture("ss-2015-w1-final.xml");
+        let week = format::parse(final_doc.as_bytes(), None).expect("final");
+        let bus: Arc<dyn Bus> = Arc::new(MemoryBus::new(1, 0));
+        let publisher = Publisher::new(bus, Tracker::resume(week, Default::default()));
+        let fetcher = Fetcher::new(
+            Source::parse("unused").expect("path"),
+            FetchConfig::default(),
+        )
+        .expect("fetcher");
+        let poller = Poller::new(
+            fetcher,
+            publisher,
+            Duration::from_secs(15),
+            FeedStatus::default(),
+        );
+        assert_eq!(poller.next_delay(), schedule::FINAL_POLL);
+    }
+
+    /// The 2015 kickoffs are long past on the wall clock, so pregame and
+    /// live documents mean "poll at the interval"; all final means slow.
+    #[tokio::test(start_paused = true)]
+    async fn the_loop_polls_at_the_interval_while_games_are_on_and_slowly_once_all_final() {
+        let dir = std::env::temp_dir().join(format!("livescore-poller-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join("ss.xml");
+        std::fs::write(&file, fixture("ss-2015-w1-pregame.xml")).expect("write");
+
+        let bus = Arc::new(MemoryBus::new(1, 0));
+        let mut rx = bus.subscribe();
+        let fetcher = Fetcher::new(
+            Source::parse(file.to_str().expect("utf8")).expect("path"),
+            FetchConfig::default(),
+        )
+        .expect("fetcher");
+        let status = FeedStatus::default();
+        let poller = Poller::new(
+            fetcher,
+            Publisher::new(bus.clone() as Arc<dyn Bus>, Tracker::new()),
+            Duration::from_secs(15),
+            status.clone(),
+        );
+        let cancel = CancellationToken::new();
+        let start = Instant::now();
+        let task = tokio::spawn(poller.run(cancel.clone()));
+
+        let (t, _) = next_update(&mut rx, start).await;
+        assert!(within(t, 0), "first poll at once, got {t:?}");
+        std::fs::write(&file, fixture("ss-2015-w1-midday.xml")).expect("write");
+        let (t, _) = next_update(&mut rx, start).await;
+        assert!(
+            within(t, 15),
+            "pregame/overdue: next poll after the interval, got {t:?}"
+        );
+        std::fs::write(&file, fixture("ss-2015-w1-final.xml")).expect("write");
+        let (t, _) = next_update(&mut rx, start).await;
+        assert!(within(t, 30), "live: the interval again, got {t:?}");
+
+        // All final: a late correction is only seen at the slow rate.
+        let corrected = fixture("ss-2015-w1-final.xml").replace(
+            r#"hs="23" v="GB" vnn="packers" vs="31""#,
+            r#"hs="23" v="GB" vnn="packers" vs="30""#,
+        );
+        std::fs::write(&file, corrected).expect("write");
+        let (t, _) = next_update(&mut rx, start).await;
+        let slow = 30 + schedule::FINAL_POLL.as_secs();
+        assert!(within(t, slow), "all final: slow poll, got {t:?}");
+
+        // A malformed document in between is rejected and counted.
+        std::fs::write(&file, fixture("ss-malformed-truncated.xml")).expect("write");
+        tokio::time::sleep(schedule::FINAL_POLL + Duration::from_secs(1)).await;
+        let st = status.lock().expect("status").clone();
+        assert_eq!(st.rejected, 1);
+        assert!(st.last_error.is_some_and(|e| e.contains("malformed XML")));
+        assert!(rx.try_recv().is_err(), "nothing published from it");
+
+        cancel.cancel();
+        task.await.expect("poller ends on cancel");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}
