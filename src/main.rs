@@ -130,6 +130,13 @@ async fn main() -> anyhow::Result<()> {
 }
 
 fn server_config(args: &ServerArgs, feed: FeedSource, announce_url: bool) -> ServerConfig {
+    let auth = match args.auth.build() {
+        Ok(auth) => auth,
+        Err(err) => {
+            eprintln!("livescore: {err}");
+            std::process::exit(1);
+        }
+    };
     ServerConfig {
         addr: args.addr,
         feed,
@@ -144,6 +151,7 @@ fn server_config(args: &ServerArgs, feed: FeedSource, announce_url: bool) -> Ser
             trusted_proxies: livescore::http::client_addr::TrustedProxies(
                 args.limits.trusted_proxies.clone(),
             ),
+            auth,
             ..HttpConfig::default()
         },
         conn: livescore::http::server::ConnConfig {

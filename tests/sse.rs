@@ -201,7 +201,17 @@ async fn stream_resumes_after_last_event_id_with_no_gap_and_no_duplicate() {
     }
     let resume_from = seen.last().and_then(|e| e.id.clone()).expect("id");
     drop(first);
-    tokio::time::sleep(Duration::from_millis(500)).await; // events happen while it is away
+    // Events happen while it is away: the reference sees three past it.
+    let mut expected = Vec::new();
+    let mut passed = false;
+    while expected.len() < 3 {
+        let ev = reference.next_event(WAIT).await.expect("event");
+        if passed {
+            expected.push(ev);
+        } else if ev.id.as_deref() == Some(resume_from.as_str()) {
+            passed = true;
+        }
+    }
 
     let mut resumed = SseStream::connect(&url, Some(&resume_from)).await;
     let mut got = Vec::new();
@@ -213,15 +223,8 @@ async fn stream_resumes_after_last_event_id_with_no_gap_and_no_duplicate() {
         got.push(resumed.next_event(WAIT).await.expect("event"));
     }
     // The reference saw the same events, in the same order, right after resume_from.
-    let mut expected = Vec::new();
-    let mut passed = false;
     while expected.len() < got.len() {
-        let ev = reference.next_event(WAIT).await.expect("event");
-        if passed {
-            expected.push(ev);
-        } else if ev.id.as_deref() == Some(resume_from.as_str()) {
-            passed = true;
-        }
+        expected.push(reference.next_event(WAIT).await.expect("event"));
     }
     let ids = |v: &[common::SseEvent]| {
         v.iter()
@@ -436,21 +439,17 @@ async fn a_resumer_that_never_reads_holds_about_what_an_idle_client_does() {
             s
         }
     };
-    let settle = || tokio::time::sleep(Duration::from_secs(2));
-    settle().await;
-    let rss0 = server.rss_kib();
+    let rss0 = server.settled_rss_kib().await;
     let mut idle = Vec::new();
     for _ in 0..CLIENTS {
         idle.push(open(None).await);
     }
-    settle().await;
-    let rss1 = server.rss_kib();
+    let rss1 = server.settled_rss_kib().await;
     let mut resumers = Vec::new();
     for _ in 0..CLIENTS {
         resumers.push(open(Some(&first)).await);
     }
-    settle().await;
-    let rss2 = server.rss_kib();
+    let rss2 = server.settled_rss_kib().await;
     let idle_per = rss1.saturating_sub(rss0) as f64 / CLIENTS as f64;
     let resume_per = rss2.saturating_sub(rss1) as f64 / CLIENTS as f64;
     eprintln!("KiB per client: idle {idle_per:.1}, non-reading resumer {resume_per:.1}");

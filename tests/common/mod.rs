@@ -97,6 +97,23 @@ impl Server {
         self.child.id()
     }
 
+    /// The resident memory once it has stopped moving (three readings
+    /// 250 ms apart within 16 KiB): what a memory figure is read from, in
+    /// place of a guessed pause after the connections it measures.
+    pub async fn settled_rss_kib(&self) -> u64 {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let mut last = [self.rss_kib(), 0, u64::MAX];
+        loop {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            last = [self.rss_kib(), last[0], last[1]];
+            let (lo, hi) = (last.iter().min(), last.iter().max());
+            let steady = matches!((lo, hi), (Some(lo), Some(hi)) if hi - lo <= 16);
+            if steady || std::time::Instant::now() > deadline {
+                return last[0];
+            }
+        }
+    }
+
     /// The server's resident memory in KiB, from /proc.
     pub fn rss_kib(&self) -> u64 {
         let status =
@@ -172,6 +189,12 @@ impl SseStream {
             req = req.header("last-event-id", id);
         }
         let resp = req.send().await.expect("connect sse");
+        Self::from_response(resp)
+    }
+
+    /// A stream over a response the test requested itself (its own
+    /// headers); it must be a 200.
+    pub fn from_response(resp: reqwest::Response) -> SseStream {
         assert_eq!(resp.status(), 200, "sse status");
         SseStream {
             headers: resp.headers().clone(),

@@ -98,6 +98,10 @@ pub struct ServerArgs {
     #[arg(long, env = "LIVESCORE_PUBLISH_TOKEN", hide_env_values = true)]
     pub publish_token: Option<String>,
 
+    /// Signed tokens and private topics.
+    #[command(flatten)]
+    pub auth: AuthArgs,
+
     /// Request limits, timeouts, CORS, shutdown bound.
     #[command(flatten)]
     pub limits: limits::LimitArgs,
@@ -105,6 +109,74 @@ pub struct ServerArgs {
     /// WebSocket and chat limits.
     #[command(flatten)]
     pub ws: WsArgs,
+}
+
+/// Access control (docs/SECURITY.md): JWTs for subscribers and
+/// publishers, private topics.
+#[derive(Debug, Args)]
+pub struct AuthArgs {
+    /// Secret of HS256-signed tokens.
+    /// Example: --jwt-secret "$(openssl rand -hex 32)"
+    #[arg(
+        long,
+        env = "LIVESCORE_JWT_SECRET",
+        hide_env_values = true,
+        conflicts_with = "jwt_public_key"
+    )]
+    pub jwt_secret: Option<String>,
+
+    /// Public key (PEM, RSA or EC P-256) of RS256- or ES256-signed tokens.
+    /// Example: --jwt-public-key /etc/livescore/jwt.pub.pem
+    #[arg(long, env = "LIVESCORE_JWT_PUBLIC_KEY", value_name = "FILE")]
+    pub jwt_public_key: Option<std::path::PathBuf>,
+
+    /// A token's `aud` must name this.
+    /// Example: --jwt-audience livescore
+    #[arg(long, env = "LIVESCORE_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+
+    /// A token's `iss` must be this.
+    /// Example: --jwt-issuer https://auth.example.com
+    #[arg(long, env = "LIVESCORE_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+
+    /// Topics that need a token whose `livescore.subscribe` grant covers
+    /// them: exact topics, prefixes ending in `/*`, or `*`; comma-separated.
+    /// Other topics stay public.
+    /// Example: --private-topics 'user/*,private/*'
+    #[arg(long, env = "LIVESCORE_PRIVATE_TOPICS", value_delimiter = ',', value_parser = <crate::http::auth::Pattern as FromStr>::from_str)]
+    pub private_topics: Vec<crate::http::auth::Pattern>,
+
+    /// `required`: every subscription needs a token, public topics too.
+    /// Example: --auth required
+    #[arg(long, env = "LIVESCORE_AUTH", default_value = "optional", value_enum)]
+    pub auth: crate::http::auth::AuthMode,
+}
+
+impl AuthArgs {
+    /// The node's access control; an unreadable key file or a setting that
+    /// cannot work is said at start.
+    pub fn build(&self) -> Result<crate::http::auth::Auth, String> {
+        use crate::http::auth::{Auth, AuthConfig, KeySource};
+        let key = match (&self.jwt_secret, &self.jwt_public_key) {
+            (Some(secret), _) if !secret.is_empty() => {
+                Some(KeySource::Secret(secret.as_bytes().to_vec()))
+            }
+            (_, Some(path)) => Some(KeySource::PublicKeyPem(
+                std::fs::read(path)
+                    .map_err(|e| format!("--jwt-public-key {}: {e}", path.display()))?,
+            )),
+            _ => None,
+        };
+        Auth::new(AuthConfig {
+            key,
+            audience: self.jwt_audience.clone(),
+            issuer: self.jwt_issuer.clone(),
+            private: self.private_topics.clone(),
+            mode: self.auth,
+        })
+        .map_err(|e| e.to_string())
+    }
 }
 
 /// WebSocket (`/ws`) and chat limits.

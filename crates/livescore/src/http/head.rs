@@ -50,6 +50,10 @@ pub struct StreamRequest {
     pub query: Option<String>,
     /// The `Last-Event-ID` header.
     pub last_event_id: Option<Vec<u8>>,
+    /// The `Authorization` header (a token for private topics).
+    pub authorization: Option<Vec<u8>>,
+    /// The `Cookie` header (the `livescore_token` cookie).
+    pub cookie: Option<Vec<u8>>,
     /// An HTTP/1.0 request, answered as 1.0 (as hyper does).
     pub http10: bool,
 }
@@ -112,6 +116,7 @@ pub fn classify(bytes: Bytes, cors: bool) -> First {
     };
     let mut event_stream = false;
     let mut last_event_id = None;
+    let (mut authorization, mut cookie) = (None, None);
     for h in req.headers.iter() {
         let name = h.name;
         if name.eq_ignore_ascii_case("upgrade")
@@ -130,6 +135,17 @@ pub fn classify(bytes: Bytes, cors: bool) -> First {
                 return First::Other(bytes);
             }
             last_event_id = Some(h.value.to_vec());
+        } else if name.eq_ignore_ascii_case("authorization") {
+            // Two of them, or several cookie headers: hyper's path decides.
+            if authorization.is_some() {
+                return First::Other(bytes);
+            }
+            authorization = Some(h.value.to_vec());
+        } else if name.eq_ignore_ascii_case("cookie") {
+            if cookie.is_some() {
+                return First::Other(bytes);
+            }
+            cookie = Some(h.value.to_vec());
         }
     }
     // Without `Accept: text/event-stream`, /api/livescore redirects.
@@ -141,6 +157,8 @@ pub fn classify(bytes: Bytes, cors: bool) -> First {
         livescore,
         query: query.map(str::to_owned),
         last_event_id,
+        authorization,
+        cookie,
         http10: req.version == Some(0),
     })
 }

@@ -4,6 +4,7 @@
 //! store directly and never block on a client.
 
 pub mod api;
+pub mod auth;
 pub mod client_addr;
 pub mod error;
 pub mod guard;
@@ -64,6 +65,8 @@ pub struct HttpConfig {
     pub cors_origins: Vec<String>,
     /// Peers whose `X-Forwarded-For` names the client (`--trusted-proxies`).
     pub trusted_proxies: client_addr::TrustedProxies,
+    /// Tokens and private topics (`--jwt-*`, `--private-topics`, `--auth`).
+    pub auth: auth::Auth,
 }
 
 impl Default for HttpConfig {
@@ -78,6 +81,7 @@ impl Default for HttpConfig {
             max_body_bytes: guard::DEFAULT_MAX_BODY_BYTES,
             cors_origins: Vec::new(),
             trusted_proxies: client_addr::TrustedProxies::default(),
+            auth: auth::Auth::default(),
         }
     }
 }
@@ -145,6 +149,14 @@ pub fn router(state: AppState) -> Router {
         None => routes,
     };
     routes
-        .layer(TraceLayer::new_for_http().on_response(metrics::RecordLatency::default()))
+        .layer(
+            TraceLayer::new_for_http()
+                // The path only: a query may carry `access_token`, which
+                // is never logged.
+                .make_span_with(|req: &axum::http::Request<_>| {
+                    tracing::debug_span!("request", method = %req.method(), path = req.uri().path())
+                })
+                .on_response(metrics::RecordLatency::default()),
+        )
         .with_state(state)
 }

@@ -26,6 +26,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
+use super::auth::AuthError;
 use super::error::{ApiError, ErrorBody};
 use super::AppState;
 use crate::model::{self, EventId, Game, ScoreEvent};
@@ -127,19 +128,22 @@ pub(crate) struct Published {
     responses(
         (status = 202, description = "Published; the event's id", body = Published),
         (status = 400, description = "Malformed body, bad topic, event name or Idempotency-Key, or data of the wrong shape for a state topic", body = ErrorBody),
-        (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
-        (status = 403, description = "The server has no publish token: the publish API is off", body = ErrorBody),
+        (status = 401, description = "Missing or wrong bearer token (neither the publish token \
+            nor a valid signed token)", body = ErrorBody),
+        (status = 403, description = "The publish API is off (no publish token, no token key), \
+            or the signed token's publish grant does not cover the topic", body = ErrorBody),
         (status = 413, description = "Body over 64 KiB", body = ErrorBody),
         (status = 504, description = "With --publish-ack stored: published (will be delivered; the id is in the body) but not committed to the database within the publish timeout, or dropped from its write queue while it was behind", body = ErrorBody),
         (status = 503, description = "Not published within the publish timeout (the bus is unavailable); it will not be delivered later. Retry after `Retry-After` seconds, with the same Idempotency-Key", body = ErrorBody,
             headers(("Retry-After" = String, description = "Seconds to wait before retrying"))),
     ))]
 pub async fn publish(State(st): State<AppState>, req: Request) -> Result<Response, ApiError> {
-    let Some(token) = &st.config.publish_token else {
+    let auth = &st.config.auth;
+    if st.config.publish_token.is_none() && !auth.accepts_tokens() {
         return Err(ApiError::Forbidden(
             "the publish API is off: the server has no publish token".into(),
         ));
-    };
+    }
     let given = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -148,14 +152,29 @@ pub async fn publish(State(st): State<AppState>, req: Request) -> Result<Respons
         // The scheme is case-insensitive (RFC 9110 section 11.1).
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map_or("", |(_, token)| token.trim());
-    if !token.matches(given) {
-        return Err(ApiError::Unauthorized("missing or bad bearer token".into()));
-    }
+    // The static token may publish anywhere; a signed token where its
+    // publish grant says, checked once the topic is known. Either is
+    // verified before the body is read.
+    let static_ok = st
+        .config
+        .publish_token
+        .as_ref()
+        .is_some_and(|t| t.matches(given));
+    let grant = match static_ok {
+        true => None,
+        false if auth.accepts_tokens() && !given.is_empty() => Some(auth.verify(given)?),
+        false => return Err(ApiError::Unauthorized("missing or bad bearer token".into())),
+    };
     let key = idempotency_key(req.headers())?;
     let body = read_body(req.into_body()).await?;
     let req: PublishRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::BadRequest(format!("bad publish request: {e}")))?;
     check(&req)?;
+    if let Some(grant) = &grant {
+        if !grant.may_publish(&req.topic) {
+            return Err(AuthError::PublishNotAllowed(req.topic.clone()).into());
+        }
+    }
     let data = crate::feed::json(&req.data);
     let id = st
         .bus

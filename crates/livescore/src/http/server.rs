@@ -134,10 +134,10 @@ impl Conn {
         };
         let pre = match first {
             Ok(Ok(First::Stream(req))) => match sse_socket::subscribe(&req, &self.state) {
-                Some(sub) => {
+                Some(body) => {
                     let http10 = req.http10;
                     drop(req);
-                    sse_socket::serve(io, http10, sub, &self.state).await;
+                    sse_socket::serve(io, http10, body, &self.state).await;
                     tracing::debug!("stream closed");
                     return;
                 }

@@ -19,6 +19,7 @@ use tokio::time::{Instant, Sleep};
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::RefOr;
 
+use super::auth::request_token;
 use super::error::{ApiError, ErrorBody};
 use super::metrics::ConnectionGuard;
 use super::subscription::{stream_params, wants_event_stream};
@@ -35,6 +36,10 @@ pub const MAX_BATCH_BYTES: usize = 16 * 1024;
 
 const KEEPALIVE: &[u8] = b": keep-alive\n\n";
 
+/// The last event of a stream whose token expired (no id: the client
+/// resumes from the last real event with a fresh token, losing nothing).
+pub const EXPIRED: &[u8] = b"event: expired\ndata: {\"reason\":\"token expired\"}\n\n";
+
 /// `GET /api/livescore`: the full list at once, then after every change.
 /// Without `Accept: text/event-stream` it is a browser or script that wants
 /// the JSON, so it is sent there.
@@ -46,17 +51,24 @@ const KEEPALIVE: &[u8] = b": keep-alive\n\n";
             headers(("Cache-Control" = String, description = "no-cache"))),
         (status = 302, description = "Without `Accept: text/event-stream`: the JSON is at /api/",
             headers(("Location" = String, description = "/api/"))),
+        (status = 401, description = "`--auth required` and no valid token", body = ErrorBody),
+        (status = 403, description = "The token does not cover `scores`", body = ErrorBody),
     ))]
-pub async fn livescore(State(st): State<AppState>, headers: HeaderMap) -> Response {
+pub async fn livescore(
+    State(st): State<AppState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     if !wants_event_stream(&headers) {
         // SPEC: `302 Found` (axum's `Redirect::to` would be a 303).
-        return (
+        return Ok((
             StatusCode::FOUND,
             [(header::LOCATION, HeaderValue::from_static("/api/"))],
         )
-            .into_response();
+            .into_response());
     }
-    respond(&st, livescore_subscription(&st))
+    let token = request_token(&headers, query.as_deref());
+    Ok(respond(livescore_body(&st, token.as_deref())?))
 }
 
 /// `GET /api/stream?topic=T[&topic=T2…]`, resumable with `Last-Event-ID`
@@ -71,6 +83,9 @@ pub async fn livescore(State(st): State<AppState>, headers: HeaderMap) -> Respon
             description = "Resume after this event id (for clients that cannot set Last-Event-ID)"),
         ("Last-Event-ID" = Option<String>, Header,
             description = "Resume after this event id; wins over `lastEventId`"),
+        ("access_token" = Option<String>, Query,
+            description = "A token for private topics, for clients that can set neither \
+                `Authorization: Bearer` nor the `livescore_token` cookie"),
     ),
     responses(
         (status = 200, description = "A never-ending SSE stream of the topics' events, resumed \
@@ -78,30 +93,51 @@ pub async fn livescore(State(st): State<AppState>, headers: HeaderMap) -> Respon
             content_type = "text/event-stream", body = StreamEvent,
             headers(("Cache-Control" = String, description = "no-cache"))),
         (status = 400, description = "No topic, a bad topic or too many topics", body = ErrorBody),
+        (status = 401, description = "A private topic and no valid token (missing, expired, \
+            not yet valid, bad signature)", body = ErrorBody),
+        (status = 403, description = "A valid token whose grant does not cover a private topic",
+            body = ErrorBody),
     ))]
 pub async fn stream(
     State(st): State<AppState>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let (topics, start) = stream_params(
+    let token = request_token(&headers, query.as_deref());
+    Ok(respond(stream_body(
+        &st,
         query.as_deref(),
         headers.get("last-event-id").map(|v| v.as_bytes()),
-    )?;
-    Ok(respond(&st, st.hub.subscribe(topics, start)))
+        token.as_deref(),
+    )?))
 }
 
-/// The subscription `GET /api/livescore` makes: the scores topic, from the
-/// current list.
-pub fn livescore_subscription(st: &AppState) -> Subscriber {
+/// The body of `GET /api/stream`, for hyper and the socket path alike:
+/// the request parsed and authorized, then subscribed.
+pub fn stream_body(
+    st: &AppState,
+    query: Option<&str>,
+    last_event_id: Option<&[u8]>,
+    token: Option<&str>,
+) -> Result<SseBody, ApiError> {
+    let (topics, start) = stream_params(query, last_event_id)?;
+    let grant = st.config.auth.authorize(&topics, token)?;
+    let body = SseBody::new(st, st.hub.subscribe(topics, start));
+    Ok(body.until(grant.map(|g| g.deadline())))
+}
+
+/// The body of `GET /api/livescore`: the scores topic, from the current
+/// list.
+pub fn livescore_body(st: &AppState, token: Option<&str>) -> Result<SseBody, ApiError> {
+    let topics = vec![model::TOPIC_SCORES.to_string()];
+    let grant = st.config.auth.authorize(&topics, token)?;
     // The classic stream ignores Last-Event-ID on purpose: the current list
     // on every (re)connect is what makes it impossible to miss a final.
-    st.hub
-        .subscribe(vec![model::TOPIC_SCORES.to_string()], Start::Current)
+    let body = SseBody::new(st, st.hub.subscribe(topics, Start::Current));
+    Ok(body.until(grant.map(|g| g.deadline())))
 }
 
-fn respond(st: &AppState, sub: Subscriber) -> Response {
-    let body = SseBody::new(st, sub);
+fn respond(body: SseBody) -> Response {
     let stream = futures::stream::unfold(body, |mut b| async move {
         b.next_chunk()
             .await
@@ -140,6 +176,11 @@ pub struct SseBody {
     _guard: ConnectionGuard,
     /// `livescore_events_delivered_total{transport="sse"}`, looked up once.
     delivered: metrics::Counter,
+    /// When the token a private topic needed expires (boxed: only such
+    /// streams pay for it).
+    expires: Option<Pin<Box<Sleep>>>,
+    /// The `expired` event went out; the stream ends.
+    expired: bool,
 }
 
 impl SseBody {
@@ -156,7 +197,16 @@ impl SseBody {
             ))),
             _guard: ConnectionGuard::new("sse"),
             delivered: super::metrics::delivered("sse"),
+            expires: None,
+            expired: false,
         }
+    }
+
+    /// Ends the stream at `deadline` (a token's `exp`) with a last
+    /// `event: expired`.
+    pub fn until(mut self, deadline: Option<Instant>) -> Self {
+        self.expires = deadline.map(|d| Box::pin(tokio::time::sleep_until(d)));
+        self
     }
 
     /// The next bytes to send: the `retry:` line with whatever is ready,
@@ -164,6 +214,9 @@ impl SseBody {
     /// keep-alive comment when idle. `None` at shutdown or when the
     /// subscription is over.
     pub async fn next_chunk(&mut self) -> Option<Bytes> {
+        if self.expired {
+            return None;
+        }
         if let Some(retry) = self.retry.take() {
             let mut buf = BytesMut::from(&retry[..]);
             let open = self.gather(&mut buf);
@@ -176,6 +229,12 @@ impl SseBody {
                 // subscription): the response ends cleanly so EventSource
                 // reconnects (to another node behind the balancer).
                 f = self.sub.next() => break f?,
+                // The token expired: one last event, then the end (the
+                // client comes back with a fresh token and its last id).
+                () = expiry(&mut self.expires) => {
+                    self.expired = true;
+                    return Some(Bytes::from_static(EXPIRED));
+                }
                 // Idle: a comment keeps proxies and browsers from timing
                 // out; if something was written since the timer was armed,
                 // it is only re-armed.
@@ -223,6 +282,14 @@ impl SseBody {
             }
         }
         true
+    }
+}
+
+/// Resolves when the stream's token expires; never without one.
+async fn expiry(expires: &mut Option<Pin<Box<Sleep>>>) {
+    match expires {
+        Some(sleep) => sleep.as_mut().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -16,11 +16,10 @@ use std::time::{Duration, SystemTime};
 use bytes::{BufMut, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
+use super::auth::token_from;
 use super::head::StreamRequest;
-use super::sse::{livescore_subscription, SseBody};
-use super::subscription::stream_params;
+use super::sse::{livescore_body, stream_body, SseBody};
 use super::AppState;
-use crate::hub::Subscriber;
 
 /// Bytes a client may send after its request before it is cut off (it has
 /// no business sending any; a few are tolerated, an endless flow is not).
@@ -29,24 +28,35 @@ const MAX_STRAY_BYTES: usize = 4096;
 /// How long the closing FIN may wait on a client that does not read.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// Subscribes for a stream request; `None` when the router must answer it
-/// (a bad topic: the JSON 400 comes from there).
-pub fn subscribe(req: &StreamRequest, st: &AppState) -> Option<Subscriber> {
+/// Subscribes for a stream request, through the same parsing and the same
+/// `authorize` as the router's handlers; `None` when the router must
+/// answer it (a bad topic, a missing or refused token: the JSON 400, 401
+/// or 403 comes from there, the same on both paths).
+pub fn subscribe(req: &StreamRequest, st: &AppState) -> Option<SseBody> {
+    let token = token_from(
+        req.authorization.as_deref(),
+        req.cookie.as_deref(),
+        req.query.as_deref(),
+    );
     if req.livescore {
-        return Some(livescore_subscription(st));
+        return livescore_body(st, token.as_deref()).ok();
     }
-    let (topics, start) = stream_params(req.query.as_deref(), req.last_event_id.as_deref()).ok()?;
-    Some(st.hub.subscribe(topics, start))
+    stream_body(
+        st,
+        req.query.as_deref(),
+        req.last_event_id.as_deref(),
+        token.as_deref(),
+    )
+    .ok()
 }
 
 /// Streams `sub` to the client until shutdown, the end of the subscription
 /// (a client dropped as too slow reconnects and resumes) or the client
 /// closing; then closes the connection.
-pub async fn serve<S>(mut io: S, http10: bool, sub: Subscriber, st: &AppState)
+pub async fn serve<S>(mut io: S, http10: bool, mut body: SseBody, st: &AppState)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut body = SseBody::new(st, sub);
     let mut pending = Some(response_head(http10, !st.config.cors_origins.is_empty()));
     // Room for a client's stray bytes, never grown.
     let mut scratch = [0u8; 64];

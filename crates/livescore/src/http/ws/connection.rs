@@ -9,7 +9,7 @@ use tokio::time::Instant;
 use super::chat::{ChatMessage, Throttled};
 use super::protocol::{self, Request};
 use super::wire::{Message, WireError};
-use super::{Socket, CLOSE_GRACE, GOING_AWAY, MAX_BATCH_BYTES, TRY_AGAIN_LATER};
+use super::{Socket, CLOSE_GRACE, GOING_AWAY, MAX_BATCH_BYTES, TOKEN_EXPIRED, TRY_AGAIN_LATER};
 use crate::http::error::ApiError;
 use crate::http::metrics::ConnectionGuard;
 use crate::http::subscription::{check_topics, parse_start};
@@ -31,6 +31,7 @@ enum Wake {
     Client(Result<Option<Message>, WireError>),
     Event(Option<Arc<Frame>>),
     Heartbeat,
+    Expired,
 }
 
 /// One client. Everything here is owned by its task, so nothing is locked
@@ -52,6 +53,12 @@ pub(super) struct Connection {
     ping_sent: Option<Instant>,
     /// Set once the client has sent a whole frame: a WebSocket peer.
     spoke: bool,
+    /// The token of the upgrade request or the last `auth` message; every
+    /// `subscribe` is authorized with it.
+    token: Option<String>,
+    /// When that token expires, while a followed topic needs it: the
+    /// connection closes then with 4001.
+    deadline: Option<Instant>,
     /// Keeps `livescore_connections{transport="ws"}` right.
     _guard: ConnectionGuard,
     /// `livescore_events_delivered_total{transport="ws"}`, looked up once.
@@ -59,7 +66,12 @@ pub(super) struct Connection {
 }
 
 impl Connection {
-    pub(super) fn new(socket: Socket, st: AppState, client: std::net::IpAddr) -> Self {
+    pub(super) fn new(
+        socket: Socket,
+        st: AppState,
+        client: std::net::IpAddr,
+        token: Option<String>,
+    ) -> Self {
         let now = Instant::now();
         Self {
             socket,
@@ -70,6 +82,8 @@ impl Connection {
             last_heard: now,
             ping_sent: None,
             spoke: false,
+            token,
+            deadline: None,
             _guard: ConnectionGuard::new("ws"),
             delivered: crate::http::metrics::delivered("ws"),
         }
@@ -93,6 +107,8 @@ impl Connection {
                 frame = next_frame(&mut self.sub) => Wake::Event(frame),
                 // Time to ping, or the ping went unanswered.
                 _ = tokio::time::sleep_until(heartbeat) => Wake::Heartbeat,
+                // The token a private topic needs expired.
+                _ = until(self.deadline) => Wake::Expired,
             };
             let flow = match wake {
                 Wake::Shutdown => Flow::Close(GOING_AWAY, "server shutting down"),
@@ -100,6 +116,7 @@ impl Connection {
                 Wake::Event(Some(frame)) => self.on_event(frame).await,
                 Wake::Event(None) => Flow::Close(TRY_AGAIN_LATER, "too far behind; resume"),
                 Wake::Heartbeat => self.on_heartbeat().await,
+                Wake::Expired => Flow::Close(TOKEN_EXPIRED, "token expired"),
             };
             match flow {
                 Flow::Continue => {}
@@ -162,6 +179,7 @@ impl Connection {
                 last_event_id,
             }) => self.subscribe(topics, last_event_id).await,
             Ok(Request::Unsubscribe { topics }) => self.unsubscribe(topics).await,
+            Ok(Request::Auth { token }) => self.auth(token).await,
             Ok(Request::Chat {
                 eid,
                 name,
@@ -193,6 +211,16 @@ impl Connection {
             .into_iter()
             .filter(|t| self.topics.binary_search(t).is_err())
             .collect();
+        // The same check as an SSE request's; a refusal names the topic
+        // and the connection stays open.
+        if let Some(grant) = self
+            .st
+            .config
+            .auth
+            .authorize(&added, self.token.as_deref())?
+        {
+            self.deadline = Some(grant.deadline());
+        }
         let mut all = self.topics.clone();
         all.extend(added.iter().cloned());
         all.sort();
@@ -211,6 +239,25 @@ impl Connection {
         Ok(self.reply(protocol::subscribed(&self.topics)).await)
     }
 
+    /// Replaces the connection's token: every followed topic must still be
+    /// allowed by the new one (else nothing changes), and the connection
+    /// now ends when the new one expires.
+    async fn auth(&mut self, token: String) -> Result<Flow, ApiError> {
+        let auth = &self.st.config.auth;
+        let grant = auth.verify(&token)?;
+        let exp = grant
+            .expires
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .ok();
+        let needed = auth.authorize(&self.topics, Some(&token))?;
+        self.deadline = needed.map(|_| grant.deadline());
+        self.token = Some(token);
+        Ok(self
+            .reply(protocol::authorized(self.deadline.and(exp)))
+            .await)
+    }
+
     /// Drops topics; the others go on without a gap or a repeat.
     async fn unsubscribe(&mut self, topics: Vec<String>) -> Result<Flow, ApiError> {
         let gone = check_topics(topics)?;
@@ -221,6 +268,9 @@ impl Connection {
             .cloned()
             .collect();
         if kept.len() != self.topics.len() {
+            if !kept.iter().any(|t| self.st.config.auth.is_private(t)) {
+                self.deadline = None;
+            }
             let flow = self.replace(kept, &[], Start::Current).await;
             if !matches!(flow, Flow::Continue) {
                 return Ok(flow);
@@ -403,6 +453,14 @@ impl Connection {
 }
 
 /// The subscriber's next frame; pending forever without a subscription.
+/// Resolves at `deadline`; never without one.
+async fn until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
 async fn next_frame(sub: &mut Option<Subscriber>) -> Option<Arc<Frame>> {
     match sub {
         Some(s) => s.next().await,

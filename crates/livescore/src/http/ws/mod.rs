@@ -75,6 +75,9 @@ pub const CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// RFC 6455 close codes used here.
 const GOING_AWAY: u16 = 1001;
 const TRY_AGAIN_LATER: u16 = 1013;
+/// The token a private topic needed expired (an application code, RFC
+/// 6455 7.4.2): reconnect with a fresh one and resume.
+pub const TOKEN_EXPIRED: u16 = 4001;
 
 /// WebSocket settings (flags `--ws-*`, `--chat-*`).
 #[derive(Debug, Clone)]
@@ -144,9 +147,12 @@ pub async fn handler(
         .unwrap_or_default();
     let cfg = st.config.ws.clone();
     let client = st.config.trusted_proxies.client(peer, req.headers());
+    // Kept for the subscriptions to come: each `subscribe` is authorized
+    // with it, as SSE requests are (never logged).
+    let token = crate::http::auth::request_token(req.headers(), req.uri().query());
     // Counts as a task of the app until the connection ends, so shutdown
     // waits for the 1001 close to go out.
-    let token = st.tracker.token();
+    let task = st.tracker.token();
     let span = tracing::info_span!("ws");
     tokio::spawn(
         async move {
@@ -157,11 +163,11 @@ pub async fn handler(
                         cfg.max_message_bytes,
                         READ_BUFFER_BYTES,
                     );
-                    Connection::new(socket, st, client).run().await;
+                    Connection::new(socket, st, client, token).run().await;
                 }
                 Err(err) => tracing::debug!(%err, "upgrade failed"),
             }
-            drop(token);
+            drop(task);
         }
         .instrument(span),
     );

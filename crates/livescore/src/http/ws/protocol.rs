@@ -22,6 +22,11 @@ pub enum Request {
         /// Topics to drop.
         topics: Vec<String>,
     },
+    /// Replace the connection's token (before it expires).
+    Auth {
+        /// The new token.
+        token: String,
+    },
     /// Say something in a game's chat.
     Chat {
         /// Game id.
@@ -40,6 +45,11 @@ struct Subscribe {
     topics: Vec<String>,
     #[serde(default)]
     last_event_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Auth {
+    token: String,
 }
 
 #[derive(Deserialize)]
@@ -80,6 +90,10 @@ pub fn parse(text: &str) -> Result<Request, ApiError> {
             let m: Unsubscribe = serde_json::from_value(value).map_err(fields)?;
             Ok(Request::Unsubscribe { topics: m.topics })
         }
+        "auth" => {
+            let m: Auth = serde_json::from_value(value).map_err(fields)?;
+            Ok(Request::Auth { token: m.token })
+        }
         "chat" => {
             let m: Chat = serde_json::from_value(value).map_err(fields)?;
             if m.idempotency_key
@@ -101,7 +115,7 @@ pub fn parse(text: &str) -> Result<Request, ApiError> {
         other => {
             let shown: String = other.chars().take(40).collect();
             Err(bad(format!(
-                "unknown message type {shown:?}: expected subscribe, unsubscribe or chat"
+                "unknown message type {shown:?}: expected subscribe, unsubscribe, auth or chat"
             )))
         }
     }
@@ -111,6 +125,7 @@ pub fn parse(text: &str) -> Result<Request, ApiError> {
 #[serde(tag = "type", rename_all = "lowercase")]
 enum Reply<'a> {
     Subscribed { topics: &'a [String] },
+    Authorized { exp: Option<u64> },
     Error { message: &'a str },
 }
 
@@ -123,6 +138,13 @@ fn text(reply: &Reply<'_>) -> Message {
 /// follows (after a subscribe or an unsubscribe).
 pub fn subscribed(topics: &[String]) -> Message {
     text(&Reply::Subscribed { topics })
+}
+
+/// `{"type":"authorized","exp":…}`: the token an `auth` message sent
+/// now stands for the connection; `exp` (Unix seconds) is when a stream
+/// of private topics would end with it, null when none is followed.
+pub fn authorized(exp: Option<u64>) -> Message {
+    text(&Reply::Authorized { exp })
 }
 
 /// `{"type":"error","message":"…"}`.

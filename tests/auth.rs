@@ -1,0 +1,623 @@
+//! Access control end to end (issue 19): tokens signed here as an identity
+//! provider would (HS256 with a shared secret, RS256 and ES256 with the
+//! test keys in tests/fixtures/jwt/), against the real binary, on every
+//! subscription path: SSE served on the socket, SSE through hyper, and
+//! WebSocket; plus publish grants and expiry on open streams.
+
+mod common;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use common::{client, Server, SseStream};
+use futures::{SinkExt, StreamExt};
+use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::Message;
+
+const WAIT: Duration = Duration::from_secs(30);
+const SECRET: &str = "a-test-secret-that-is-long-enough-0123456789";
+const PUBLISH_TOKEN: &str = "static-publish-token";
+const KEYS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/jwt");
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+}
+
+fn hs256(claims: Value) -> String {
+    encode(
+        &Header::default(),
+        &claims,
+        &EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .expect("sign")
+}
+
+fn signed(alg: Algorithm, private_pem: &str, claims: Value) -> String {
+    let pem = std::fs::read(format!("{KEYS}/{private_pem}")).expect("test key");
+    let key = match alg {
+        Algorithm::RS256 => EncodingKey::from_rsa_pem(&pem),
+        _ => EncodingKey::from_ec_pem(&pem),
+    }
+    .expect("private key");
+    encode(&Header::new(alg), &claims, &key).expect("sign")
+}
+
+/// A token for user 42: may follow `user/42/*`, valid for `ttl` seconds.
+fn user42(ttl: u64) -> Value {
+    json!({"sub": "42", "name": "Ada", "exp": now() + ttl,
+        "livescore": {"subscribe": ["user/42/*"], "publish": ["user/42/*"]}})
+}
+
+fn private_server() -> Server {
+    Server::start(&[
+        "serve",
+        "--jwt-secret",
+        SECRET,
+        "--private-topics",
+        "user/*,private/*",
+        "--publish-token",
+        PUBLISH_TOKEN,
+    ])
+}
+
+/// Status and JSON error of a stream request (which must not be a 200).
+async fn refused(url: &str, token: Option<&str>) -> (u16, String) {
+    let mut req = client().get(url).header("accept", "text/event-stream");
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let resp = req.send().await.expect("request");
+    let status = resp.status().as_u16();
+    assert_ne!(status, 200, "{url} was served");
+    let body: Value = resp.json().await.expect("a JSON error");
+    (status, body["error"].as_str().expect("error").to_string())
+}
+
+async fn publish(base: &str, token: &str, topic: &str, n: u64) -> (u16, Value) {
+    let resp = client()
+        .post(format!("{base}/api/publish"))
+        .bearer_auth(token)
+        .json(&json!({"topic": topic, "event": "alert", "data": {"n": n}}))
+        .send()
+        .await
+        .expect("publish");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.expect("json"))
+}
+
+async fn publish_ok(base: &str, topic: &str, n: u64) -> String {
+    let (status, body) = publish(base, PUBLISH_TOKEN, topic, n).await;
+    assert_eq!(status, 202, "{body}");
+    body["id"].as_str().expect("id").to_string()
+}
+
+async fn next_alert(sse: &mut SseStream) -> (String, u64) {
+    loop {
+        let ev = sse.next_event(WAIT).await.expect("stream open");
+        if ev.event == "alert" {
+            let data: Value = serde_json::from_str(&ev.data).expect("json");
+            return (ev.id.expect("id"), data["n"].as_u64().expect("n"));
+        }
+    }
+}
+
+/// One raw request (its head as given) and the response's head and body
+/// so far: which path served it shows in its framing.
+async fn raw(base: &str, head: &str) -> (String, String) {
+    let addr = base.trim_start_matches("http://");
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    s.write_all(head.as_bytes()).await.expect("write");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let text = String::from_utf8_lossy(&got).to_string();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            // A refusal is a whole JSON body; a stream has begun once its
+            // `retry:` line is in.
+            if body.contains("retry:") || body.trim_end().ends_with('}') {
+                return (head.to_string(), body.to_string());
+            }
+        }
+        let n = tokio::time::timeout_at(deadline, s.read(&mut buf))
+            .await
+            .expect("timed out reading")
+            .expect("read");
+        if n == 0 {
+            let text = String::from_utf8_lossy(&got).to_string();
+            let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+            return (head.to_string(), body.to_string());
+        }
+        got.extend_from_slice(&buf[..n]);
+    }
+}
+
+#[tokio::test]
+async fn private_topics_need_a_token_whose_grant_covers_them() {
+    let server = private_server();
+    let base = &server.url;
+    let stream = |topic: &str| format!("{base}/api/stream?topic={topic}");
+
+    // Public topics as before: no token needed, none looked at.
+    SseStream::connect(&stream("scores"), None).await;
+    let resp = client()
+        .get(stream("news"))
+        .header("accept", "text/event-stream")
+        .bearer_auth("garbage")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(
+        resp.status(),
+        200,
+        "a token is not looked at for public topics"
+    );
+
+    // Private: none 401, a wrong grant 403, expired or early 401.
+    let (status, error) = refused(&stream("user/42/alerts"), None).await;
+    assert_eq!(status, 401);
+    assert!(error.contains("user/42/alerts"), "{error}");
+    let other = hs256(json!({"sub": "43", "exp": now() + 600,
+        "livescore": {"subscribe": ["user/43/*"]}}));
+    let (status, error) = refused(&stream("user/42/alerts"), Some(&other)).await;
+    assert_eq!(status, 403);
+    assert!(error.contains("user/42/alerts"), "{error}");
+    let expired = hs256(json!({"exp": now() - 120, "livescore": {"subscribe": ["*"]}}));
+    assert_eq!(
+        refused(&stream("user/42/alerts"), Some(&expired)).await,
+        (401, "bad token: expired".to_string())
+    );
+    let early = hs256(json!({"exp": now() + 600, "nbf": now() + 300,
+        "livescore": {"subscribe": ["*"]}}));
+    assert_eq!(
+        refused(&stream("user/42/alerts"), Some(&early)).await,
+        (401, "bad token: not valid yet (nbf)".to_string())
+    );
+    let forged = encode(
+        &Header::default(),
+        &user42(600),
+        &EncodingKey::from_secret(b"not the server's secret"),
+    )
+    .expect("sign");
+    assert_eq!(
+        refused(&stream("user/42/alerts"), Some(&forged)).await.0,
+        401
+    );
+    // The token is never echoed.
+    let (_, error) = refused(&stream("user/42/alerts"), Some(&forged)).await;
+    assert!(!error.contains(&forged[..20]), "{error}");
+
+    // The right grant, from each of the three places a token may be.
+    let token = hs256(user42(600));
+    let by_header = client()
+        .get(stream("user/42/alerts"))
+        .header("accept", "text/event-stream")
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("request");
+    let mut by_header = SseStream::from_response(by_header);
+    let by_cookie = client()
+        .get(stream("user/42/alerts"))
+        .header("accept", "text/event-stream")
+        .header("cookie", format!("theme=dark; livescore_token={token}"))
+        .send()
+        .await
+        .expect("request");
+    let mut by_cookie = SseStream::from_response(by_cookie);
+    let mut by_query = SseStream::connect(
+        &format!("{}&access_token={token}", stream("user/42/alerts")),
+        None,
+    )
+    .await;
+    let id = publish_ok(base, "user/42/alerts", 1).await;
+    for sse in [&mut by_header, &mut by_cookie, &mut by_query] {
+        assert_eq!(next_alert(sse).await, (id.clone(), 1));
+    }
+    // A mix of public and private topics needs the grant for the private.
+    let (status, _) = refused(
+        &format!("{}&topic=scores", stream("user/43/x")),
+        Some(&token),
+    )
+    .await;
+    assert_eq!(status, 403);
+
+    // Resume works the same for a private topic.
+    let second = publish_ok(base, "user/42/alerts", 2).await;
+    let resumed = client()
+        .get(stream("user/42/alerts"))
+        .header("accept", "text/event-stream")
+        .header("last-event-id", &id)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("request");
+    let mut resumed = SseStream::from_response(resumed);
+    assert_eq!(next_alert(&mut resumed).await, (second, 2));
+}
+
+#[tokio::test]
+async fn the_socket_path_and_the_hyper_path_give_the_same_answers() {
+    let server = private_server();
+    let token = hs256(user42(600));
+    let get = |target: &str, extra: &str| {
+        format!("GET {target} HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n{extra}\r\n")
+    };
+    // `Expect` sends a request through hyper instead of the socket path.
+    let via_hyper = "Expect: 100-continue\r\n";
+    for (target, extra, status) in [
+        ("/api/stream?topic=user/42/a", String::new(), "401"),
+        (
+            "/api/stream?topic=user/43/a",
+            format!("Authorization: Bearer {token}\r\n"),
+            "403",
+        ),
+        (
+            "/api/stream?topic=user/42/a",
+            format!("Authorization: Bearer {token}\r\n"),
+            "200",
+        ),
+        (
+            "/api/stream?topic=user/42/a",
+            format!("Cookie: livescore_token={token}\r\n"),
+            "200",
+        ),
+        (
+            &*format!("/api/stream?topic=user/42/a&access_token={token}"),
+            String::new(),
+            "200",
+        ),
+    ] {
+        let (socket_head, socket_body) = raw(&server.url, &get(target, &extra)).await;
+        let (hyper_head, hyper_body) =
+            raw(&server.url, &get(target, &format!("{extra}{via_hyper}"))).await;
+        for head in [&socket_head, &hyper_head] {
+            assert!(
+                head.starts_with(&format!("HTTP/1.1 {status}")),
+                "{target} {extra}: {head}"
+            );
+        }
+        if status == "200" {
+            // Which path served it: hyper chunks the body, the socket path
+            // delimits it by the close.
+            assert!(
+                !socket_head
+                    .to_ascii_lowercase()
+                    .contains("transfer-encoding"),
+                "{socket_head}"
+            );
+            assert!(
+                hyper_head
+                    .to_ascii_lowercase()
+                    .contains("transfer-encoding: chunked"),
+                "{hyper_head}"
+            );
+            assert!(socket_body.contains("retry:") && hyper_body.contains("retry:"));
+        } else {
+            let json = |b: &str| -> Value {
+                let start = b.find('{').expect("json body");
+                serde_json::from_str(b[start..].trim_end().trim_end_matches("\r\n0")).expect("json")
+            };
+            assert_eq!(json(&socket_body), json(&hyper_body), "{target}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn rs256_and_es256_tokens_verify_with_the_public_key() {
+    for (alg, private, public) in [
+        (Algorithm::RS256, "rsa-private.pem", "rsa-public.pem"),
+        (Algorithm::ES256, "ec-private.pem", "ec-public.pem"),
+    ] {
+        let server = Server::start(&[
+            "serve",
+            "--jwt-public-key",
+            &format!("{KEYS}/{public}"),
+            "--jwt-audience",
+            "livescore",
+            "--private-topics",
+            "user/*",
+        ]);
+        let url = format!("{}/api/stream?topic=user/42/a", server.url);
+        let mut claims = user42(600);
+        claims["aud"] = json!("livescore");
+        let good = signed(alg, private, claims.clone());
+        let resp = client()
+            .get(&url)
+            .header("accept", "text/event-stream")
+            .bearer_auth(&good)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(resp.status(), 200, "{alg:?}");
+        // An HS256 token (the public key used as a secret: the classic
+        // confusion attack) and a wrong audience are refused.
+        let confused = encode(
+            &Header::default(),
+            &claims,
+            &EncodingKey::from_secret(&std::fs::read(format!("{KEYS}/{public}")).expect("pem")),
+        )
+        .expect("sign");
+        assert_eq!(refused(&url, Some(&confused)).await.0, 401, "{alg:?}");
+        claims["aud"] = json!("someone-else");
+        let wrong_aud = signed(alg, private, claims);
+        assert_eq!(
+            refused(&url, Some(&wrong_aud)).await,
+            (401, "bad token: wrong audience".to_string())
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_open_sse_stream_ends_at_exp_and_a_fresh_token_resumes_it() {
+    let server = private_server();
+    let base = &server.url;
+    let url = format!("{base}/api/stream?topic=user/42/alerts");
+    let short = hs256(user42(3));
+    let resp = client()
+        .get(&url)
+        .header("accept", "text/event-stream")
+        .bearer_auth(&short)
+        .send()
+        .await
+        .expect("request");
+    let mut sse = SseStream::from_response(resp);
+    let first = publish_ok(base, "user/42/alerts", 1).await;
+    assert_eq!(next_alert(&mut sse).await, (first.clone(), 1));
+    let ev = sse.next_event(WAIT).await.expect("the expired event");
+    assert_eq!(ev.event, "expired");
+    assert_eq!(ev.id, None, "no id: the client resumes from its last event");
+    assert!(sse.next_event(WAIT).await.is_none(), "the stream ends");
+
+    // Published while the client is away; a fresh token resumes.
+    let second = publish_ok(base, "user/42/alerts", 2).await;
+    let resp = client()
+        .get(&url)
+        .header("accept", "text/event-stream")
+        .header("last-event-id", &first)
+        .bearer_auth(hs256(user42(600)))
+        .send()
+        .await
+        .expect("request");
+    let mut again = SseStream::from_response(resp);
+    assert_eq!(next_alert(&mut again).await, (second, 2), "nothing lost");
+}
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn ws_connect(base: &str, token: Option<&str>) -> Ws {
+    let mut url = format!("{}/ws", base.replace("http://", "ws://"));
+    if let Some(t) = token {
+        url.push_str(&format!("?access_token={t}"));
+    }
+    let (ws, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("handshake");
+    ws
+}
+
+async fn ws_send(ws: &mut Ws, v: Value) {
+    ws.send(Message::Text(v.to_string().into()))
+        .await
+        .expect("send");
+}
+
+/// The next JSON message; `Err` with the close frame when the server closes.
+async fn ws_next(ws: &mut Ws) -> Result<Value, Option<(CloseCode, String)>> {
+    loop {
+        let msg = tokio::time::timeout(WAIT, ws.next())
+            .await
+            .expect("timed out waiting for a message");
+        match msg {
+            Some(Ok(Message::Text(t))) => return Ok(serde_json::from_str(&t).expect("json")),
+            Some(Ok(Message::Close(frame))) => {
+                return Err(frame.map(|f| (f.code, f.reason.to_string())))
+            }
+            Some(Ok(_)) => continue,
+            Some(Err(_)) | None => return Err(None),
+        }
+    }
+}
+
+async fn ws_next_of(ws: &mut Ws, kind: &str) -> Value {
+    loop {
+        let v = ws_next(ws).await.expect("open");
+        if v["type"] == kind {
+            return v;
+        }
+    }
+}
+
+#[tokio::test]
+async fn websocket_subscribes_are_authorized_and_the_connection_ends_at_exp() {
+    let server = private_server();
+    let base = &server.url;
+
+    // No token: the private topic is refused by name, the connection stays.
+    let mut anon = ws_connect(base, None).await;
+    ws_send(
+        &mut anon,
+        json!({"type": "subscribe", "topics": ["user/42/alerts"]}),
+    )
+    .await;
+    let err = ws_next_of(&mut anon, "error").await;
+    let msg = err["message"].as_str().expect("message");
+    assert!(
+        msg.contains("user/42/alerts") && msg.contains("needs a token"),
+        "{msg}"
+    );
+    ws_send(
+        &mut anon,
+        json!({"type": "subscribe", "topics": ["scores"]}),
+    )
+    .await;
+    assert_eq!(
+        ws_next_of(&mut anon, "subscribed").await["topics"],
+        json!(["scores"])
+    );
+
+    // A token on the upgrade: its grant, and nothing beyond it.
+    let mut ws = ws_connect(base, Some(&hs256(user42(4)))).await;
+    ws_send(
+        &mut ws,
+        json!({"type": "subscribe", "topics": ["user/43/alerts"]}),
+    )
+    .await;
+    assert!(ws_next_of(&mut ws, "error").await["message"]
+        .as_str()
+        .expect("message")
+        .contains("does not allow"));
+    ws_send(
+        &mut ws,
+        json!({"type": "subscribe", "topics": ["user/42/alerts"]}),
+    )
+    .await;
+    ws_next_of(&mut ws, "subscribed").await;
+    let first = publish_ok(base, "user/42/alerts", 1).await;
+    let ev = ws_next_of(&mut ws, "event").await;
+    assert_eq!(ev["id"], json!(first));
+
+    // A refreshed token keeps a second connection open past the first exp.
+    let mut refreshed = ws_connect(base, Some(&hs256(user42(4)))).await;
+    ws_send(
+        &mut refreshed,
+        json!({"type": "subscribe", "topics": ["user/42/alerts"]}),
+    )
+    .await;
+    ws_next_of(&mut refreshed, "subscribed").await;
+    ws_send(
+        &mut refreshed,
+        json!({"type": "auth", "token": hs256(user42(600))}),
+    )
+    .await;
+    let ack = ws_next_of(&mut refreshed, "authorized").await;
+    assert!(ack["exp"].as_u64().expect("exp") > now() + 500, "{ack}");
+
+    // The first ends at exp with 4001.
+    let closed = loop {
+        match ws_next(&mut ws).await {
+            Ok(_) => continue,
+            Err(close) => break close,
+        }
+    };
+    let (code, reason) = closed.expect("a close frame");
+    assert_eq!(u16::from(code), 4001, "{reason}");
+    assert_eq!(reason, "token expired");
+
+    // Published after: the refreshed connection gets it; a reconnect with
+    // a fresh token resumes the expired one with nothing lost.
+    let second = publish_ok(base, "user/42/alerts", 2).await;
+    assert_eq!(
+        ws_next_of(&mut refreshed, "event").await["id"],
+        json!(second)
+    );
+    let mut back = ws_connect(base, Some(&hs256(user42(600)))).await;
+    ws_send(
+        &mut back,
+        json!({"type": "subscribe", "topics": ["user/42/alerts"], "last_event_id": first}),
+    )
+    .await;
+    assert_eq!(ws_next_of(&mut back, "event").await["id"], json!(second));
+}
+
+#[tokio::test]
+async fn publish_grants_are_checked_per_topic() {
+    let server = private_server();
+    let base = &server.url;
+    let token = hs256(user42(600));
+    assert_eq!(publish(base, &token, "user/42/alerts", 1).await.0, 202);
+    let (status, body) = publish(base, &token, "user/43/alerts", 1).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body["error"]
+        .as_str()
+        .expect("error")
+        .contains("user/43/alerts"));
+    let read_only = hs256(json!({"exp": now() + 600, "livescore": {"subscribe": ["*"]}}));
+    assert_eq!(publish(base, &read_only, "news", 1).await.0, 403);
+    assert_eq!(
+        publish(base, "not-a-jwt-nor-the-token", "news", 1).await.0,
+        401
+    );
+    let expired = hs256(json!({"exp": now() - 120, "livescore": {"publish": ["*"]}}));
+    assert_eq!(publish(base, &expired, "news", 1).await.0, 401);
+    // The static token still publishes anywhere.
+    assert_eq!(
+        publish(base, PUBLISH_TOKEN, "user/43/alerts", 1).await.0,
+        202
+    );
+
+    // `livescore publish --token` works with a signed token too.
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_livescore"))
+        .args(["publish", "--server", base, "--token", &token])
+        .args([
+            "--topic",
+            "user/42/alerts",
+            "--event",
+            "alert",
+            r#"{"n":3}"#,
+        ])
+        .output()
+        .await
+        .expect("run publish");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn a_server_with_private_topics_needs_a_key() {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_livescore"))
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--private-topics",
+            "user/*",
+        ])
+        .env("DATABASE_URL", "sqlite::memory:")
+        .output()
+        .await
+        .expect("run");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--jwt-secret"), "{err}");
+}
+
+#[tokio::test]
+async fn auth_required_covers_the_scoreboard_too() {
+    let feed = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/ss-2015-w1-final.xml"
+    );
+    let server = Server::start(&[
+        "serve",
+        "--jwt-secret",
+        SECRET,
+        "--auth",
+        "required",
+        "--feed",
+        feed,
+    ]);
+    let board = format!("{}/api/livescore", server.url);
+    assert_eq!(refused(&board, None).await.0, 401);
+    let news_only = hs256(json!({"exp": now() + 600, "livescore": {"subscribe": ["news"]}}));
+    assert_eq!(refused(&board, Some(&news_only)).await.0, 403);
+    let fan = hs256(json!({"exp": now() + 600, "livescore": {"subscribe": ["scores"]}}));
+    let resp = client()
+        .get(&board)
+        .header("accept", "text/event-stream")
+        .bearer_auth(&fan)
+        .send()
+        .await
+        .expect("request");
+    let mut sse = SseStream::from_response(resp);
+    assert_eq!(sse.next_event(WAIT).await.expect("board").event, "update");
+}
