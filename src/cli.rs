@@ -5,7 +5,7 @@
 
 use clap::{Parser, Subcommand, ValueEnum};
 use livescore::cli::{record, DemoArgs, IngestArgs, ServeArgs};
-use livescore_tools::{bench, publish, watch};
+use livescore_tools::{bench, publish, token, watch};
 
 /// Real-time scores: a feed in, SSE and WebSocket out, a live scoreboard page.
 #[derive(Debug, Parser)]
@@ -52,6 +52,10 @@ pub enum Command {
     /// the event id.
     /// Example: livescore publish --server http://127.0.0.1:8000 --token T --topic news --event flash '{"text":"hi"}'
     Publish(publish::PublishArgs),
+    /// Print a token signed with the server's --jwt-secret, for its
+    /// private topics (docs/SECURITY.md).
+    /// Example: livescore token --sub 42 --subscribe 'user/42/*' --ttl 1h
+    Token(token::TokenArgs),
     /// A terminal scoreboard following a server's stream: redraws in place,
     /// reconnects with the last event id, q or Ctrl-C quits; --once prints
     /// the board as plain text and exits.

@@ -11,7 +11,7 @@ use livescore::feed::poller::Polled;
 use livescore::http::publish::PublishToken;
 use livescore::http::HttpConfig;
 use livescore::store;
-use livescore_tools::{bench, publish, watch};
+use livescore_tools::{bench, publish, token, watch};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -114,6 +114,16 @@ async fn main() -> anyhow::Result<()> {
             }
             Err(err) => {
                 eprintln!("livescore publish: {err}");
+                std::process::exit(1);
+            }
+        },
+        Command::Token(args) => match token::mint(&args) {
+            Ok(token) => {
+                println!("{token}");
+                Ok(())
+            }
+            Err(err) => {
+                eprintln!("livescore token: {err}");
                 std::process::exit(1);
             }
         },

@@ -620,4 +620,87 @@ async fn auth_required_covers_the_scoreboard_too() {
         .expect("request");
     let mut sse = SseStream::from_response(resp);
     assert_eq!(sse.next_event(WAIT).await.expect("board").event, "update");
+
+    // The JSON API is no way around it: the same check for the same topics.
+    let get = |path: &str, token: Option<&str>| {
+        let mut req = client().get(format!("{}{path}", server.url));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        async move { req.send().await.expect("request").status().as_u16() }
+    };
+    assert_eq!(get("/api/", None).await, 401);
+    assert_eq!(get("/api/", Some(&news_only)).await, 403);
+    assert_eq!(get("/api/", Some(&fan)).await, 200);
+    assert_eq!(get("/api/games/2015091000", Some(&fan)).await, 403);
+    let everything = hs256(json!({"exp": now() + 600, "livescore": {"subscribe": ["*"]}}));
+    assert_eq!(get("/api/games/2015091000", Some(&everything)).await, 200);
+    assert_eq!(get("/api/games/2015091000/events", None).await, 401);
+    assert_eq!(
+        get("/api/games/2015091000/events", Some(&everything)).await,
+        200
+    );
+}
+
+#[tokio::test]
+async fn livescore_token_mints_what_the_server_accepts() {
+    let server = private_server();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_livescore"))
+        .args([
+            "token",
+            "--sub",
+            "42",
+            "--subscribe",
+            "user/42/*",
+            "--ttl",
+            "10m",
+        ])
+        .env("LIVESCORE_JWT_SECRET", SECRET)
+        .output()
+        .await
+        .expect("run token");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .trim()
+        .to_string();
+    let url = format!("{}/api/stream?topic=user/42/a", server.url);
+    let resp = client()
+        .get(&url)
+        .header("accept", "text/event-stream")
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status(), 200);
+    let other = format!("{}/api/stream?topic=user/43/a", server.url);
+    assert_eq!(refused(&other, Some(&token)).await.0, 403);
+}
+
+#[tokio::test]
+async fn a_foreign_page_cannot_open_a_socket_when_origins_are_listed() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let server = Server::start(&["serve", "--cors-origin", "https://fans.example"]);
+    let url = format!("{}/ws", server.url.replace("http://", "ws://"));
+    let from = |origin: &'static str| {
+        let mut req = url.clone().into_client_request().expect("request");
+        req.headers_mut()
+            .insert("origin", origin.parse().expect("header value"));
+        req
+    };
+    match tokio_tungstenite::connect_async(from("https://evil.example")).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+            assert_eq!(resp.status(), 403)
+        }
+        other => panic!("a foreign origin was not refused: {:?}", other.map(|_| ())),
+    }
+    let (mut ws, _) = tokio_tungstenite::connect_async(from("https://fans.example"))
+        .await
+        .expect("a listed origin connects");
+    ws_send(&mut ws, json!({"type": "subscribe", "topics": ["scores"]})).await;
+    ws_next_of(&mut ws, "subscribed").await;
 }

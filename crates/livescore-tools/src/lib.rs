@@ -3,7 +3,8 @@
 //! - `bench`: the load generator (N subscribers over SSE and WebSocket, M
 //!   events through the publish API; latency, losses, server memory/CPU);
 //! - `watch`: the terminal scoreboard, following a server's stream;
-//! - `publish`: one event through a server's publish API (or a bus).
+//! - `publish`: one event through a server's publish API (or a bus);
+//! - `token`: a signed token for the server's private topics.
 //!
 //! They talk to a server over HTTP like any client; from the server crate
 //! they take only its model types and small helpers, so the server library
@@ -12,4 +13,5 @@
 
 pub mod bench;
 pub mod publish;
+pub mod token;
 pub mod watch;

@@ -17,8 +17,18 @@
 'use strict';
 
 (() => {
-  const STREAM_URL = '/api/stream?topic=scores';
+  // A token for a server whose scoreboard is private (`--auth required`,
+  // docs/SECURITY.md), given to the page as `/?access_token=...`: sent on
+  // the stream (EventSource cannot set headers) and as a bearer token on
+  // the snapshot.
+  const TOKEN = new URLSearchParams(location.search).get('access_token');
+  const STREAM_URL = TOKEN
+    ? `/api/stream?topic=scores&access_token=${encodeURIComponent(TOKEN)}`
+    : '/api/stream?topic=scores';
   const SNAPSHOT_URL = '/api/';
+  const SNAPSHOT_HEADERS = TOKEN
+    ? { Accept: 'application/json', Authorization: `Bearer ${TOKEN}` }
+    : { Accept: 'application/json' };
   /** How long a changed score stays highlighted (matches style.css). */
   const HIGHLIGHT_MS = 1500;
   /** How long the reconnect notice stays before it fades (fade: style.css). */
@@ -329,7 +339,7 @@
   /** Draw the current state at once, before the stream's first event arrives. */
   async function loadSnapshot() {
     try {
-      const res = await fetch(SNAPSHOT_URL, { headers: { Accept: 'application/json' } });
+      const res = await fetch(SNAPSHOT_URL, { headers: SNAPSHOT_HEADERS });
       if (!res.ok) return;
       const body = await res.json();
       if (haveStreamData || !body || !Array.isArray(body.games)) return;
@@ -392,7 +402,7 @@
     const run = { sinceId: lastId, since: parseId(lastId), ids: [], headId: '', head: undefined, games: null, timer: null };
     catchup = run;
     armQuiet(run);
-    fetch(SNAPSHOT_URL, { headers: { Accept: 'application/json' }, cache: 'no-store' })
+    fetch(SNAPSHOT_URL, { headers: SNAPSHOT_HEADERS, cache: 'no-store' })
       .then((res) => (res.ok ? res.json() : Promise.reject(new Error(`HTTP ${res.status}`))))
       .then((body) => {
         if (catchup !== run) return;
@@ -482,6 +492,12 @@
         console.warn('livescore: bad reset data', err);
       }
       showNotice('reset', 'history reset: showing current scores', reason);
+    });
+    // The token expired: the same one would be refused, so stop and say so.
+    source.addEventListener('expired', () => {
+      source.close();
+      setConn('reconnecting');
+      showNotice('expired', 'access expired: reload the page with a fresh token', 'token');
     });
     source.addEventListener('error', () => {
       setConn('reconnecting');

@@ -17,6 +17,8 @@
 (() => {
   const RETRY_MIN_MS = 1000;
   const RETRY_MAX_MS = 30000;
+  /** The page's token (`/?access_token=...`), for private game topics. */
+  const TOKEN = new URLSearchParams(location.search).get('access_token');
   /** Chat lines kept on the page; older ones are dropped from the DOM. */
   const MAX_CHAT_LINES = 200;
   /** Matches the server's defaults (SPEC: name 32, text 500 characters). */
@@ -120,7 +122,9 @@
 
   async function loadTimeline(forEid) {
     try {
-      const res = await fetch(`/api/games/${encodeURIComponent(forEid)}/events`, { headers: { Accept: 'application/json' } });
+      const headers = { Accept: 'application/json' };
+      if (TOKEN) headers.Authorization = `Bearer ${TOKEN}`;
+      const res = await fetch(`/api/games/${encodeURIComponent(forEid)}/events`, { headers });
       if (!res.ok || forEid !== eid) return;
       const list = await res.json();
       if (forEid !== eid || !Array.isArray(list)) return;
@@ -202,7 +206,8 @@
   function connect() {
     clearTimeout(retryTimer);
     const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
-    const sock = new WebSocket(`${scheme}://${location.host}/ws`);
+    const query = TOKEN ? `?access_token=${encodeURIComponent(TOKEN)}` : '';
+    const sock = new WebSocket(`${scheme}://${location.host}/ws${query}`);
     ws = sock;
     setConn(lastId ? 'reconnecting' : 'connecting');
     sock.addEventListener('open', () => {

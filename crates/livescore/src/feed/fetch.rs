@@ -17,7 +17,7 @@ use bytes::{Bytes, BytesMut};
 use reqwest::header::{HeaderValue, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED};
 use reqwest::{StatusCode, Url};
 
-use super::source::{Location, Source};
+use super::source::{redacted, Location, Source};
 use super::FeedError;
 use crate::backoff::Backoff;
 
@@ -172,7 +172,7 @@ impl Fetcher {
             return Ok(Fetched::NotModified);
         }
         if !status.is_success() {
-            let err = FeedError::Unreachable(format!("{url} answered HTTP {status}"));
+            let err = FeedError::Unreachable(format!("{} answered HTTP {status}", redacted(url)));
             let transient = status.is_server_error()
                 || status == StatusCode::TOO_MANY_REQUESTS
                 || status == StatusCode::REQUEST_TIMEOUT;
@@ -184,7 +184,8 @@ impl Fetcher {
         }
         let too_big = || {
             Failure::Fatal(FeedError::Unreachable(format!(
-                "{url}: document larger than {MAX_DOCUMENT_BYTES} bytes"
+                "{}: document larger than {MAX_DOCUMENT_BYTES} bytes",
+                redacted(url)
             )))
         };
         if resp
@@ -215,10 +216,11 @@ impl Fetcher {
 /// cause chain on one line: reqwest's own message alone says only "error
 /// sending request".
 fn transport(url: &Url, err: &reqwest::Error) -> Failure {
-    // reqwest names the URL itself when it knows it.
+    // reqwest names the URL itself when it knows it; either way it is
+    // shown redacted (credentials never reach logs or /healthz).
     let mut msg = match err.url() {
-        Some(_) => crate::error_chain(err),
-        None => format!("{url}: {}", crate::error_chain(err)),
+        Some(_) => crate::error_chain(err).replace(url.as_str(), &redacted(url)),
+        None => format!("{}: {}", redacted(url), crate::error_chain(err)),
     };
     if err.is_timeout() && !msg.contains("timed out") {
         msg.push_str(": timed out");

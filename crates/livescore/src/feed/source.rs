@@ -88,14 +88,60 @@ impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.location {
             Location::File(path) => write!(f, "{}", path.display()),
-            Location::Http(url) => write!(f, "{url}"),
+            Location::Http(url) => f.write_str(&redacted(url)),
         }
     }
+}
+
+/// A feed URL as logs, errors and `/healthz` show it: user info and the
+/// values of query parameters named like secrets (`key`, `token`, `sig`,
+/// `pass`, `auth`, `secret`) are replaced by `***`. The fetcher uses the
+/// URL itself.
+pub fn redacted(url: &Url) -> String {
+    let mut shown = url.clone();
+    if !url.username().is_empty() || url.password().is_some() {
+        let _ = shown.set_username("***");
+        let _ = shown.set_password(None);
+    }
+    if url.query().is_some() {
+        let secret = |k: &str| {
+            let k = k.to_ascii_lowercase();
+            ["key", "token", "sig", "pass", "auth", "secret"]
+                .iter()
+                .any(|s| k.contains(s))
+        };
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if secret(&k) {
+                    "***".into()
+                } else {
+                    v.into_owned()
+                };
+                (k.into_owned(), v)
+            })
+            .collect();
+        shown.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    shown.to_string()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_in_a_feed_url_are_never_shown() {
+        let src = Source::parse("https://user:pw@feed.invalid/ss.xml?week=1&apiKey=abc&sig=xyz")
+            .expect("url");
+        let shown = src.to_string();
+        assert_eq!(
+            shown,
+            "https://***@feed.invalid/ss.xml?week=1&apiKey=***&sig=***"
+        );
+        let plain = Source::parse("https://feed.invalid/ss.xml?week=1").expect("url");
+        assert_eq!(plain.to_string(), "https://feed.invalid/ss.xml?week=1");
+    }
 
     #[test]
     fn sources_are_urls_paths_or_espn_leagues() {

@@ -3,13 +3,14 @@
 use std::time::Duration;
 
 use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
-use axum::http::header;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
 use serde::Serialize;
 
+use super::auth::request_token;
 use super::error::{ApiError, ErrorBody};
 use super::AppState;
 use crate::bus::BusHealth;
@@ -30,8 +31,17 @@ pub(crate) struct WeekView {
 
 /// `GET /api/`: the whole week as last published.
 #[utoipa::path(get, path = "/api/", tag = "api",
-    responses((status = 200, description = "The week as last published", body = WeekView)))]
-pub async fn index(State(st): State<AppState>) -> Result<Response, ApiError> {
+    responses(
+        (status = 200, description = "The week as last published", body = WeekView),
+        (status = 401, description = "`scores` is private and no valid token came", body = ErrorBody),
+        (status = 403, description = "The token does not cover `scores`", body = ErrorBody),
+    ))]
+pub async fn index(
+    State(st): State<AppState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    may_read(&st, model::TOPIC_SCORES, &headers, query.as_deref())?;
     let games: Vec<Game> = match st.hub.state(model::TOPIC_SCORES, model::EVENT_UPDATE) {
         Some(frame) => serde_json::from_slice(&frame.data).map_err(|e| ApiError::Internal {
             context: "stored scores are not a game list",
@@ -56,13 +66,19 @@ pub async fn index(State(st): State<AppState>) -> Result<Response, ApiError> {
     responses(
         (status = 200, description = "The game's latest state", body = Game),
         (status = 400, description = "The path is not valid UTF-8", body = ErrorBody),
+        (status = 401, description = "The game's topic is private and no valid token came",
+            body = ErrorBody),
+        (status = 403, description = "The token does not cover the game's topic", body = ErrorBody),
         (status = 404, description = "No such game", body = ErrorBody),
     ))]
 pub async fn game(
     State(st): State<AppState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
     eid: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
     let Path(eid) = eid?;
+    may_read(&st, &model::game_topic(&eid), &headers, query.as_deref())?;
     let frame = st
         .hub
         .state(&model::game_topic(&eid), model::EVENT_GAME)
@@ -83,15 +99,21 @@ const HISTORY_CATCH_UP: Duration = Duration::from_secs(2);
     responses(
         (status = 200, description = "The game's score changes, oldest first", body = [ScoreEvent]),
         (status = 400, description = "The path is not valid UTF-8", body = ErrorBody),
+        (status = 401, description = "The game's topic is private and no valid token came",
+            body = ErrorBody),
+        (status = 403, description = "The token does not cover the game's topic", body = ErrorBody),
         (status = 404, description = "No such game", body = ErrorBody),
         (status = 503, description = "The database is unavailable", body = ErrorBody),
     ))]
 pub async fn game_events(
     State(st): State<AppState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
     eid: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
     let Path(eid) = eid?;
     let topic = model::game_topic(&eid);
+    may_read(&st, &topic, &headers, query.as_deref())?;
     let streamed = st.hub.state(&topic, model::EVENT_GAME).is_some();
     if let Some(last) = st.hub.last_id() {
         st.store.caught_up(last.seq, HISTORY_CATCH_UP).await;
@@ -177,6 +199,22 @@ async fn report(st: &AppState) -> (Health, bool) {
         feed,
     };
     (health, ok)
+}
+
+/// A read of a topic's state passes the same check as a subscription to
+/// it: a private topic is no more readable through the JSON API than
+/// through a stream.
+fn may_read(
+    st: &AppState,
+    topic: &str,
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> Result<(), ApiError> {
+    let token = request_token(headers, query);
+    st.config
+        .auth
+        .authorize(&[topic.to_string()], token.as_deref())?;
+    Ok(())
 }
 
 /// `GET /healthz`: 200 while this node answers (it serves its clients

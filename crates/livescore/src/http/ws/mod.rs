@@ -109,19 +109,26 @@ impl Default for WsConfig {
 /// `GET /ws`. A plain GET (no upgrade) gets a JSON 400, like every error.
 #[utoipa::path(get, path = "/ws", tag = "stream",
     description = "WebSocket: JSON text frames (SPEC `/ws`). Client sends `subscribe`, \
-        `unsubscribe`, `chat`; server sends `subscribed`, `event`, `error`.",
+        `unsubscribe`, `auth`, `chat`; server sends `subscribed`, `authorized`, `event`, \
+        `error`. A private topic's `subscribe` is authorized with the upgrade request's token \
+        (Bearer, `livescore_token` cookie or `access_token`) or the last `auth` message's; \
+        the connection closes with 4001 when that token expires.",
     params(
         ("Connection" = String, Header, pattern = "[Uu][Pp][Gg][Rr][Aa][Dd][Ee]",
             description = "Contains `upgrade` (any case)"),
         ("Upgrade" = String, Header, pattern = "^[Ww][Ee][Bb][Ss][Oo][Cc][Kk][Ee][Tt]$",
             description = "`websocket` (any case)"),
         ("Sec-WebSocket-Version" = String, Header, pattern = "^13$", description = "13"),
+        ("access_token" = Option<String>, Query,
+            description = "A token for private topics (docs/SECURITY.md)"),
         ("Sec-WebSocket-Key" = String, Header, pattern = "^[A-Za-z0-9+/]{22}==$",
             description = "16 random bytes, base64 (RFC 6455)"),
     ),
     responses(
         (status = 101, description = "Switching Protocols: the request carried a WebSocket upgrade"),
         (status = 400, description = "Not a WebSocket handshake (RFC 6455 section 4.2.1)", body = super::error::ErrorBody),
+        (status = 403, description = "With --cors-origin: the page's Origin is neither listed \
+            nor this server", body = super::error::ErrorBody),
     ))]
 pub async fn handler(
     State(st): State<AppState>,
@@ -131,6 +138,12 @@ pub async fn handler(
     if let Err(why) = check_handshake(req.headers()) {
         return ApiError::BadRequest(format!("/ws needs a WebSocket upgrade: {why}"))
             .into_response();
+    }
+    if !origin_allowed(req.headers(), &st.config.cors_origins) {
+        return ApiError::Forbidden(
+            "this page's origin may not open /ws here (--cors-origin)".into(),
+        )
+        .into_response();
     }
     // Present when hyper can hand the connection over (HTTP/1.1 with
     // upgrades on, as `server.rs` serves it).
@@ -180,6 +193,23 @@ pub async fn handler(
         HeaderValue::from_str(&key).expect("base64 is a valid header value"),
     );
     res
+}
+
+/// Whether a browser page may open `/ws` (cross-site WebSocket hijacking:
+/// a browser sends the victim's cookie, `livescore_token` included, to any
+/// site's socket). With `--cors-origin` set, the `Origin` must be listed,
+/// or be this server itself (its own page); without it, or with `*`, or
+/// from a non-browser client (no `Origin`), anyone may.
+fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else {
+        return true;
+    };
+    if allowed.is_empty() || allowed.iter().any(|a| a == "*" || a == origin) {
+        return true;
+    }
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    let origin_host = origin.split_once("://").map(|(_, rest)| rest);
+    matches!((origin_host, host), (Some(o), Some(h)) if o.eq_ignore_ascii_case(h))
 }
 
 /// RFC 6455 section 4.2.1: what a server must see before it upgrades.
@@ -232,6 +262,42 @@ fn valid_key(key: &[u8]) -> bool {
 
 #[cfg(test)]
 mod key_tests {
+    use super::*;
+
+    #[test]
+    fn only_listed_origins_or_this_server_may_open_a_socket() {
+        let headers = |origin: Option<&str>| {
+            let mut h = HeaderMap::new();
+            h.insert(
+                header::HOST,
+                HeaderValue::from_static("scores.example:8000"),
+            );
+            if let Some(o) = origin {
+                h.insert(header::ORIGIN, HeaderValue::from_str(o).expect("value"));
+            }
+            h
+        };
+        let list = vec!["https://fans.example".to_string()];
+        assert!(origin_allowed(&headers(Some("https://evil.example")), &[]));
+        assert!(!origin_allowed(
+            &headers(Some("https://evil.example")),
+            &list
+        ));
+        assert!(origin_allowed(
+            &headers(Some("https://fans.example")),
+            &list
+        ));
+        assert!(origin_allowed(
+            &headers(Some("http://scores.example:8000")),
+            &list
+        ));
+        assert!(origin_allowed(&headers(None), &list));
+        assert!(origin_allowed(
+            &headers(Some("https://evil.example")),
+            &["*".into()]
+        ));
+    }
+
     #[test]
     fn only_16_byte_base64_keys_are_valid() {
         // RFC 6455's own example key.
