@@ -589,6 +589,26 @@ async fn a_server_with_private_topics_needs_a_key() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--jwt-secret"), "{err}");
+    // A provider whose keys cannot be fetched: said at start, not later.
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_livescore"))
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--private-topics",
+            "user/*",
+        ])
+        .args(["--jwks-url", "http://127.0.0.1:9/jwks.json"])
+        .env("DATABASE_URL", "sqlite::memory:")
+        .output()
+        .await
+        .expect("run");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--jwks-url http://127.0.0.1:9/jwks.json"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -703,4 +723,156 @@ async fn a_foreign_page_cannot_open_a_socket_when_origins_are_listed() {
         .expect("a listed origin connects");
     ws_send(&mut ws, json!({"type": "subscribe", "topics": ["scores"]})).await;
     ws_next_of(&mut ws, "subscribed").await;
+}
+
+/// A provider's key set as JSON: each test key by its `kid`.
+fn jwks(keys: &[(Algorithm, &str, &str)]) -> String {
+    let keys: Vec<Value> = keys
+        .iter()
+        .map(|(alg, private, kid)| {
+            let pem = std::fs::read(format!("{KEYS}/{private}")).expect("test key");
+            let key = match alg {
+                Algorithm::RS256 => EncodingKey::from_rsa_pem(&pem),
+                _ => EncodingKey::from_ec_pem(&pem),
+            }
+            .expect("private key");
+            let mut jwk = jsonwebtoken::jwk::Jwk::from_encoding_key(&key, *alg).expect("jwk");
+            jwk.common.key_id = Some(kid.to_string());
+            serde_json::to_value(jwk).expect("json")
+        })
+        .collect();
+    json!({ "keys": keys }).to_string()
+}
+
+fn with_kid(alg: Algorithm, private: &str, kid: &str, claims: Value) -> String {
+    let pem = std::fs::read(format!("{KEYS}/{private}")).expect("test key");
+    let key = match alg {
+        Algorithm::RS256 => EncodingKey::from_rsa_pem(&pem),
+        _ => EncodingKey::from_ec_pem(&pem),
+    }
+    .expect("private key");
+    let mut header = Header::new(alg);
+    header.kid = Some(kid.to_string());
+    encode(&header, &claims, &key).expect("sign")
+}
+
+// Multi-threaded: the provider's server must answer while `Server::start`
+// blocks this thread waiting for the node to listen (it fetches first).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jwks_keys_are_chosen_by_kid_and_a_rotation_is_picked_up() {
+    // The identity provider: a JWKS endpoint whose set the test rotates.
+    let published = std::sync::Arc::new(std::sync::Mutex::new(jwks(&[
+        (Algorithm::RS256, "rsa-private.pem", "rsa-1"),
+        (Algorithm::ES256, "ec-private.pem", "ec-1"),
+    ])));
+    let served = published.clone();
+    let app = axum::Router::new().route(
+        "/jwks.json",
+        axum::routing::get(move || {
+            let body = served.lock().expect("lock").clone();
+            async move { ([("content-type", "application/json")], body) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let idp = format!("http://{}/jwks.json", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let server = Server::start(&["serve", "--jwks-url", &idp, "--private-topics", "user/*"]);
+    let url = format!("{}/api/stream?topic=user/42/a", server.url);
+    let status = |token: String| {
+        let url = url.clone();
+        async move {
+            client()
+                .get(&url)
+                .header("accept", "text/event-stream")
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("request")
+                .status()
+                .as_u16()
+        }
+    };
+    // Both published keys verify, each by its kid.
+    assert_eq!(
+        status(with_kid(
+            Algorithm::RS256,
+            "rsa-private.pem",
+            "rsa-1",
+            user42(600)
+        ))
+        .await,
+        200
+    );
+    assert_eq!(
+        status(with_kid(
+            Algorithm::ES256,
+            "ec-private.pem",
+            "ec-1",
+            user42(600)
+        ))
+        .await,
+        200
+    );
+    // A kid the set does not have, and a key under another's kid, fail.
+    let (code, error) = refused(
+        &url,
+        Some(&with_kid(
+            Algorithm::ES256,
+            "ec-private.pem",
+            "ec-2",
+            user42(600),
+        )),
+    )
+    .await;
+    assert_eq!(
+        (code, error.as_str()),
+        (401, "bad token: unknown key id (kid)")
+    );
+    assert_eq!(
+        status(with_kid(
+            Algorithm::ES256,
+            "ec-private.pem",
+            "rsa-1",
+            user42(600)
+        ))
+        .await,
+        401
+    );
+
+    // Rotation: rsa-1 and ec-1 out, ec-2 in. A token under the new kid is
+    // accepted once the server has refetched (it asks soon after seeing
+    // the unknown kid); the rotated-out key no longer verifies.
+    *published.lock().expect("lock") = jwks(&[(Algorithm::ES256, "ec-private.pem", "ec-2")]);
+    let fresh = with_kid(Algorithm::ES256, "ec-private.pem", "ec-2", user42(600));
+    common::wait_until("the rotated-in key verifies", WAIT, || {
+        status(fresh.clone()).await_eq(200)
+    })
+    .await;
+    assert_eq!(
+        refused(
+            &url,
+            Some(&with_kid(
+                Algorithm::RS256,
+                "rsa-private.pem",
+                "rsa-1",
+                user42(600)
+            ))
+        )
+        .await,
+        (401, "bad token: unknown key id (kid)".to_string())
+    );
+}
+
+/// `future == value`, as a future (for `wait_until`).
+trait AwaitEq<T> {
+    fn await_eq(self, want: T) -> impl std::future::Future<Output = bool>;
+}
+
+impl<F: std::future::Future<Output = T>, T: PartialEq> AwaitEq<T> for F {
+    async fn await_eq(self, want: T) -> bool {
+        self.await == want
+    }
 }

@@ -128,6 +128,9 @@ pub enum AppError {
     /// Serving failed.
     #[error("server: {0}")]
     Serve(std::io::Error),
+    /// Access control could not be set up (the JWKS unreachable).
+    #[error(transparent)]
+    Auth(#[from] crate::http::auth::AuthSetupError),
 }
 
 /// Runs the server until `shutdown` resolves, then shuts down in order.
@@ -154,6 +157,14 @@ pub async fn serve(
         }
         _ => None,
     };
+
+    // Tokens from an identity provider: its keys before anything serves (a
+    // node that could verify no token would refuse every private stream).
+    let jwks = config.http.auth.jwks();
+    if let Some(jwks) = &jwks {
+        let n = jwks.fetch().await?;
+        tracing::info!(keys = n, "JWKS fetched");
+    }
 
     let db = store::open(&config.database_url).await?;
     println!("database: {}", store::redact(&config.database_url));
@@ -182,6 +193,9 @@ pub async fn serve(
         wired.writer_base,
     );
     tracker.spawn(writer.run(cancel.clone()));
+    if let Some(jwks) = jwks {
+        tracker.spawn(jwks.run(cancel.clone()));
+    }
     if let Some(shared) = &wired.shared {
         // Live delivery from the shared stream, after both consumers above
         // subscribed and after the hub was warmed up to where it starts.

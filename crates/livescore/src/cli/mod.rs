@@ -127,8 +127,20 @@ pub struct AuthArgs {
 
     /// Public key (PEM, RSA or EC P-256) of RS256- or ES256-signed tokens.
     /// Example: --jwt-public-key /etc/livescore/jwt.pub.pem
-    #[arg(long, env = "LIVESCORE_JWT_PUBLIC_KEY", value_name = "FILE")]
+    #[arg(
+        long,
+        env = "LIVESCORE_JWT_PUBLIC_KEY",
+        value_name = "FILE",
+        conflicts_with = "jwks_url"
+    )]
     pub jwt_public_key: Option<std::path::PathBuf>,
+
+    /// An identity provider's published keys (JWKS): RS256 and ES256 keys
+    /// chosen by the token's `kid`, fetched at start and refreshed (every 5
+    /// minutes, and soon after a token names a new `kid`).
+    /// Example: --jwks-url https://auth.example.com/.well-known/jwks.json
+    #[arg(long, env = "LIVESCORE_JWKS_URL", conflicts_with = "jwt_secret")]
+    pub jwks_url: Option<String>,
 
     /// A token's `aud` must name this.
     /// Example: --jwt-audience livescore
@@ -158,14 +170,15 @@ impl AuthArgs {
     /// cannot work is said at start.
     pub fn build(&self) -> Result<crate::http::auth::Auth, String> {
         use crate::http::auth::{Auth, AuthConfig, KeySource};
-        let key = match (&self.jwt_secret, &self.jwt_public_key) {
-            (Some(secret), _) if !secret.is_empty() => {
+        let key = match (&self.jwt_secret, &self.jwt_public_key, &self.jwks_url) {
+            (Some(secret), _, _) if !secret.is_empty() => {
                 Some(KeySource::Secret(secret.as_bytes().to_vec()))
             }
-            (_, Some(path)) => Some(KeySource::PublicKeyPem(
+            (_, Some(path), _) => Some(KeySource::PublicKeyPem(
                 std::fs::read(path)
                     .map_err(|e| format!("--jwt-public-key {}: {e}", path.display()))?,
             )),
+            (_, _, Some(url)) if !url.is_empty() => Some(KeySource::Jwks(url.clone())),
             _ => None,
         };
         Auth::new(AuthConfig {

@@ -23,6 +23,10 @@ use serde::Deserialize;
 use super::error::ApiError;
 use crate::model;
 
+pub mod jwks;
+
+pub use jwks::Jwks;
+
 /// The cookie a browser page may carry its token in.
 pub const COOKIE_NAME: &str = "livescore_token";
 /// The query parameter for clients that can set neither a header nor a
@@ -105,6 +109,9 @@ pub enum KeySource {
     Secret(Vec<u8>),
     /// RS256 or ES256 with a public key in PEM (`--jwt-public-key FILE`).
     PublicKeyPem(Vec<u8>),
+    /// RS256 or ES256 keys published by an identity provider, chosen by
+    /// `kid` (`--jwks-url URL`).
+    Jwks(String),
 }
 
 impl std::fmt::Debug for KeySource {
@@ -112,6 +119,7 @@ impl std::fmt::Debug for KeySource {
         match self {
             KeySource::Secret(_) => f.write_str("Secret(<redacted>)"),
             KeySource::PublicKeyPem(_) => f.write_str("PublicKeyPem"),
+            KeySource::Jwks(url) => write!(f, "Jwks({url})"),
         }
     }
 }
@@ -138,8 +146,13 @@ pub enum AuthSetupError {
     #[error("--jwt-public-key: not an RSA or EC (P-256) public key in PEM")]
     BadKey,
     /// Private topics without a way to verify the tokens they need.
-    #[error("--private-topics and --auth required need --jwt-secret or --jwt-public-key")]
+    #[error(
+        "--private-topics and --auth required need --jwt-secret, --jwt-public-key or --jwks-url"
+    )]
     NoKey,
+    /// The key set could not be fetched or used.
+    #[error("--jwks-url {0}")]
+    Jwks(String),
 }
 
 /// Why a request was refused.
@@ -227,8 +240,17 @@ impl Grant {
     }
 }
 
+/// Where the key of a token comes from.
+enum Keys {
+    /// One key, one algorithm (a secret or a PEM public key).
+    Fixed(DecodingKey),
+    /// The provider's key set, by `kid`.
+    Jwks(Arc<Jwks>),
+}
+
 struct Verifier {
-    key: DecodingKey,
+    keys: Keys,
+    /// Everything but the algorithm, which the key decides.
     validation: Validation,
 }
 
@@ -272,6 +294,15 @@ impl Auth {
         self.required || self.private.iter().any(|p| p.covers(topic))
     }
 
+    /// The provider's key set, when tokens are verified with one: the app
+    /// fetches it at start and runs its refresher.
+    pub fn jwks(&self) -> Option<Arc<Jwks>> {
+        match &self.verifier.as_ref()?.keys {
+            Keys::Jwks(jwks) => Some(jwks.clone()),
+            Keys::Fixed(_) => None,
+        }
+    }
+
     /// Whether tokens are accepted at all (a key is configured).
     pub fn accepts_tokens(&self) -> bool {
         self.verifier.is_some()
@@ -283,8 +314,23 @@ impl Auth {
         let Some(v) = &self.verifier else {
             return Err(AuthError::Invalid("this server accepts no tokens"));
         };
-        let data = jsonwebtoken::decode::<Claims>(token, &v.key, &v.validation)
-            .map_err(|e| AuthError::Invalid(reason(e.kind())))?;
+        let invalid = |e: jsonwebtoken::errors::Error| AuthError::Invalid(reason(e.kind()));
+        let data = match &v.keys {
+            Keys::Fixed(key) => jsonwebtoken::decode::<Claims>(token, key, &v.validation),
+            Keys::Jwks(jwks) => {
+                let header = jsonwebtoken::decode_header(token).map_err(invalid)?;
+                let kid = header
+                    .kid
+                    .ok_or(AuthError::Invalid("no key id (kid) in the header"))?;
+                let (key, alg) = jwks
+                    .key(&kid)
+                    .ok_or(AuthError::Invalid("unknown key id (kid)"))?;
+                let mut validation = v.validation.clone();
+                validation.algorithms = vec![alg];
+                jsonwebtoken::decode::<Claims>(token, &key, &validation)
+            }
+        }
+        .map_err(invalid)?;
         let c = data.claims;
         let patterns = |list: Vec<String>| -> Vec<Pattern> {
             // A pattern that does not parse grants nothing.
@@ -333,18 +379,22 @@ impl Auth {
 }
 
 fn verifier(key: &KeySource, config: &AuthConfig) -> Result<Verifier, AuthSetupError> {
-    let (key, algorithms) = match key {
-        KeySource::Secret(secret) => (DecodingKey::from_secret(secret), vec![Algorithm::HS256]),
+    let (keys, alg) = match key {
+        KeySource::Secret(secret) => (
+            Keys::Fixed(DecodingKey::from_secret(secret)),
+            Algorithm::HS256,
+        ),
         KeySource::PublicKeyPem(pem) => match DecodingKey::from_rsa_pem(pem) {
-            Ok(k) => (k, vec![Algorithm::RS256]),
+            Ok(k) => (Keys::Fixed(k), Algorithm::RS256),
             Err(_) => match DecodingKey::from_ec_pem(pem) {
-                Ok(k) => (k, vec![Algorithm::ES256]),
+                Ok(k) => (Keys::Fixed(k), Algorithm::ES256),
                 Err(_) => return Err(AuthSetupError::BadKey),
             },
         },
+        // Per token, from its key; RS256 until then.
+        KeySource::Jwks(url) => (Keys::Jwks(Jwks::new(url)?), Algorithm::RS256),
     };
-    let mut validation = Validation::new(algorithms[0]);
-    validation.algorithms = algorithms;
+    let mut validation = Validation::new(alg);
     validation.leeway = LEEWAY.as_secs();
     validation.validate_exp = true;
     validation.validate_nbf = true;
@@ -356,7 +406,7 @@ fn verifier(key: &KeySource, config: &AuthConfig) -> Result<Verifier, AuthSetupE
     if let Some(iss) = &config.issuer {
         validation.set_issuer(&[iss]);
     }
-    Ok(Verifier { key, validation })
+    Ok(Verifier { keys, validation })
 }
 
 /// Why a token failed, in words that help its holder and reveal nothing.
