@@ -811,3 +811,58 @@ async fn an_unmasked_client_frame_is_a_protocol_error() {
     assert!(head.starts_with("HTTP/1.1 101"), "{head}");
     assert!(after.is_empty(), "nothing after the 101: {after:?}");
 }
+
+/// A client that sends pings and never reads the pongs cannot make the
+/// server hold its answers: once its socket is full, the pong's write
+/// times out and the client is dropped as slow, and the memory it cost
+/// comes back (issue 19's hardening: the write side is bounded).
+#[tokio::test]
+async fn a_ping_flood_that_never_reads_is_dropped_and_leaves_no_memory() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = Server::start(&["serve", "--ws-send-timeout", "1s"]);
+    let before = server.settled_rss_kib().await;
+    let addr = server.url.trim_start_matches("http://").to_string();
+    let mut s = TcpStream::connect(&addr).await.expect("connect");
+    s.write_all(
+        b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+          Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+    )
+    .await
+    .expect("handshake");
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut b = [0u8; 1];
+        s.read_exact(&mut b).await.expect("response head");
+        head.push(b[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101"));
+    // Masked (with a zero mask) 125-byte pings, 64 KiB per write, until
+    // the server hangs up; not one pong is read.
+    let mut ping = vec![0x89, 0x80 | 125, 0, 0, 0, 0];
+    ping.extend([b'p'; 125]);
+    let batch = ping.repeat(500);
+    let flood = tokio::spawn(async move {
+        let mut sent = 0usize;
+        while s.write_all(&batch).await.is_ok() {
+            sent += batch.len();
+        }
+        sent
+    });
+    common::wait_until("the flooder is dropped as slow", WAIT, || async {
+        common::get_text(format!("{}/metrics", server.url))
+            .await
+            .contains("livescore_subscribers_dropped_total{reason=\"slow\"} 1")
+    })
+    .await;
+    let sent = tokio::time::timeout(WAIT, flood)
+        .await
+        .expect("the server hung up on the flooder")
+        .expect("flood task");
+    let after = server.settled_rss_kib().await;
+    eprintln!("{sent} bytes of pings sent; RSS {before} -> {after} KiB");
+    assert!(
+        after < before + 3072,
+        "a ping flood left {} KiB behind",
+        after.saturating_sub(before)
+    );
+}
