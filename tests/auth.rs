@@ -37,14 +37,18 @@ fn hs256(claims: Value) -> String {
     .expect("sign")
 }
 
-fn signed(alg: Algorithm, private_pem: &str, claims: Value) -> String {
+/// A test private key (tests/fixtures/jwt/), as the identity provider holds it.
+fn private_key(alg: Algorithm, private_pem: &str) -> EncodingKey {
     let pem = std::fs::read(format!("{KEYS}/{private_pem}")).expect("test key");
-    let key = match alg {
+    match alg {
         Algorithm::RS256 => EncodingKey::from_rsa_pem(&pem),
         _ => EncodingKey::from_ec_pem(&pem),
     }
-    .expect("private key");
-    encode(&Header::new(alg), &claims, &key).expect("sign")
+    .expect("private key")
+}
+
+fn signed(alg: Algorithm, private_pem: &str, claims: Value) -> String {
+    encode(&Header::new(alg), &claims, &private_key(alg, private_pem)).expect("sign")
 }
 
 /// A token for user 42: may follow `user/42/*`, valid for `ttl` seconds.
@@ -63,6 +67,17 @@ fn private_server() -> Server {
         "--publish-token",
         PUBLISH_TOKEN,
     ])
+}
+
+/// A stream request carrying `token` as a bearer token.
+async fn with_token(url: impl reqwest::IntoUrl, token: &str) -> reqwest::Response {
+    client()
+        .get(url)
+        .header("accept", "text/event-stream")
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("request")
 }
 
 /// Status and JSON error of a stream request (which must not be a 200).
@@ -145,13 +160,7 @@ async fn private_topics_need_a_token_whose_grant_covers_them() {
 
     // Public topics as before: no token needed, none looked at.
     SseStream::connect(&stream("scores"), None).await;
-    let resp = client()
-        .get(stream("news"))
-        .header("accept", "text/event-stream")
-        .bearer_auth("garbage")
-        .send()
-        .await
-        .expect("request");
+    let resp = with_token(stream("news"), "garbage").await;
     assert_eq!(
         resp.status(),
         200,
@@ -194,13 +203,7 @@ async fn private_topics_need_a_token_whose_grant_covers_them() {
 
     // The right grant, from each of the three places a token may be.
     let token = hs256(user42(600));
-    let by_header = client()
-        .get(stream("user/42/alerts"))
-        .header("accept", "text/event-stream")
-        .bearer_auth(&token)
-        .send()
-        .await
-        .expect("request");
+    let by_header = with_token(stream("user/42/alerts"), &token).await;
     let mut by_header = SseStream::from_response(by_header);
     let by_cookie = client()
         .get(stream("user/42/alerts"))
@@ -327,13 +330,7 @@ async fn rs256_and_es256_tokens_verify_with_the_public_key() {
         let mut claims = user42(600);
         claims["aud"] = json!("livescore");
         let good = signed(alg, private, claims.clone());
-        let resp = client()
-            .get(&url)
-            .header("accept", "text/event-stream")
-            .bearer_auth(&good)
-            .send()
-            .await
-            .expect("request");
+        let resp = with_token(&url, &good).await;
         assert_eq!(resp.status(), 200, "{alg:?}");
         // An HS256 token (the public key used as a secret: the classic
         // confusion attack) and a wrong audience are refused.
@@ -359,13 +356,7 @@ async fn an_open_sse_stream_ends_at_exp_and_a_fresh_token_resumes_it() {
     let base = &server.url;
     let url = format!("{base}/api/stream?topic=user/42/alerts");
     let short = hs256(user42(3));
-    let resp = client()
-        .get(&url)
-        .header("accept", "text/event-stream")
-        .bearer_auth(&short)
-        .send()
-        .await
-        .expect("request");
+    let resp = with_token(&url, &short).await;
     let mut sse = SseStream::from_response(resp);
     let first = publish_ok(base, "user/42/alerts", 1).await;
     assert_eq!(next_alert(&mut sse).await, (first.clone(), 1));
@@ -631,13 +622,7 @@ async fn auth_required_covers_the_scoreboard_too() {
     let news_only = hs256(json!({"exp": now() + 600, "livescore": {"subscribe": ["news"]}}));
     assert_eq!(refused(&board, Some(&news_only)).await.0, 403);
     let fan = hs256(json!({"exp": now() + 600, "livescore": {"subscribe": ["scores"]}}));
-    let resp = client()
-        .get(&board)
-        .header("accept", "text/event-stream")
-        .bearer_auth(&fan)
-        .send()
-        .await
-        .expect("request");
+    let resp = with_token(&board, &fan).await;
     let mut sse = SseStream::from_response(resp);
     assert_eq!(sse.next_event(WAIT).await.expect("board").event, "update");
 
@@ -689,13 +674,7 @@ async fn livescore_token_mints_what_the_server_accepts() {
         .trim()
         .to_string();
     let url = format!("{}/api/stream?topic=user/42/a", server.url);
-    let resp = client()
-        .get(&url)
-        .header("accept", "text/event-stream")
-        .bearer_auth(&token)
-        .send()
-        .await
-        .expect("request");
+    let resp = with_token(&url, &token).await;
     assert_eq!(resp.status(), 200);
     let other = format!("{}/api/stream?topic=user/43/a", server.url);
     assert_eq!(refused(&other, Some(&token)).await.0, 403);
@@ -730,12 +709,7 @@ fn jwks(keys: &[(Algorithm, &str, &str)]) -> String {
     let keys: Vec<Value> = keys
         .iter()
         .map(|(alg, private, kid)| {
-            let pem = std::fs::read(format!("{KEYS}/{private}")).expect("test key");
-            let key = match alg {
-                Algorithm::RS256 => EncodingKey::from_rsa_pem(&pem),
-                _ => EncodingKey::from_ec_pem(&pem),
-            }
-            .expect("private key");
+            let key = private_key(*alg, private);
             let mut jwk = jsonwebtoken::jwk::Jwk::from_encoding_key(&key, *alg).expect("jwk");
             jwk.common.key_id = Some(kid.to_string());
             serde_json::to_value(jwk).expect("json")
@@ -745,15 +719,9 @@ fn jwks(keys: &[(Algorithm, &str, &str)]) -> String {
 }
 
 fn with_kid(alg: Algorithm, private: &str, kid: &str, claims: Value) -> String {
-    let pem = std::fs::read(format!("{KEYS}/{private}")).expect("test key");
-    let key = match alg {
-        Algorithm::RS256 => EncodingKey::from_rsa_pem(&pem),
-        _ => EncodingKey::from_ec_pem(&pem),
-    }
-    .expect("private key");
     let mut header = Header::new(alg);
     header.kid = Some(kid.to_string());
-    encode(&header, &claims, &key).expect("sign")
+    encode(&header, &claims, &private_key(alg, private)).expect("sign")
 }
 
 // Multi-threaded: the provider's server must answer while `Server::start`
@@ -783,17 +751,7 @@ async fn jwks_keys_are_chosen_by_kid_and_a_rotation_is_picked_up() {
     let url = format!("{}/api/stream?topic=user/42/a", server.url);
     let status = |token: String| {
         let url = url.clone();
-        async move {
-            client()
-                .get(&url)
-                .header("accept", "text/event-stream")
-                .bearer_auth(token)
-                .send()
-                .await
-                .expect("request")
-                .status()
-                .as_u16()
-        }
+        async move { with_token(&url, &token).await.status().as_u16() }
     };
     // Both published keys verify, each by its kid.
     assert_eq!(

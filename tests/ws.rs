@@ -754,20 +754,7 @@ async fn an_unmasked_client_frame_is_a_protocol_error() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let server = Server::start(&["serve"]);
     let addr = server.url.trim_start_matches("http://");
-    let mut s = TcpStream::connect(addr).await.expect("connect");
-    s.write_all(
-        b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
-          Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
-    )
-    .await
-    .expect("handshake");
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        let mut b = [0u8; 1];
-        s.read_exact(&mut b).await.expect("response head");
-        head.push(b[0]);
-    }
-    let head = String::from_utf8(head).expect("ascii");
+    let (mut s, head) = raw_upgrade(addr).await;
     assert!(head.starts_with("HTTP/1.1 101"), "{head}");
     assert!(
         head.contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="),
@@ -818,24 +805,12 @@ async fn an_unmasked_client_frame_is_a_protocol_error() {
 /// comes back (issue 19's hardening: the write side is bounded).
 #[tokio::test]
 async fn a_ping_flood_that_never_reads_is_dropped_and_leaves_no_memory() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let server = Server::start(&["serve", "--ws-send-timeout", "1s"]);
     let before = server.settled_rss_kib().await;
     let addr = server.url.trim_start_matches("http://").to_string();
-    let mut s = TcpStream::connect(&addr).await.expect("connect");
-    s.write_all(
-        b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
-          Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
-    )
-    .await
-    .expect("handshake");
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        let mut b = [0u8; 1];
-        s.read_exact(&mut b).await.expect("response head");
-        head.push(b[0]);
-    }
-    assert!(head.starts_with(b"HTTP/1.1 101"));
+    let (mut s, head) = raw_upgrade(&addr).await;
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
     // Masked (with a zero mask) 125-byte pings, 64 KiB per write, until
     // the server hangs up; not one pong is read.
     let mut ping = vec![0x89, 0x80 | 125, 0, 0, 0, 0];
@@ -865,4 +840,24 @@ async fn a_ping_flood_that_never_reads_is_dropped_and_leaves_no_memory() {
         "a ping flood left {} KiB behind",
         after.saturating_sub(before)
     );
+}
+
+/// A WebSocket upgrade over a raw socket (RFC 6455's sample key): the
+/// socket and the response head, for tests that must write frames by hand.
+async fn raw_upgrade(addr: &str) -> (TcpStream, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    s.write_all(
+        b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+          Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+    )
+    .await
+    .expect("handshake");
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut b = [0u8; 1];
+        s.read_exact(&mut b).await.expect("response head");
+        head.push(b[0]);
+    }
+    (s, String::from_utf8(head).expect("ascii"))
 }

@@ -432,7 +432,9 @@ pub fn token_from(
     cookie: Option<&[u8]>,
     query: Option<&str>,
 ) -> Option<String> {
+    // A header value is visible ASCII (what `HeaderValue::to_str` takes).
     let bearer = authorization
+        .filter(|v| v.is_ascii())
         .and_then(|v| std::str::from_utf8(v).ok())
         .and_then(|v| {
             let (scheme, rest) = v.trim().split_once(' ')?;

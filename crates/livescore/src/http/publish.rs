@@ -26,7 +26,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
-use super::auth::AuthError;
+use super::auth::{token_from, AuthError};
 use super::error::{ApiError, ErrorBody};
 use super::AppState;
 use crate::model::{self, EventId, Game, ScoreEvent};
@@ -144,14 +144,17 @@ pub async fn publish(State(st): State<AppState>, req: Request) -> Result<Respons
             "the publish API is off: the server has no publish token".into(),
         ));
     }
-    let given = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        // The scheme is case-insensitive (RFC 9110 section 11.1).
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map_or("", |(_, token)| token.trim());
+    // Only the header: a publisher is no browser, and a cookie or query
+    // token must not publish (auth's one Bearer reader, scheme
+    // case-insensitive as RFC 9110 section 11.1 says).
+    let bearer = token_from(
+        req.headers()
+            .get(header::AUTHORIZATION)
+            .map(|v| v.as_bytes()),
+        None,
+        None,
+    );
+    let given = bearer.as_deref().unwrap_or("");
     // The static token may publish anywhere; a signed token where its
     // publish grant says, checked once the topic is known. Either is
     // verified before the body is read.

@@ -121,19 +121,28 @@ pub fn stream_body(
     token: Option<&str>,
 ) -> Result<SseBody, ApiError> {
     let (topics, start) = stream_params(query, last_event_id)?;
-    let grant = st.config.auth.authorize(&topics, token)?;
-    let body = SseBody::new(st, st.hub.subscribe(topics, start));
-    Ok(body.until(grant.map(|g| g.deadline())))
+    authorized_body(st, topics, start, token)
 }
 
 /// The body of `GET /api/livescore`: the scores topic, from the current
 /// list.
 pub fn livescore_body(st: &AppState, token: Option<&str>) -> Result<SseBody, ApiError> {
-    let topics = vec![model::TOPIC_SCORES.to_string()];
-    let grant = st.config.auth.authorize(&topics, token)?;
     // The classic stream ignores Last-Event-ID on purpose: the current list
     // on every (re)connect is what makes it impossible to miss a final.
-    let body = SseBody::new(st, st.hub.subscribe(topics, Start::Current));
+    let topics = vec![model::TOPIC_SCORES.to_string()];
+    authorized_body(st, topics, Start::Current, token)
+}
+
+/// The one `authorize` before a stream subscribes; a grant that was
+/// needed ends the stream when it expires.
+fn authorized_body(
+    st: &AppState,
+    topics: Vec<String>,
+    start: Start,
+    token: Option<&str>,
+) -> Result<SseBody, ApiError> {
+    let grant = st.config.auth.authorize(&topics, token)?;
+    let body = SseBody::new(st, st.hub.subscribe(topics, start));
     Ok(body.until(grant.map(|g| g.deadline())))
 }
 
