@@ -147,6 +147,13 @@ fn server_config(args: &ServerArgs, feed: FeedSource, announce_url: bool) -> Ser
             std::process::exit(1);
         }
     };
+    if args.ws.chat_auth == livescore::http::ws::chat::ChatAuth::Required && !auth.accepts_tokens()
+    {
+        eprintln!(
+            "livescore: --chat-auth required needs a token key: --jwt-secret, --jwt-public-key or --jwks-url"
+        );
+        std::process::exit(1);
+    }
     ServerConfig {
         addr: args.addr,
         feed,
@@ -177,6 +184,7 @@ fn server_config(args: &ServerArgs, feed: FeedSource, announce_url: bool) -> Ser
             .database_url
             .clone()
             .unwrap_or_else(|| store::DEFAULT_URL.to_string()),
+        chat_retention: args.chat_retention(),
         bus: bus_choice(
             &args.bus,
             &args.redis_prefix,

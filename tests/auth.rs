@@ -834,3 +834,58 @@ impl<F: std::future::Future<Output = T>, T: PartialEq> AwaitEq<T> for F {
         self.await == want
     }
 }
+
+/// Chat under the default `--chat-auth open` with a key configured: a
+/// connection with a token chats under the token's name whatever it types,
+/// and its messages carry the user; an anonymous one keeps its typed name
+/// and carries no user; a typed name cannot borrow a user's identity.
+#[tokio::test]
+async fn chat_names_come_from_the_token_and_anonymous_chat_carries_no_user() {
+    const GAME: &str = "2015091300";
+    let server = Server::start(&["demo", "--speed", "2000", "--jwt-secret", SECRET]);
+    let base = &server.url;
+    let mut ada = ws_connect(base, Some(&hs256(user42(600)))).await;
+    let mut anon = ws_connect(base, None).await;
+    for ws in [&mut ada, &mut anon] {
+        ws_send(
+            ws,
+            json!({"type": "subscribe", "topics": [format!("game/{GAME}"), format!("chat/{GAME}")]}),
+        )
+        .await;
+        // The game is known once its state has come.
+        loop {
+            let v = ws_next_of(ws, "event").await;
+            if v["event"] == "game" {
+                break;
+            }
+        }
+    }
+    async fn chat_back(ws: &mut Ws, name: &str, text: &str) -> Value {
+        ws_send(
+            ws,
+            json!({"type": "chat", "eid": GAME, "name": name, "text": text}),
+        )
+        .await;
+        loop {
+            let v = ws_next(ws).await.expect("open");
+            assert_ne!(v["type"], "error", "{v}");
+            if v["event"] == "chat" && v["data"]["text"] == text {
+                return v["data"].clone();
+            }
+        }
+    }
+    let from_ada = chat_back(&mut ada, "Mallory", "hello from a user").await;
+    assert_eq!(from_ada["name"], "Ada", "{from_ada}");
+    assert_eq!(from_ada["user"], "42", "{from_ada}");
+    let from_anon = chat_back(&mut anon, "Ada", "hello from nobody").await;
+    assert_eq!(from_anon["name"], "Ada", "{from_anon}");
+    assert!(from_anon.get("user").is_none(), "{from_anon}");
+    // The user's connection saw the anonymous one with no user either.
+    loop {
+        let v = ws_next(&mut ada).await.expect("open");
+        if v["event"] == "chat" && v["data"]["text"] == "hello from nobody" {
+            assert!(v["data"].get("user").is_none(), "{v}");
+            break;
+        }
+    }
+}

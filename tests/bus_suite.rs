@@ -291,6 +291,148 @@ async fn chat_is_seen_by_everyone_in_one_order(backend: Backend) {
     assert_eq!(chats(&mut late, 6).await, seen_a);
 }
 
+/// A WebSocket on `base` carrying `token` (as `?access_token=`), joined
+/// like [`join`].
+async fn join_as(base: &str, token: &str) -> Ws {
+    let url = format!(
+        "{}/ws?access_token={token}",
+        base.replacen("http://", "ws://", 1)
+    );
+    let mut ws = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("websocket handshake")
+        .0;
+    send(
+        &mut ws,
+        json!({"type": "subscribe", "topics": [format!("game/{GAME}"), format!("chat/{GAME}")]}),
+    )
+    .await;
+    loop {
+        let v = next_ws_json(&mut ws).await;
+        if v["type"] == "event" && v["event"] == "game" {
+            return ws;
+        }
+    }
+}
+
+const CHAT_SECRET: &str = "a-chat-secret-that-is-long-enough-0123456789";
+
+/// An HS256 token for `sub` (named `name`), valid for an hour.
+fn chat_token(sub: &str, name: &str) -> String {
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+        + 3600;
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &json!({"sub": sub, "name": name, "exp": exp}),
+        &jsonwebtoken::EncodingKey::from_secret(CHAT_SECRET.as_bytes()),
+    )
+    .expect("sign")
+}
+
+/// The server's answer to one chat: `Ok((name, user))` as the message came
+/// back, or `Err` with the error frame's message.
+async fn chat_once(ws: &mut Ws, text: &str) -> Result<(String, String), String> {
+    send(
+        ws,
+        json!({"type": "chat", "eid": GAME, "name": "Mallory", "text": text}),
+    )
+    .await;
+    loop {
+        let v = next_ws_json(ws).await;
+        if v["type"] == "error" {
+            return Err(v["message"].as_str().expect("message").to_owned());
+        }
+        if v["event"] == "chat" && v["data"]["text"] == text {
+            let field = |k: &str| v["data"][k].as_str().unwrap_or_default().to_owned();
+            return Ok((field("name"), field("user")));
+        }
+    }
+}
+
+/// (f) `--chat-auth required`: chat names come from the token (not what
+/// the client typed), each message carries the user, anonymous chat is
+/// refused with the connection kept, and one user's rate limit holds over
+/// all their connections on every node: messages sent through node A use
+/// up the burst node B grants.
+async fn a_users_chat_identity_and_limit_hold_across_nodes(backend: Backend) {
+    let d = Deployment::new(backend, "chat-user");
+    let nodes = d.nodes(
+        2,
+        &[
+            "--feed",
+            FINAL_FEED,
+            "--poll-interval",
+            "1s",
+            "--jwt-secret",
+            CHAT_SECRET,
+            "--chat-auth",
+            "required",
+            "--chat-burst",
+            "3",
+            "--chat-rate",
+            "0.001",
+        ],
+    );
+    let (a, b) = (&nodes[0], &nodes[1]);
+    let token = chat_token("42", "Ada");
+    let mut on_a = join_as(&a.url, &token).await;
+    let mut on_b = join_as(&b.url, &token).await;
+    let mut anon = join(&b.url).await;
+
+    // Anonymous: refused by name of the rule, and the socket stays usable.
+    let err = chat_once(&mut anon, "anonymous")
+        .await
+        .expect_err("refused");
+    assert!(err.contains("token"), "{err}");
+    send(
+        &mut anon,
+        json!({"type": "unsubscribe", "topics": [format!("game/{GAME}")]}),
+    )
+    .await;
+    loop {
+        let v = next_ws_json(&mut anon).await;
+        if v["type"] == "subscribed" {
+            assert_eq!(v["topics"], json!([format!("chat/{GAME}")]));
+            break;
+        }
+    }
+
+    // The burst of three, through node A, under the token's name.
+    for i in 0..3 {
+        let (name, user) = chat_once(&mut on_a, &format!("a{i}"))
+            .await
+            .expect("within the burst");
+        assert_eq!((name.as_str(), user.as_str()), ("Ada", "42"));
+    }
+    // Node B has seen all three (so counted them) ...
+    let seen = chats(&mut on_b, 3).await;
+    assert_eq!(
+        seen.iter()
+            .map(|(_, n, t)| format!("{n}:{t}"))
+            .collect::<Vec<_>>(),
+        ["Ada:a0", "Ada:a1", "Ada:a2"]
+    );
+    // ... and refuses the same user's fourth.
+    let err = chat_once(&mut on_b, "b0")
+        .await
+        .expect_err("over the limit");
+    assert!(
+        err.contains("rate limit") && err.contains("your user"),
+        "{err}"
+    );
+    // Another user on node B has a burst of their own.
+    let mut other = join_as(&b.url, &chat_token("7", "")).await;
+    let (name, user) = chat_once(&mut other, "seven").await.expect("own burst");
+    assert_eq!(
+        (name.as_str(), user.as_str()),
+        ("7", "7"),
+        "no name: the sub"
+    );
+}
+
 // ---------------------------------------------------------------------
 // Shared buses only.
 
@@ -432,6 +574,11 @@ macro_rules! every_bus {
 /// The scenarios only a bus shared by several nodes can run.
 macro_rules! shared_bus {
     ($backend:expr) => {
+        #[tokio::test]
+        async fn a_users_chat_identity_and_limit_hold_across_nodes() {
+            super::a_users_chat_identity_and_limit_hold_across_nodes($backend).await;
+        }
+
         #[tokio::test]
         async fn a_late_node_starts_warm() {
             super::a_late_node_starts_warm($backend).await;

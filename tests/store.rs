@@ -433,3 +433,90 @@ async fn a_document_cut_by_a_crash_is_counted_out_so_its_scores_are_stored_once(
         b.store.close().await;
     }
 }
+
+/// Chat is bounded by age and per game by count; nothing else is touched:
+/// not an old score, not an old published event, not a `chat/…` event that
+/// is not a chat message.
+#[tokio::test]
+async fn chat_history_is_pruned_by_age_and_by_count_per_game_and_nothing_else() {
+    use livescore::store::retention::ChatRetention;
+    let now = at("2026-12-03T12:00:00Z");
+    let old = now - chrono::Duration::days(8);
+    let recent = now - chrono::Duration::hours(1);
+    for b in backends().await {
+        let s = b.store.as_ref();
+        let msg = |seq: u64, eid: &str| env(seq, &format!("chat/{eid}"), "chat", format!("{seq}"));
+        // Old: two messages of g1, a score of g1, a published event.
+        let old_events = vec![
+            msg(1, "g1"),
+            msg(2, "g1"),
+            env(3, "game/g1", "score", json(&score(1, 7, 0))),
+            env(4, "ticker/x", "chat", "\"not chat\"".into()),
+            env(5, "chat/g1", "notice", "\"pinned\"".into()),
+        ];
+        s.write(&Batch::from_events(&old_events, old))
+            .await
+            .expect("write old");
+        // Recent: five messages of g1, two of g2.
+        let new_events: Vec<_> = (6..=10)
+            .map(|i| msg(i, "g1"))
+            .chain((11..=12).map(|i| msg(i, "g2")))
+            .collect();
+        s.write(&Batch::from_events(&new_events, recent))
+            .await
+            .expect("write recent");
+
+        let seqs =
+            |events: Vec<Envelope>| -> Vec<u64> { events.iter().map(|e| e.id.seq).collect() };
+
+        // Age only: the two old messages go, nothing else.
+        let by_age = ChatRetention {
+            max_age: Some(Duration::from_secs(7 * 86_400)),
+            per_game: None,
+        };
+        assert_eq!(by_age.prune(s, now).await.expect("prune"), 2, "{}", b.name);
+        assert_eq!(
+            seqs(s.recent(EPOCH, 100).await.expect("recent")),
+            vec![3, 4, 5, 6, 7, 8, 9, 10, 11, 12],
+            "{}",
+            b.name
+        );
+
+        // Count only: g1 keeps its newest three, g2 (two) keeps both.
+        let by_count = ChatRetention {
+            max_age: None,
+            per_game: Some(3),
+        };
+        assert_eq!(
+            by_count.prune(s, now).await.expect("prune"),
+            2,
+            "{}",
+            b.name
+        );
+        assert_eq!(
+            seqs(s.recent(EPOCH, 100).await.expect("recent")),
+            vec![3, 4, 5, 8, 9, 10, 11, 12],
+            "{}",
+            b.name
+        );
+        // Applying the bounds again deletes nothing more.
+        assert_eq!(
+            ChatRetention::default().prune(s, now).await.expect("prune"),
+            0
+        );
+        assert_eq!(
+            by_count.prune(s, now).await.expect("prune"),
+            0,
+            "{}",
+            b.name
+        );
+        // Score history is untouched.
+        assert_eq!(
+            s.score_events("g1").await.expect("scores").len(),
+            1,
+            "{}",
+            b.name
+        );
+        b.store.close().await;
+    }
+}

@@ -73,3 +73,27 @@ test('the page reads a private scoreboard with ?access_token=', async () => {
   assert.equal(await page.evaluate(() => document.getElementById('conn').dataset.state), 'live');
   assert.deepEqual(errors, [], 'no uncaught errors in the page');
 });
+
+test('chat shows the name from the token, marked as signed in, not the typed one', async () => {
+  const ada = token({ sub: '42', name: 'Ada', exp: Math.floor(Date.now() / 1000) + 600,
+    livescore: { subscribe: ['scores', 'game/*', 'chat/*'] } });
+  const page = await (await browser.newContext()).newPage();
+  const errors = [];
+  page.on('pageerror', (err) => errors.push(String(err)));
+  await page.goto(`${url}/?access_token=${ada}`, { waitUntil: 'domcontentloaded' });
+  const waitFor = (what, fn) => waitOn(page, what, fn, undefined, TIMEOUT_MS, () => server.tail());
+  const card = page.locator('.game').first();
+  await card.waitFor({ timeout: TIMEOUT_MS });
+  await card.click();
+  await waitFor('the game view is live', () => document.getElementById('gv-conn').dataset.state === 'live');
+
+  await page.fill('#gv-name', 'Mallory');
+  await page.fill('#gv-text', 'signed hello');
+  await page.press('#gv-text', 'Enter');
+  await waitFor('the message is back', () => document.querySelectorAll('#gv-messages li').length === 1);
+  const shown = await page.$eval('#gv-messages li .gv-msg-name', (n) => ({
+    name: n.textContent, verified: n.classList.contains('gv-msg-verified'), title: n.title,
+  }));
+  assert.deepEqual(shown, { name: 'Ada', verified: true, title: 'signed in (user 42)' });
+  assert.deepEqual(errors, [], 'no uncaught errors in the page');
+});

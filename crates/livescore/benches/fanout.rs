@@ -44,5 +44,32 @@ fn fanout(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, fanout);
+/// One publish while 10,000 connections each follow a topic set of their
+/// own choosing on other topics (the hardening of issue 19): the cost must
+/// be the channels that want the event, not every distinct set.
+fn distinct_sets(c: &mut Criterion) {
+    let hub = Hub::new(1);
+    let _noise: Vec<_> = (0..SUBSCRIBERS)
+        .map(|i| hub.subscribe(vec![format!("noise/{i}")], Start::Current))
+        .collect();
+    let mut sub = hub.subscribe(vec!["bench".to_string()], Start::Current);
+    let data = Bytes::from_static(br#"{"n":1}"#);
+    let mut seq = 0u64;
+    let mut group = c.benchmark_group("hub");
+    group.bench_function("ingest beside 10k distinct idle sets", |b| {
+        b.iter(|| {
+            seq += 1;
+            hub.ingest(&Envelope {
+                id: EventId::new(1, seq),
+                topic: "bench".into(),
+                event: "bench".into(),
+                data: data.clone(),
+            });
+            matches!(sub.try_next(), Next::Frame(_))
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, fanout, distinct_sets);
 criterion_main!(benches);

@@ -85,6 +85,8 @@ pub struct ServerConfig {
     /// Where events, games and score history are kept (`sqlite://PATH`,
     /// `sqlite::memory:`, `postgres://…`).
     pub database_url: String,
+    /// How much chat the database keeps.
+    pub chat_retention: store::retention::ChatRetention,
     /// The bus events are shared on (`--bus`).
     pub bus: BusChoice,
     /// Kernel send buffer per connection, in bytes (0: the kernel's
@@ -178,11 +180,17 @@ pub async fn serve(
     let feed_state = store::feed_state(db.as_ref(), epoch).await?;
     // Subscribe before any producer starts so the hub and the store writer
     // miss nothing.
+    let chat = Arc::new(http::ws::chat::ChatGate::new(&config.http.ws.chat));
+    let tap = {
+        let chat = chat.clone();
+        move |env: &crate::bus::Envelope| chat.observe(env, std::time::Instant::now())
+    };
     tracker.spawn(hub::run(
         hub.clone(),
         bus.clone(),
         bus.subscribe(),
         cancel.clone(),
+        tap,
     ));
     let writer_status = WriterStatus::new(epoch, wired.written);
     let writer = Writer::new(
@@ -193,6 +201,7 @@ pub async fn serve(
         wired.writer_base,
     );
     tracker.spawn(writer.run(cancel.clone()));
+    tracker.spawn(config.chat_retention.run(db.clone(), cancel.clone()));
     if let Some(jwks) = jwks {
         tracker.spawn(jwks.run(cancel.clone()));
     }
@@ -266,7 +275,7 @@ pub async fn serve(
     let state = AppState {
         hub,
         bus,
-        chat: Arc::new(http::ws::chat::ChatGate::new(&config.http.ws.chat)),
+        chat,
         feed: feed_status,
         cancel: cancel.clone(),
         tracker: tracker.clone(),

@@ -142,8 +142,14 @@
     const nearBottom = messages.scrollHeight - messages.scrollTop - messages.clientHeight < 40;
     const li = el('li', 'gv-msg');
     const at = new Date(m.at);
+    const name = el('span', 'gv-msg-name', m.name);
+    // A name the server took from a verified token, not one typed.
+    if (typeof m.user === 'string') {
+      name.classList.add('gv-msg-verified');
+      name.title = `signed in (user ${m.user})`;
+    }
     li.append(
-      el('span', 'gv-msg-name', m.name),
+      name,
       el('span', 'gv-msg-text', m.text),
       el('time', 'gv-msg-at', Number.isNaN(at.getTime()) ? '' : timeFormat.format(at)),
     );
@@ -162,7 +168,8 @@
     e.preventDefault();
     const name = nameBox.value.trim();
     const text = textBox.value.trim();
-    if (!name) return showError('Pick a name first.');
+    // With a token the server shows the token's name; a typed one is moot.
+    if (!name && !TOKEN) return showError('Pick a name first.');
     if (!text) return;
     if (!ws || ws.readyState !== WebSocket.OPEN) return showError('Not connected; try again in a moment.');
     try { localStorage.setItem(NAME_KEY, name); } catch { /* private mode */ }

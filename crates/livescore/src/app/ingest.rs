@@ -113,6 +113,7 @@ pub async fn ingest(
                 bus.clone(),
                 bus.subscribe(),
                 cancel.clone(),
+                |_| {},
             ));
             let head = shared.delivered();
             Start {

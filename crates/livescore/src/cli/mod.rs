@@ -77,6 +77,19 @@ pub struct ServerArgs {
     #[arg(long, env = "DATABASE_URL", hide_env_values = true, value_parser = parse_database_url)]
     pub database_url: Option<String>,
 
+    /// Chat messages older than this are deleted from the database (at
+    /// start and every 10 minutes); `0` keeps them by age. Score history
+    /// and published topics are never pruned.
+    /// Example: --chat-retention 7d
+    #[arg(long, env = "LIVESCORE_CHAT_RETENTION", default_value = "7d", value_parser = parse_duration)]
+    pub chat_retention: Duration,
+
+    /// Newest chat messages kept per game in the database; `0` keeps any
+    /// number.
+    /// Example: --chat-retention-count 10000
+    #[arg(long, env = "LIVESCORE_CHAT_RETENTION_COUNT", default_value_t = 10_000)]
+    pub chat_retention_count: u32,
+
     /// Longest a publish (API, chat, feed) waits for a shared bus that is
     /// away. Within it the publisher hears 202 (in the bus, will be
     /// delivered) or 503 (not published, and never delivered later).
@@ -109,6 +122,16 @@ pub struct ServerArgs {
     /// WebSocket and chat limits.
     #[command(flatten)]
     pub ws: WsArgs,
+}
+
+impl ServerArgs {
+    /// The bounds on stored chat (`0` turns a bound off).
+    pub fn chat_retention(&self) -> crate::store::retention::ChatRetention {
+        crate::store::retention::ChatRetention {
+            max_age: Some(self.chat_retention).filter(|d| !d.is_zero()),
+            per_game: Some(self.chat_retention_count).filter(|&n| n > 0),
+        }
+    }
 }
 
 /// Access control (docs/SECURITY.md): JWTs for subscribers and
@@ -217,6 +240,14 @@ pub struct WsArgs {
     #[arg(long, env = "LIVESCORE_WS_SEND_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub ws_send_timeout: Duration,
 
+    /// Who may post in chat: `open` (anyone; a connection with a valid
+    /// token posts as its user) or `required` (only a token's user; the
+    /// name shown is the token's). `required` needs a token key
+    /// (--jwt-secret, --jwt-public-key or --jwks-url).
+    /// Example: --chat-auth required
+    #[arg(long, env = "LIVESCORE_CHAT_AUTH", value_enum, default_value = "open")]
+    pub chat_auth: crate::http::ws::chat::ChatAuth,
+
     /// Longest chat message, in characters.
     /// Example: --chat-max-text 500
     #[arg(long, env = "LIVESCORE_CHAT_MAX_TEXT", default_value_t = 500)]
@@ -227,14 +258,15 @@ pub struct WsArgs {
     #[arg(long, env = "LIVESCORE_CHAT_MAX_NAME", default_value_t = 32)]
     pub chat_max_name: usize,
 
-    /// Chat messages per second one client address may send, sustained
-    /// (over all its connections; an IPv6 client is its /64; behind a
-    /// proxy, see --trusted-proxies).
+    /// Chat messages per second one sender may send, sustained: a token's
+    /// user over all its connections and nodes, an anonymous client by its
+    /// address (an IPv6 client is its /64; behind a proxy, see
+    /// --trusted-proxies).
     /// Example: --chat-rate 1
     #[arg(long, env = "LIVESCORE_CHAT_RATE", default_value_t = 1.0, value_parser = parse_rate)]
     pub chat_rate: f64,
 
-    /// Chat messages one client address may send at once after a pause.
+    /// Chat messages one sender may send at once after a pause.
     /// Example: --chat-burst 5
     #[arg(long, env = "LIVESCORE_CHAT_BURST", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     pub chat_burst: u32,
@@ -260,6 +292,7 @@ impl WsArgs {
             pong_timeout: self.ws_pong_timeout,
             send_timeout: self.ws_send_timeout,
             chat: crate::http::ws::chat::ChatLimits {
+                auth: self.chat_auth,
                 max_text_chars: self.chat_max_text,
                 max_name_chars: self.chat_max_name,
                 per_second: self.chat_rate,
@@ -532,9 +565,9 @@ fn parse_speed(s: &str) -> Result<f64, String> {
     }
 }
 
-/// `15s`, `500ms`, `2m`, or plain seconds.
+/// `15s`, `500ms`, `2m`, `1h`, `7d`, or plain seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let bad = || format!("{s:?} is not a duration (e.g. 15s, 500ms, 2m)");
+    let bad = || format!("{s:?} is not a duration (e.g. 15s, 500ms, 2m, 7d)");
     let (num, unit) = s
         .find(|c: char| !c.is_ascii_digit() && c != '.')
         .map_or((s, "s"), |i| (&s[..i], &s[i..]));
@@ -544,6 +577,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "s" => v,
         "m" => v * 60.0,
         "h" => v * 3600.0,
+        "d" => v * 86_400.0,
         _ => return Err(bad()),
     };
     Duration::try_from_secs_f64(secs).map_err(|_| bad())
@@ -561,6 +595,7 @@ mod tests {
         assert_eq!(parse_duration("15s"), Ok(Duration::from_secs(15)));
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86_400)));
         assert!(parse_duration("soon").is_err());
         assert!(parse_speed("0").is_err() && parse_speed("600").is_ok());
         assert_eq!(

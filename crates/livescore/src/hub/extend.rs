@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use tokio::sync::broadcast;
 
-use super::{Frame, Hub, Inner, ResetReason, Snapshot, Start, Subscriber, CHANNEL_CAPACITY};
+use super::{Frame, Hub, Inner, ResetReason, Snapshot, Start, Subscriber};
 use crate::model;
 
 /// Chat messages a new subscriber to `chat/{eid}` gets first (the issue's
@@ -78,14 +78,7 @@ impl Inner {
         if self.closed {
             return broadcast::channel(1).1;
         }
-        match self.channels.get(key) {
-            Some(tx) => tx.subscribe(),
-            None => {
-                let (tx, rx) = broadcast::channel(CHANNEL_CAPACITY);
-                self.channels.insert(key.clone(), tx);
-                rx
-            }
-        }
+        self.channels.receiver(key)
     }
 
     /// What a subscription without history starts with: current state of

@@ -23,6 +23,7 @@
 //! state. A subscriber takes the reset as the start of the new history and
 //! then takes every event of it, however far its old position was.
 
+mod channels;
 mod extend;
 mod frame;
 mod subscriber;
@@ -108,7 +109,8 @@ struct Inner {
     /// so a client of the old history gets all of it after its reset.
     epoch_start: Option<u64>,
     topics: HashMap<String, TopicEntry>,
-    channels: HashMap<Arc<[String]>, broadcast::Sender<Arc<Frame>>>,
+    /// Live channels, found by topic (see `channels`).
+    channels: channels::Channels,
     /// Set by [`Hub::close`]: no channel is kept any more.
     closed: bool,
 }
@@ -155,7 +157,7 @@ impl Hub {
                 floor: 0,
                 epoch_start: None,
                 topics: HashMap::new(),
-                channels: HashMap::new(),
+                channels: channels::Channels::default(),
                 closed: false,
             }),
         })
@@ -245,14 +247,7 @@ impl Hub {
                 None => entry.state.push(frame.clone()),
             }
         }
-        inner.channels.retain(|key, tx| {
-            if key.contains(&env.topic) {
-                // An error means no receivers left: forget the channel.
-                tx.send(frame.clone()).is_ok()
-            } else {
-                tx.receiver_count() > 0
-            }
-        });
+        inner.channels.send(&env.topic, &frame);
         metrics::counter!("livescore_events_total").increment(1);
     }
 
@@ -390,12 +385,7 @@ impl Inner {
         self.epoch_start = Some(start.seq);
         self.last = Some(start);
         let sent = old.to_string();
-        let channels: Vec<_> = self
-            .channels
-            .iter()
-            .map(|(key, tx)| (key.clone(), tx.clone()))
-            .collect();
-        for (key, tx) in channels {
+        for (key, tx) in self.channels.all() {
             let reset = Frame::reset_then(start, ResetReason::Epoch, &sent, self.initial(&key));
             if tx.send(Arc::new(reset)).is_ok() {
                 metrics::counter!("livescore_resets_total", "reason" => "epoch").increment(1);
@@ -515,12 +505,16 @@ impl Inner {
 }
 
 /// Feeds the hub from the bus until shutdown. On lag it refills from the
-/// bus's log, so the hub never silently skips an event.
+/// bus's log, so the hub never silently skips an event. `tap` sees each
+/// live event just before the hub fans it out (the chat limits count
+/// other nodes' messages there, so a client that sees a message knows
+/// the limits have counted it).
 pub async fn run(
     hub: Arc<Hub>,
     bus: Arc<dyn Bus>,
     mut rx: broadcast::Receiver<Arc<Envelope>>,
     cancel: CancellationToken,
+    tap: impl Fn(&Envelope) + Send + 'static,
 ) {
     loop {
         tokio::select! {
@@ -528,7 +522,10 @@ pub async fn run(
             // the streams end (WebSockets close on the token first).
             _ = cancel.cancelled() => return hub.close(),
             msg = rx.recv() => match msg {
-                Ok(env) => hub.ingest(&env),
+                Ok(env) => {
+                    tap(&env);
+                    hub.ingest(&env);
+                }
                 Err(broadcast::error::RecvError::Lagged(n)) => {
                     tracing::warn!(missed = n, "hub lagged behind the bus; refilling");
                     metrics::counter!("livescore_hub_lagged_total").increment(1);

@@ -369,3 +369,54 @@ fn a_resume_overtaken_by_eviction_catches_up_or_is_dropped() {
         "only the page it held: {after:?}"
     );
 }
+
+#[test]
+fn a_publish_touches_only_the_channels_that_want_its_topic() {
+    let hub = Hub::new(1);
+    // An attacker's connections, each on its own topic set.
+    let noise: Vec<Subscriber> = (0..2_000)
+        .map(|i| hub.subscribe(topics(&[&format!("noise/{i}"), "noise/x"]), Start::Current))
+        .collect();
+    let mut fan = hub.subscribe(topics(&["scores"]), Start::Current);
+    let mut both = hub.subscribe(topics(&["game/a", "scores"]), Start::Current);
+    let frame = Arc::new(Frame::encode(&env(1, "scores", "update", "[1]")));
+    assert_eq!(hub.lock().channels.send("scores", &frame), 2);
+    assert_eq!(hub.lock().channels.send("game/a", &frame), 1);
+    assert_eq!(hub.lock().channels.send("noise/7", &frame), 1);
+    assert_eq!(hub.lock().channels.send("nobody", &frame), 0);
+    // The index changes no delivery.
+    drain(&mut fan);
+    drain(&mut both);
+    hub.ingest(&env(2, "scores", "update", "[2]"));
+    hub.ingest(&env(3, "game/a", "score", "{}"));
+    assert_eq!(drain(&mut fan), vec![(2, "update".into())]);
+    assert_eq!(
+        drain(&mut both),
+        vec![(2, "update".into()), (3, "score".into())]
+    );
+    drop(noise);
+}
+
+#[test]
+fn channels_of_gone_subscribers_are_forgotten() {
+    let hub = Hub::new(1);
+    let subs: Vec<Subscriber> = (0..1_000)
+        .map(|i| hub.subscribe(topics(&[&format!("t/{i}")]), Start::Current))
+        .collect();
+    assert_eq!(hub.lock().channels.len(), 1_000);
+    drop(subs);
+    // A topic's event forgets its dead channel at once.
+    hub.ingest(&env(1, "t/5", "m", "{}"));
+    assert_eq!(hub.lock().channels.len(), 999);
+    // Topics that never get an event: swept as new sets arrive, so dead
+    // channels never outnumber live ones.
+    let live: Vec<Subscriber> = (0..100)
+        .map(|i| hub.subscribe(topics(&[&format!("u/{i}")]), Start::Current))
+        .collect();
+    let kept = hub.lock().channels.len();
+    assert!(
+        kept <= 2 * live.len(),
+        "{kept} channels for {} live",
+        live.len()
+    );
+}

@@ -11,6 +11,7 @@
 //! [`writer`] task writes behind the bus, so a slow database delays nobody.
 
 pub mod postgres;
+pub mod retention;
 pub mod rows;
 pub mod sqlite;
 pub mod writer;
@@ -19,6 +20,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
 use crate::bus::Envelope;
 use crate::model::{self, Game, ScoreEvent, Week};
@@ -152,6 +154,15 @@ pub trait Store: Send + Sync + 'static {
 
     /// A game's ScoreEvents, oldest first.
     async fn score_events(&self, eid: &str) -> Result<Vec<ScoreEvent>, StoreError>;
+
+    /// Deletes chat messages (event `chat` on `chat/…` topics) stored
+    /// before `before` and, per game, all but the newest `keep`; `None`
+    /// leaves that bound off. Returns how many were deleted.
+    async fn prune_chat(
+        &self,
+        before: Option<DateTime<Utc>>,
+        keep: Option<u32>,
+    ) -> Result<u64, StoreError>;
 
     /// A cheap round trip, for `/healthz`.
     async fn ping(&self) -> Result<(), StoreError>;

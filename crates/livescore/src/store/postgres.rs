@@ -254,6 +254,40 @@ impl Store for PostgresStore {
         found.into_iter().map(rows::score_event).collect()
     }
 
+    async fn prune_chat(
+        &self,
+        before: Option<DateTime<Utc>>,
+        keep: Option<u32>,
+    ) -> Result<u64, StoreError> {
+        // `LIKE` with `event` rather than a text range: under a linguistic
+        // collation `/` may not sort where a byte range assumes.
+        let mut deleted = 0;
+        if let Some(before) = before {
+            deleted += sqlx::query(
+                "DELETE FROM events WHERE topic LIKE 'chat/%' AND event = 'chat' AND at < $1",
+            )
+            .bind(before)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        }
+        if let Some(keep) = keep {
+            deleted += sqlx::query(
+                "DELETE FROM events WHERE (epoch, seq) IN ( \
+                   SELECT epoch, seq FROM ( \
+                     SELECT epoch, seq, ROW_NUMBER() OVER \
+                       (PARTITION BY topic ORDER BY epoch DESC, seq DESC) AS rn \
+                     FROM events WHERE topic LIKE 'chat/%' AND event = 'chat') ranked \
+                   WHERE rn > $1)",
+            )
+            .bind(i64::from(keep))
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        }
+        Ok(deleted)
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())

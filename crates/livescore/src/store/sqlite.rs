@@ -10,6 +10,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use sqlx::sqlite::{
     Sqlite, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
     SqliteSynchronous,
@@ -266,6 +267,42 @@ impl Store for SqliteStore {
         .fetch_all(&self.pool)
         .await?;
         found.into_iter().map(rows::score_event).collect()
+    }
+
+    async fn prune_chat(
+        &self,
+        before: Option<DateTime<Utc>>,
+        keep: Option<u32>,
+    ) -> Result<u64, StoreError> {
+        // A range on `topic` (binary collation: exactly the `chat/` prefix)
+        // so both deletes walk the topic index, not the whole log.
+        let mut deleted = 0;
+        if let Some(before) = before {
+            deleted += sqlx::query(
+                "DELETE FROM events WHERE topic >= 'chat/' AND topic < 'chat0' \
+                 AND event = 'chat' AND at < ?",
+            )
+            .bind(before)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        }
+        if let Some(keep) = keep {
+            deleted += sqlx::query(
+                "DELETE FROM events WHERE (epoch, seq) IN ( \
+                   SELECT epoch, seq FROM ( \
+                     SELECT epoch, seq, ROW_NUMBER() OVER \
+                       (PARTITION BY topic ORDER BY epoch DESC, seq DESC) AS rn \
+                     FROM events WHERE topic >= 'chat/' AND topic < 'chat0' \
+                       AND event = 'chat') \
+                   WHERE rn > ?)",
+            )
+            .bind(i64::from(keep))
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        }
+        Ok(deleted)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

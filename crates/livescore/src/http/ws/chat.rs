@@ -1,5 +1,15 @@
-//! Chat per game: what a message may contain, how often a connection may
-//! send one, and the message as it goes on the bus.
+//! Chat per game: who may post, what a message may contain, how often a
+//! sender may send one, and the message as it goes on the bus.
+//!
+//! A sender is a user when its connection carries a valid token (the name
+//! shown is the token's `name`, else its `sub`, and the message carries
+//! `user`: the `sub`), else an anonymous client address that types its
+//! name; `--chat-auth required` refuses the anonymous. Users are limited
+//! per `sub` over all their connections, the anonymous per address. Every
+//! node debits those buckets (and the game's) for chat that other nodes
+//! published as it comes off the shared bus, so a user cannot multiply
+//! the rate by spreading connections over nodes; the overshoot is bounded
+//! by one burst per node within the bus's latency.
 //!
 //! A chat message enters at the bus like any event (topic `chat/{eid}`,
 //! event `chat`), so every node's hub fans it out, the store persists it,
@@ -21,16 +31,29 @@ use crate::http::error::ApiError;
 use crate::hub::Hub;
 use crate::model;
 
-/// Chat limits (SPEC: text 500 characters, name 32, 1 per second with a
-/// burst of 5 per client address; all senders together at most 20 per
-/// second into one game, burst 40).
+/// Who may post in chat.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ChatAuth {
+    /// Anyone; a connection with a valid token posts as its user.
+    #[default]
+    Open,
+    /// Only connections with a valid token that names a user (`sub`).
+    Required,
+}
+
+/// Chat settings (SPEC: text 500 characters, name 32, 1 per second with a
+/// burst of 5 per sender; all senders together at most 20 per second into
+/// one game, burst 40).
 #[derive(Debug, Clone)]
 pub struct ChatLimits {
+    /// Who may post.
+    pub auth: ChatAuth,
     /// Longest text, in characters (Unicode scalar values) after trimming.
     pub max_text_chars: usize,
     /// Longest name, in characters after trimming.
     pub max_name_chars: usize,
-    /// Sustained messages per second per client address.
+    /// Sustained messages per second per sender (a user, or an anonymous
+    /// client address).
     pub per_second: f64,
     /// Messages a client may send at once after a quiet spell.
     pub burst: u32,
@@ -43,6 +66,7 @@ pub struct ChatLimits {
 impl Default for ChatLimits {
     fn default() -> Self {
         Self {
+            auth: ChatAuth::Open,
             max_text_chars: 500,
             max_name_chars: 32,
             per_second: 1.0,
@@ -62,8 +86,11 @@ pub struct ChatMessage {
     pub id: String,
     /// Game id.
     pub eid: String,
-    /// Sender's display name, trimmed.
+    /// Sender's display name, trimmed: the token's for a user.
     pub name: String,
+    /// The user (the token's `sub`); absent for anonymous chat.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
     /// The message, trimmed.
     pub text: String,
     /// When this node accepted it.
@@ -77,7 +104,7 @@ impl ChatMessage {
         hub: &Hub,
         limits: &ChatLimits,
         eid: &str,
-        name: &str,
+        from: &Speaker<'_>,
         text: &str,
     ) -> Result<Self, ApiError> {
         let topic = model::chat_topic(eid);
@@ -85,7 +112,22 @@ impl ChatMessage {
         if eid.is_empty() || !model::valid_topic(&topic) {
             return Err(ApiError::BadRequest(format!("invalid game id {shown:?}")));
         }
-        let name = clean("name", name, limits.max_name_chars)?;
+        let (name, user) = match from {
+            Speaker::Anonymous { name } => (clean("name", name, limits.max_name_chars)?, None),
+            Speaker::User { sub, name } => {
+                // The identity provider's name, unless it cannot be shown
+                // as a chat name; then the sub.
+                let shown = name
+                    .and_then(|n| clean("name", n, limits.max_name_chars).ok())
+                    .or_else(|| clean("name", sub, limits.max_name_chars).ok())
+                    .ok_or_else(|| {
+                        ApiError::BadRequest(
+                            "the token's name and sub cannot be shown as a chat name".into(),
+                        )
+                    })?;
+                (shown, Some((*sub).to_owned()))
+            }
+        };
         let text = clean("text", text, limits.max_text_chars)?;
         if hub
             .state(&model::game_topic(eid), model::EVENT_GAME)
@@ -97,6 +139,7 @@ impl ChatMessage {
             id: format!("{:016x}", fastrand::u64(..)),
             eid: eid.to_owned(),
             name,
+            user,
             text,
             at: Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
         })
@@ -107,10 +150,44 @@ impl ChatMessage {
         model::chat_topic(&self.eid)
     }
 
+    /// Who the rate limits count it against.
+    pub fn sender(&self, addr: IpAddr) -> Sender {
+        match &self.user {
+            Some(sub) => Sender::User(sub.clone()),
+            None => Sender::Addr(crate::http::client_addr::client_key(addr)),
+        }
+    }
+
     /// Its JSON, for the bus.
     pub fn to_json(&self) -> Bytes {
         Bytes::from(serde_json::to_vec(self).expect("strings serialize"))
     }
+}
+
+/// Who is posting, as the connection knows it.
+#[derive(Debug, Clone, Copy)]
+pub enum Speaker<'a> {
+    /// No token: the name the client typed.
+    Anonymous {
+        /// As typed.
+        name: &'a str,
+    },
+    /// A verified token's user.
+    User {
+        /// The token's `sub`.
+        sub: &'a str,
+        /// The token's `name`, if any.
+        name: Option<&'a str>,
+    },
+}
+
+/// Whose bucket a message is counted against.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Sender {
+    /// A token's user, over all its connections and nodes.
+    User(String),
+    /// An anonymous client address (an IPv6 one by its /64).
+    Addr(IpAddr),
 }
 
 /// Trims `value` and checks it is non-empty, short enough and free of
@@ -172,13 +249,36 @@ pub enum Throttled {
 /// new bucket would equal) are dropped.
 const PRUNE_AT: usize = 4096;
 
-/// The chat rate limits of a node: one bucket per client address, so a
-/// client that reconnects finds its bucket as it left it, and one per game,
-/// so a crowd of addresses cannot flood one game's chat either.
+/// The chat rate limits of a node: one bucket per sender, so a client
+/// that reconnects finds its bucket as it left it, and one per game, so a
+/// crowd of senders cannot flood one game's chat either.
 #[derive(Debug)]
 pub struct ChatGate {
-    senders: Mutex<Buckets<IpAddr>>,
+    senders: Mutex<Buckets<Sender>>,
     games: Mutex<Buckets<String>>,
+    /// Ids of messages this node published and has not yet seen come back
+    /// from the bus: already counted, so not debited again.
+    own: Mutex<Own>,
+}
+
+/// Own message ids, oldest dropped past [`OWN_KEPT`] (a message that never
+/// came back: its publish failed).
+#[derive(Debug, Default)]
+struct Own {
+    ids: std::collections::HashSet<String>,
+    order: std::collections::VecDeque<String>,
+}
+
+/// Own message ids remembered at most.
+const OWN_KEPT: usize = 4096;
+
+/// The fields of a chat event the limits need.
+#[derive(serde::Deserialize)]
+struct Seen {
+    id: String,
+    eid: String,
+    #[serde(default)]
+    user: Option<String>,
 }
 
 impl ChatGate {
@@ -187,21 +287,62 @@ impl ChatGate {
         Self {
             senders: Mutex::new(Buckets::new(limits.per_second, limits.burst)),
             games: Mutex::new(Buckets::new(limits.game_per_second, limits.game_burst)),
+            own: Mutex::new(Own::default()),
         }
     }
 
     /// Takes a token from `sender`'s bucket and from `eid`'s, or from
     /// neither.
-    pub fn take(&self, sender: IpAddr, eid: &str, now: Instant) -> Result<(), Throttled> {
-        let sender = crate::http::client_addr::client_key(sender);
+    pub fn take(&self, sender: &Sender, eid: &str, now: Instant) -> Result<(), Throttled> {
         let mut senders = self.senders.lock().expect("chat lock poisoned");
-        senders.take(sender, now).map_err(Throttled::Sender)?;
+        senders
+            .take(sender.clone(), now)
+            .map_err(Throttled::Sender)?;
         let mut games = self.games.lock().expect("chat lock poisoned");
         if let Err(wait) = games.take(eid.to_owned(), now) {
-            senders.give_back(&sender);
+            senders.give_back(sender);
             return Err(Throttled::Game(wait));
         }
         Ok(())
+    }
+
+    /// Notes that this node is publishing message `id` (counted by
+    /// [`ChatGate::take`] already).
+    pub fn publishing(&self, id: &str) {
+        let mut own = self.own.lock().expect("chat lock poisoned");
+        if own.ids.insert(id.to_owned()) {
+            own.order.push_back(id.to_owned());
+        }
+        while own.order.len() > OWN_KEPT {
+            if let Some(old) = own.order.pop_front() {
+                own.ids.remove(&old);
+            }
+        }
+    }
+
+    /// Takes every event off the bus before the hub fans it out: a chat
+    /// message another node published is debited from its user's bucket
+    /// and its game's here too (never refused: it is already posted).
+    pub fn observe(&self, env: &crate::bus::Envelope, now: Instant) {
+        if env.event != model::EVENT_CHAT || !env.topic.starts_with("chat/") {
+            return;
+        }
+        let Ok(seen) = serde_json::from_slice::<Seen>(&env.data) else {
+            return;
+        };
+        {
+            let mut own = self.own.lock().expect("chat lock poisoned");
+            // Its entry in `order` goes when it reaches the front.
+            if own.ids.remove(&seen.id) {
+                return;
+            }
+        }
+        if let Some(user) = seen.user {
+            let mut senders = self.senders.lock().expect("chat lock poisoned");
+            senders.debit(Sender::User(user), now);
+        }
+        let mut games = self.games.lock().expect("chat lock poisoned");
+        games.debit(seen.eid, now);
     }
 }
 
@@ -231,6 +372,12 @@ impl<K: Eq + Hash> Buckets<K> {
             .entry(key)
             .or_insert_with(|| RateLimit::with(per_second, burst, now))
             .take(now)
+    }
+
+    /// Counts a message already sent elsewhere: takes a token if there is
+    /// one, else leaves the bucket empty.
+    fn debit(&mut self, key: K, now: Instant) {
+        let _ = self.take(key, now);
     }
 
     fn give_back(&mut self, key: &K) {
@@ -300,17 +447,117 @@ mod tests {
         hub
     }
 
+    fn anon(name: &str) -> Speaker<'_> {
+        Speaker::Anonymous { name }
+    }
+
+    #[test]
+    fn a_user_chats_under_the_token_name_and_is_limited_as_one_sender() {
+        let hub = hub_with_game();
+        let l = ChatLimits::default();
+        let as_user = |sub, name| {
+            ChatMessage::check(&hub, &l, "2015091000", &Speaker::User { sub, name }, "hi")
+                .expect("ok")
+        };
+        let m = as_user("42", Some("Ada"));
+        let v: serde_json::Value = serde_json::from_slice(&m.to_json()).expect("json");
+        assert_eq!(
+            (v["name"].as_str(), v["user"].as_str()),
+            (Some("Ada"), Some("42"))
+        );
+        // A name that cannot be shown falls back to the sub.
+        assert_eq!(as_user("42", Some("ad\u{200B}min")).name, "42");
+        assert_eq!(as_user("42", None).name, "42");
+        // Anonymous messages carry no user field at all.
+        let anon = ChatMessage::check(&hub, &l, "2015091000", &anon("42"), "hi").expect("ok");
+        let v: serde_json::Value = serde_json::from_slice(&anon.to_json()).expect("json");
+        assert!(v.get("user").is_none(), "{v}");
+        // A user is one bucket from any address; an anonymous sender at the
+        // user's address is another.
+        let here: IpAddr = "192.0.2.1".parse().expect("ip");
+        let there: IpAddr = "198.51.100.7".parse().expect("ip");
+        assert_eq!(m.sender(here), m.sender(there));
+        assert_ne!(m.sender(here), anon.sender(here));
+        let gate = ChatGate::new(&l);
+        let t0 = Instant::now();
+        for _ in 0..5 {
+            gate.take(&m.sender(here), "2015091000", t0).expect("burst");
+        }
+        assert!(matches!(
+            gate.take(&m.sender(there), "2015091000", t0),
+            Err(Throttled::Sender(_))
+        ));
+        gate.take(&anon.sender(here), "2015091000", t0)
+            .expect("the address's own bucket");
+    }
+
+    fn chat_env(seq: u64, id: &str, user: Option<&str>) -> Envelope {
+        let mut data =
+            serde_json::json!({"id": id, "eid": "g", "name": "n", "text": "t", "at": "x"});
+        if let Some(u) = user {
+            data["user"] = u.into();
+        }
+        Envelope {
+            id: EventId::new(1, seq),
+            topic: "chat/g".into(),
+            event: "chat".into(),
+            data: Bytes::from(data.to_string()),
+        }
+    }
+
+    #[test]
+    fn chat_from_other_nodes_is_debited_and_our_own_is_not_counted_twice() {
+        let gate = ChatGate::new(&ChatLimits::default());
+        let t0 = Instant::now();
+        let ada = Sender::User("42".into());
+        // Four messages posted by Ada through another node.
+        for seq in 1..=4 {
+            gate.observe(&chat_env(seq, &format!("{seq:016x}"), Some("42")), t0);
+        }
+        gate.take(&ada, "g", t0).expect("the fifth of her burst");
+        assert!(matches!(
+            gate.take(&ada, "g", t0),
+            Err(Throttled::Sender(_))
+        ));
+        // A message this node posted comes back from the bus: not debited.
+        let bob = Sender::User("7".into());
+        gate.take(&bob, "g", t0).expect("bob's first");
+        gate.publishing("00000000000000b0");
+        gate.observe(&chat_env(9, "00000000000000b0", Some("7")), t0);
+        for _ in 0..4 {
+            gate.take(&bob, "g", t0).expect("the rest of bob's burst");
+        }
+        // Other events and malformed chat are ignored.
+        gate.observe(
+            &Envelope {
+                id: EventId::new(1, 10),
+                topic: "scores".into(),
+                event: "update".into(),
+                data: Bytes::from_static(b"[]"),
+            },
+            t0,
+        );
+        gate.observe(
+            &Envelope {
+                data: Bytes::from_static(b"not json"),
+                ..chat_env(11, "x", None)
+            },
+            t0,
+        );
+    }
+
     #[test]
     fn chat_is_trimmed_and_checked() {
         let hub = hub_with_game();
         let l = ChatLimits::default();
-        let ok = ChatMessage::check(&hub, &l, "2015091000", " fan ", " <b>hi</b> ").expect("ok");
+        let ok =
+            ChatMessage::check(&hub, &l, "2015091000", &anon(" fan "), " <b>hi</b> ").expect("ok");
         assert_eq!((ok.name.as_str(), ok.text.as_str()), ("fan", "<b>hi</b>"));
         let v: serde_json::Value = serde_json::from_slice(&ok.to_json()).expect("json");
         assert_eq!(v["text"], "<b>hi</b>");
         assert_eq!(v["eid"], "2015091000");
         let err = |eid: &str, name: &str, text: &str| {
-            ChatMessage::check(&hub, &l, eid, name, text)
+            ChatMessage::check(&hub, &l, eid, &anon(name), text)
                 .expect_err("rejected")
                 .to_string()
         };
@@ -318,7 +565,8 @@ mod tests {
         assert!(err("2015091000", "n", "").contains("text is empty"));
         assert!(err("2015091000", &"é".repeat(33), "x").contains("33 characters"));
         assert!(err("2015091000", "n", &"x".repeat(501)).contains("at most 500"));
-        ChatMessage::check(&hub, &l, "2015091000", "n", &"é".repeat(500)).expect("500 is fine");
+        ChatMessage::check(&hub, &l, "2015091000", &anon("n"), &"é".repeat(500))
+            .expect("500 is fine");
         assert!(err("2015091000", "n", "a\nb").contains("control"));
         assert!(err("2015091000", "n\u{202E}", "x").contains("control"));
         for sneaky in [
@@ -366,8 +614,8 @@ mod tests {
         };
         let gate = ChatGate::new(&limits);
         let t0 = Instant::now();
-        let a: IpAddr = "192.0.2.1".parse().expect("ip");
-        let b: IpAddr = "192.0.2.2".parse().expect("ip");
+        let a = &Sender::Addr("192.0.2.1".parse().expect("ip"));
+        let b = &Sender::Addr("192.0.2.2".parse().expect("ip"));
         for _ in 0..5 {
             gate.take(a, "g1", t0).expect("a's burst");
         }
@@ -394,12 +642,13 @@ mod tests {
         let t0 = Instant::now();
         for i in 0..PRUNE_AT as u32 + 10 {
             let ip = IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + i));
-            gate.take(ip, "g0", t0).expect("a first message");
+            gate.take(&Sender::Addr(ip), "g0", t0)
+                .expect("a first message");
         }
         // None was full yet: all kept.
         assert_eq!(gate.senders.lock().expect("lock").map.len(), PRUNE_AT + 10);
         let later = t0 + Duration::from_secs(10);
-        gate.take("192.0.2.9".parse().expect("ip"), "g0", later)
+        gate.take(&Sender::Addr("192.0.2.9".parse().expect("ip")), "g0", later)
             .expect("fresh");
         assert_eq!(
             gate.senders.lock().expect("lock").map.len(),

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
-use super::chat::{ChatMessage, Throttled};
+use super::chat::{ChatAuth, ChatMessage, Speaker, Throttled};
 use super::protocol::{self, Request};
 use super::wire::{Message, WireError};
 use super::{Socket, CLOSE_GRACE, GOING_AWAY, MAX_BATCH_BYTES, TOKEN_EXPIRED, TRY_AGAIN_LATER};
@@ -59,6 +59,9 @@ pub(super) struct Connection {
     /// When that token expires, while a followed topic needs it: the
     /// connection closes then with 4001.
     deadline: Option<Instant>,
+    /// That token verified, once the connection chats: a user's every
+    /// message would otherwise verify a signature before its rate limit.
+    chatter: Option<crate::http::auth::Grant>,
     /// Keeps `livescore_connections{transport="ws"}` right.
     _guard: ConnectionGuard,
     /// `livescore_events_delivered_total{transport="ws"}`, looked up once.
@@ -84,6 +87,7 @@ impl Connection {
             spoke: false,
             token,
             deadline: None,
+            chatter: None,
             _guard: ConnectionGuard::new("ws"),
             delivered: crate::http::metrics::delivered("ws"),
         }
@@ -253,6 +257,7 @@ impl Connection {
         let needed = auth.authorize(&self.topics, Some(&token))?;
         self.deadline = needed.map(|_| grant.deadline());
         self.token = Some(token);
+        self.chatter = Some(grant);
         Ok(self
             .reply(protocol::authorized(self.deadline.and(exp)))
             .await)
@@ -323,21 +328,32 @@ impl Connection {
         text: &str,
         key: Option<&str>,
     ) -> Result<Flow, ApiError> {
-        let checked = ChatMessage::check(&self.st.hub, &self.st.config.ws.chat, eid, name, text);
+        let grant = self.chat_grant()?;
+        let from = match &grant {
+            Some(g) => Speaker::User {
+                sub: g.sub.as_deref().ok_or_else(|| {
+                    ApiError::Unauthorized("chat needs a token with a sub (the user)".into())
+                })?,
+                name: g.name.as_deref(),
+            },
+            None => Speaker::Anonymous { name },
+        };
+        let checked = ChatMessage::check(&self.st.hub, &self.st.config.ws.chat, eid, &from, text);
         let msg = checked.inspect_err(|_| {
             metrics::counter!("livescore_chat_rejected_total", "reason" => "invalid").increment(1)
         })?;
         let limits = &self.st.config.ws.chat;
-        match self
-            .st
-            .chat
-            .take(self.client, eid, Instant::now().into_std())
-        {
+        let sender = msg.sender(self.client);
+        let whose = match &msg.user {
+            Some(_) => "from your user",
+            None => "from your address",
+        };
+        match self.st.chat.take(&sender, eid, Instant::now().into_std()) {
             Ok(()) => {}
             Err(Throttled::Sender(wait)) => {
                 metrics::counter!("livescore_chat_rejected_total", "reason" => "rate").increment(1);
                 return Err(ApiError::BadRequest(format!(
-                    "chat rate limit: at most {} per second (burst {}) from your address; wait {} ms",
+                    "chat rate limit: at most {} per second (burst {}) {whose}; wait {} ms",
                     limits.per_second,
                     limits.burst,
                     wait.as_millis().max(1)
@@ -355,6 +371,7 @@ impl Connection {
                 )));
             }
         }
+        self.st.chat.publishing(&msg.id);
         let topic = msg.topic();
         match self
             .st
@@ -375,6 +392,35 @@ impl Connection {
                 ))
             }
         }
+    }
+
+    /// The verified token this connection chats with: `None` for anonymous
+    /// chat (no token, or a server that takes none, under `open`).
+    fn chat_grant(&mut self) -> Result<Option<crate::http::auth::Grant>, ApiError> {
+        let auth = &self.st.config.auth;
+        let required = self.st.config.ws.chat.auth == ChatAuth::Required;
+        let Some(token) = self.token.as_deref().filter(|_| auth.accepts_tokens()) else {
+            if required {
+                metrics::counter!("livescore_chat_rejected_total", "reason" => "auth").increment(1);
+                return Err(ApiError::Unauthorized(
+                    "chat needs a token: connect with one (Authorization: Bearer, the \
+                     livescore_token cookie or ?access_token=) or send {\"type\":\"auth\"}"
+                        .into(),
+                ));
+            }
+            return Ok(None);
+        };
+        let grant = match self.chatter.take() {
+            Some(g) => g,
+            None => auth.verify(token)?,
+        };
+        if grant.expires <= std::time::SystemTime::now() {
+            return Err(ApiError::Unauthorized(
+                "chat token expired; send {\"type\":\"auth\"} with a fresh one".into(),
+            ));
+        }
+        self.chatter = Some(grant.clone());
+        Ok(Some(grant))
     }
 
     async fn on_event(&mut self, first: Arc<Frame>) -> Flow {

@@ -60,6 +60,8 @@ struct Unsubscribe {
 #[derive(Deserialize)]
 struct Chat {
     eid: String,
+    /// Ignored when the connection has a token: the token names the user.
+    #[serde(default)]
     name: String,
     text: String,
     #[serde(default)]
