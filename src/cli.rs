@@ -16,9 +16,25 @@ pub struct Cli {
     #[arg(long, env = "LIVESCORE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
 
+    /// What to log: a level (`error`, `warn`, `info`, `debug`, `trace`,
+    /// `off`) or per-module directives (`info,livescore=debug`). Without
+    /// it `RUST_LOG` is honoured, else `info`.
+    /// Example: --log-level debug
+    #[arg(long, env = "LIVESCORE_LOG", global = true, value_parser = parse_log_level)]
+    pub log_level: Option<String>,
+
     /// What to run.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// A filter `tracing_subscriber::EnvFilter` accepts, checked at parse
+/// time so a typo is an error, not silently `info`.
+fn parse_log_level(s: &str) -> Result<String, String> {
+    tracing_subscriber::EnvFilter::builder()
+        .parse(s)
+        .map(|_| s.to_string())
+        .map_err(|e| format!("{s:?} is not a log level or filter: {e}"))
 }
 
 /// Log output format.

@@ -17,7 +17,7 @@ use tracing_subscriber::EnvFilter;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    init_tracing(cli.log_format);
+    init_tracing(cli.log_format, cli.log_level.as_deref());
     match cli.command {
         Command::Demo(args) => {
             let replay = FeedSource::Replay {
@@ -204,11 +204,19 @@ fn exit_on_error(command: &str, result: Result<(), app::AppError>) -> anyhow::Re
     Ok(())
 }
 
-fn init_tracing(format: LogFormat) {
-    let filter =
-        EnvFilter::try_from_env("LIVESCORE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+/// `--log-level` (or `LIVESCORE_LOG`) first, then `RUST_LOG`, then `info`.
+/// Colour only for a terminal that did not ask for none (`NO_COLOR`): a
+/// log file or journal gets plain text, no escape codes.
+fn init_tracing(format: LogFormat, level: Option<&str>) {
+    use std::io::IsTerminal;
+    let filter = match level {
+        Some(level) => EnvFilter::new(level),
+        None => EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+    };
+    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),

@@ -24,18 +24,30 @@ impl Server {
     }
 
     pub fn start_in(args: &[&str], dir: &Path) -> Server {
-        Self::start_with(args, dir, None)
+        Self::start_with(args, dir, None, &[])
+    }
+
+    /// As [`Server::start`], with environment changes: `(name, Some(v))`
+    /// sets, `(name, None)` removes (after the defaults below).
+    #[allow(dead_code)]
+    pub fn start_env(args: &[&str], env: &[(&str, Option<&str>)]) -> Server {
+        Self::start_with(args, &std::env::temp_dir(), None, env)
     }
 
     /// As [`Server::start`], with the open-files limit (soft and hard) set
     /// to `nofile`: how a node behaves when descriptors are scarce.
     pub fn start_with_nofile(args: &[&str], nofile: u64) -> Server {
-        Self::start_with(args, &std::env::temp_dir(), Some(nofile))
+        Self::start_with(args, &std::env::temp_dir(), Some(nofile), &[])
     }
 
     // The child moves into `Server`, whose Drop kills and waits for it.
     #[allow(clippy::zombie_processes)]
-    fn start_with(args: &[&str], dir: &Path, nofile: Option<u64>) -> Server {
+    fn start_with(
+        args: &[&str],
+        dir: &Path,
+        nofile: Option<u64>,
+        env: &[(&str, Option<&str>)],
+    ) -> Server {
         let bin = env!("CARGO_BIN_EXE_livescore");
         // `prlimit` (util-linux) sets the limit and execs the server in
         // its place: same pid, no unsafe `pre_exec` here.
@@ -47,16 +59,22 @@ impl Server {
             }
             None => Command::new(bin),
         };
+        // Each server owns its database: a private in-memory one unless
+        // the test passes --database-url (a flag beats the env var).
+        // Without this, servers started in the same directory would
+        // share ./livescore.db and resume each other's state.
+        cmd.env("DATABASE_URL", "sqlite::memory:")
+            .env("LIVESCORE_LOG", "info");
+        for (name, value) in env {
+            match value {
+                Some(v) => cmd.env(name, v),
+                None => cmd.env_remove(name),
+            };
+        }
         let mut child = cmd
             .args(args)
             .args(["--addr", "127.0.0.1:0"])
             .current_dir(dir)
-            // Each server owns its database: a private in-memory one unless
-            // the test passes --database-url (a flag beats the env var).
-            // Without this, servers started in the same directory would
-            // share ./livescore.db and resume each other's state.
-            .env("DATABASE_URL", "sqlite::memory:")
-            .env("LIVESCORE_LOG", "info")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

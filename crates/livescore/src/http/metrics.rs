@@ -32,8 +32,13 @@
 //! | `store_write_errors_total` | counter | | failed write attempts |
 //! | `store_lost_total` | counter | `class` = `state`, `other`, `unknown` | events that never reached the database (`state`: score history, shed last) |
 //! | `chat_messages_total` | counter | | chat messages published |
-//! | `chat_rejected_total` | counter | `reason` = `invalid`, `rate` | chat messages refused |
+//! | `chat_rejected_total` | counter | `reason` = `invalid`, `rate`, `game_rate`, `auth` | chat messages refused |
 //! | `http_request_duration_seconds` | histogram | `status` | time to the response head, streams (SSE, WebSocket upgrades) excluded: their lifetime is not latency |
+//!
+//! Every counter and gauge above (with its usual labels) is exported from
+//! the start at 0, so a dashboard (deploy/grafana/livescore.json) or an
+//! alert sees a series, and `rate()` a first sample, before anything
+//! happens; the histogram appears with the first request.
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -72,9 +77,93 @@ pub fn handle() -> PrometheusHandle {
             if metrics::set_global_recorder(recorder).is_err() {
                 tracing::warn!("a metrics recorder was already installed");
             }
+            export_zeroes();
             handle
         })
         .clone()
+}
+
+/// Counters exported at 0 from the start, with the label sets they get.
+const COUNTERS: &[(&str, &str, &[&str])] = &[
+    ("livescore_accept_errors_total", "", &[]),
+    ("livescore_bus_corrupt_total", "", &[]),
+    ("livescore_bus_epoch_resets_total", "", &[]),
+    ("livescore_bus_late_dropped_total", "", &[]),
+    ("livescore_bus_publish_retries_total", "", &[]),
+    ("livescore_bus_publish_timeouts_total", "", &[]),
+    ("livescore_bus_reconnects_total", "", &[]),
+    ("livescore_chat_messages_total", "", &[]),
+    (
+        "livescore_chat_rejected_total",
+        "reason",
+        &["invalid", "rate", "game_rate", "auth"],
+    ),
+    ("livescore_connections_dropped_total", "", &[]),
+    ("livescore_connections_evicted_total", "", &[]),
+    (
+        "livescore_connections_rejected_total",
+        "reason",
+        &["max_connections", "per_ip"],
+    ),
+    (
+        "livescore_events_delivered_total",
+        "transport",
+        &["sse", "ws"],
+    ),
+    ("livescore_events_total", "", &[]),
+    ("livescore_feed_lease_acquired_total", "", &[]),
+    (
+        "livescore_feed_polls_total",
+        "result",
+        &["ok", "not_modified", "error", "rejected"],
+    ),
+    ("livescore_hub_lagged_total", "", &[]),
+    (
+        "livescore_resets_total",
+        "reason",
+        &["evicted", "epoch", "unknown"],
+    ),
+    ("livescore_resumes_total", "", &[]),
+    (
+        "livescore_store_lost_total",
+        "class",
+        &["state", "other", "unknown"],
+    ),
+    ("livescore_store_write_errors_total", "", &[]),
+    ("livescore_store_writes_total", "", &[]),
+    ("livescore_subscribers_conflated_total", "", &[]),
+    (
+        "livescore_subscribers_dropped_total",
+        "reason",
+        &["lagged", "slow", "timeout"],
+    ),
+];
+
+/// Gauges exported at 0 from the start (`bus_*` are set at each scrape).
+const GAUGES: &[(&str, &str, &[&str])] = &[
+    ("livescore_bus_lag_events", "", &[]),
+    ("livescore_connections", "transport", &["sse", "ws"]),
+    ("livescore_store_queue", "", &[]),
+    ("livescore_tcp_connections", "", &[]),
+];
+
+fn export_zeroes() {
+    for &(name, label, values) in COUNTERS {
+        if values.is_empty() {
+            metrics::counter!(name).absolute(0);
+        }
+        for &v in values {
+            metrics::counter!(name, label => v).absolute(0);
+        }
+    }
+    for &(name, label, values) in GAUGES {
+        if values.is_empty() {
+            metrics::gauge!(name).increment(0.0);
+        }
+        for &v in values {
+            metrics::gauge!(name, label => v).increment(0.0);
+        }
+    }
 }
 
 /// `GET /metrics`.
