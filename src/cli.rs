@@ -83,6 +83,26 @@ pub enum Command {
     /// when a subscriber failed or an event was lost.
     /// Example: livescore bench --spawn --subscribers 10000 --events 100 --rate 10
     Bench(bench::BenchArgs),
+    /// Config files for `serve --config FILE`: `check FILE` validates one
+    /// without starting anything; `example` prints one with every key.
+    /// Example: livescore config check /etc/livescore/livescore.toml
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+/// `livescore config …`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Reads FILE as `serve --config FILE` would, ignoring the environment,
+    /// and says what is wrong (exit 1) or `ok` (exit 0).
+    /// Example: livescore config check /etc/livescore/livescore.toml
+    Check {
+        /// The file.
+        file: std::path::PathBuf,
+    },
+    /// Prints a commented config file with every key at its default.
+    /// Example: livescore config example > livescore.toml
+    Example,
 }
 
 #[cfg(test)]

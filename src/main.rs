@@ -1,9 +1,12 @@
 //! The `livescore` binary: parse the command line, set up logging, run.
 
 mod cli;
+mod config;
 
-use clap::Parser;
-use cli::{Cli, Command, LogFormat};
+use std::ffi::OsString;
+
+use clap::{CommandFactory, FromArgMatches, Parser};
+use cli::{Cli, Command, ConfigCommand, LogFormat};
 use livescore::app::{self, FeedSource, IngestConfig, ServerConfig};
 use livescore::cli::{bus_choice, record, ServerArgs};
 use livescore::feed::fetch::FetchConfig;
@@ -16,7 +19,7 @@ use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let cli = parse_cli();
     init_tracing(cli.log_format, cli.log_level.as_deref());
     match cli.command {
         Command::Demo(args) => {
@@ -136,24 +139,49 @@ async fn main() -> anyhow::Result<()> {
             }
         },
         Command::Bench(args) => std::process::exit(bench::main(args).await),
+        Command::Config(ConfigCommand::Example) => {
+            let root = Cli::command();
+            let serve = root
+                .find_subcommand("serve")
+                .expect("serve is a subcommand");
+            print!("{}", config::example(&root, serve));
+            Ok(())
+        }
+        Command::Config(ConfigCommand::Check { file }) => match check_config(&file) {
+            Ok(keys) => {
+                println!("{}: ok ({keys} keys)", file.display());
+                Ok(())
+            }
+            Err(err) => {
+                eprintln!("livescore config check: {err}");
+                std::process::exit(1);
+            }
+        },
     }
 }
 
+/// What the flags cannot say alone (a key file that cannot be read, a
+/// setting that needs a key), checked before anything starts.
+fn server_checks(args: &ServerArgs) -> Result<livescore::http::auth::Auth, String> {
+    let auth = args.auth.build()?;
+    if args.ws.chat_auth == livescore::http::ws::chat::ChatAuth::Required && !auth.accepts_tokens()
+    {
+        return Err(
+            "--chat-auth required needs a token key: --jwt-secret, --jwt-public-key or --jwks-url"
+                .into(),
+        );
+    }
+    Ok(auth)
+}
+
 fn server_config(args: &ServerArgs, feed: FeedSource, announce_url: bool) -> ServerConfig {
-    let auth = match args.auth.build() {
+    let auth = match server_checks(args) {
         Ok(auth) => auth,
         Err(err) => {
             eprintln!("livescore: {err}");
             std::process::exit(1);
         }
     };
-    if args.ws.chat_auth == livescore::http::ws::chat::ChatAuth::Required && !auth.accepts_tokens()
-    {
-        eprintln!(
-            "livescore: --chat-auth required needs a token key: --jwt-secret, --jwt-public-key or --jwks-url"
-        );
-        std::process::exit(1);
-    }
     ServerConfig {
         addr: args.addr,
         feed,
@@ -192,6 +220,69 @@ fn server_config(args: &ServerArgs, feed: FeedSource, announce_url: bool) -> Ser
             args.publish_timeout,
         ),
     }
+}
+
+/// The command line, with `--config FILE` (serve, demo) read into it:
+/// its keys become flags after those given, skipped where the command
+/// line or the environment already set the flag. Exits 2 with the reason
+/// on a bad file, like clap on a bad flag.
+fn parse_cli() -> Cli {
+    let mut argv: Vec<OsString> = std::env::args_os().collect();
+    let root = Cli::command();
+    let matches = root.clone().get_matches_from(&argv);
+    if let Some((name, sub)) = matches.subcommand() {
+        if let (true, Some(path)) = (
+            config::WITH_CONFIG.contains(&name),
+            sub.get_one::<std::path::PathBuf>("config"),
+        ) {
+            let text = std::fs::read_to_string(path).unwrap_or_else(|e| {
+                eprintln!("livescore: --config {}: {e}", path.display());
+                std::process::exit(2);
+            });
+            let sub_cmd = root.find_subcommand(name).expect("a parsed subcommand");
+            match config::flags_from_file(&root, sub_cmd, sub, path, &text) {
+                Ok(flags) => argv.extend(flags),
+                Err(err) => {
+                    eprintln!("livescore: {err}");
+                    std::process::exit(2);
+                }
+            }
+            return Cli::try_parse_from(&argv).unwrap_or_else(|e| {
+                eprintln!("livescore: a value in {} is not accepted:", path.display());
+                e.exit()
+            });
+        }
+    }
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
+/// `livescore config check FILE`: the file as `serve --config FILE` reads
+/// it, with no environment variable in the way, then the start-up checks.
+/// Returns how many keys it set.
+fn check_config(path: &std::path::Path) -> Result<usize, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let root = Cli::command()
+        .mut_args(|a| a.env(None))
+        .mut_subcommand("serve", |c| c.mut_args(|a| a.env(None)));
+    let serve = root
+        .find_subcommand("serve")
+        .expect("serve is a subcommand");
+    let bare = root
+        .clone()
+        .try_get_matches_from(["livescore", "serve"])
+        .map_err(|e| e.to_string())?;
+    let (_, sub) = bare.subcommand().expect("serve");
+    let flags = config::flags_from_file(&root, serve, sub, path, &text)?;
+    let mut argv: Vec<OsString> = vec!["livescore".into(), "serve".into()];
+    argv.extend(flags.iter().cloned());
+    let matches = root
+        .try_get_matches_from(&argv)
+        .map_err(|e| format!("{}: {}", path.display(), e.render().to_string().trim()))?;
+    let cli = Cli::from_arg_matches(&matches).map_err(|e| e.to_string())?;
+    if let Command::Serve(args) = cli.command {
+        server_checks(&args.server).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(flags.len())
 }
 
 /// A server that cannot start (database unreachable, port taken) says why

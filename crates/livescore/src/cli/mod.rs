@@ -20,6 +20,13 @@ pub use feed::{FeedFormat, FeedFormatArg};
 /// Flags every server command shares.
 #[derive(Debug, Args)]
 pub struct ServerArgs {
+    /// A TOML file with any of these flags as keys (`database-url =
+    /// "…"`); a flag on the command line or its environment variable beats
+    /// the file. `livescore config example` prints one with every key.
+    /// Example: --config /etc/livescore/livescore.toml
+    #[arg(long, env = "LIVESCORE_CONFIG", value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
+
     /// Address to listen on; port 0 picks a free port (the real one is
     /// printed). `:8000` listens on every interface.
     /// Example: --addr 127.0.0.1:0

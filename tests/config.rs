@@ -1,0 +1,178 @@
+//! `--config FILE` (issue 21) through the real binary: keys are flags,
+//! precedence is flag > environment > file > default, unknown keys and bad
+//! values name the file and line, and `config example` is a file that
+//! `config check` accepts.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::{client, Server, TempDir};
+use serde_json::json;
+
+fn livescore(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_livescore"));
+    cmd.args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run livescore")
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write config");
+    path
+}
+
+/// Whether the server takes a publish with `token`.
+async fn publishes_with(server: &Server, token: &str) -> bool {
+    let resp = client()
+        .post(format!("{}/api/publish", server.url))
+        .bearer_auth(token)
+        .json(&json!({"topic": "news", "event": "flash", "data": {"n": 1}}))
+        .send()
+        .await
+        .expect("publish");
+    resp.status().as_u16() == 202
+}
+
+#[tokio::test]
+async fn a_flag_beats_its_variable_which_beats_the_file_which_beats_the_default() {
+    let dir = TempDir::new("config-precedence");
+    let file = write(
+        dir.path(),
+        "livescore.toml",
+        "# the publish API's token\npublish-token = \"from-file\"\nchat_rate = 2.5\n",
+    );
+    let file = file.to_str().expect("path");
+    let unset = [("LIVESCORE_PUBLISH_TOKEN", None)];
+
+    let from_file = Server::start_env(&["serve", "--config", file], &unset);
+    assert!(publishes_with(&from_file, "from-file").await);
+    assert!(!publishes_with(&from_file, "from-env").await);
+
+    let from_env = Server::start_env(
+        &["serve", "--config", file],
+        &[("LIVESCORE_PUBLISH_TOKEN", Some("from-env"))],
+    );
+    assert!(publishes_with(&from_env, "from-env").await);
+    assert!(!publishes_with(&from_env, "from-file").await);
+
+    let from_flag = Server::start_env(
+        &["serve", "--config", file, "--publish-token", "from-flag"],
+        &[("LIVESCORE_PUBLISH_TOKEN", Some("from-env"))],
+    );
+    assert!(publishes_with(&from_flag, "from-flag").await);
+    assert!(!publishes_with(&from_flag, "from-env").await);
+    assert!(!publishes_with(&from_flag, "from-file").await);
+
+    // The file named by the variable, the same way.
+    let by_env = Server::start_env(
+        &["serve"],
+        &[
+            ("LIVESCORE_CONFIG", Some(file)),
+            ("LIVESCORE_PUBLISH_TOKEN", None),
+        ],
+    );
+    assert!(publishes_with(&by_env, "from-file").await);
+
+    // No file: the default (the publish API off).
+    let default = Server::start_env(&["serve"], &unset);
+    assert!(!publishes_with(&default, "from-file").await);
+}
+
+#[test]
+fn unknown_keys_and_bad_values_name_the_file_and_line() {
+    let dir = TempDir::new("config-bad");
+    let typo = write(
+        dir.path(),
+        "typo.toml",
+        "addr = \"127.0.0.1:0\"\n\n[limits]\nchat-rat = 3\n",
+    );
+    let out = livescore(&["serve", "--config", typo.to_str().expect("path")], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("typo.toml:3") && err.contains("unknown key `limits`"),
+        "{err}"
+    );
+
+    let unknown = write(
+        dir.path(),
+        "unknown.toml",
+        "addr = \"127.0.0.1:0\"\nchat-rat = 3\n",
+    );
+    let out = livescore(&["serve", "--config", unknown.to_str().expect("path")], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("unknown.toml:2") && err.contains("unknown key `chat-rat`"),
+        "{err}"
+    );
+
+    let bad = write(dir.path(), "bad.toml", "chat-rate = \"fast\"\n");
+    let out = livescore(&["serve", "--config", bad.to_str().expect("path")], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad.toml") && err.contains("--chat-rate"),
+        "{err}"
+    );
+
+    // `config check` says the same without starting anything.
+    let out = livescore(&["config", "check", unknown.to_str().expect("path")], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown key `chat-rat`"));
+}
+
+#[test]
+fn the_example_file_passes_check_and_check_applies_the_start_up_rules() {
+    let dir = TempDir::new("config-example");
+    let out = livescore(&["config", "example"], &[]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    for key in [
+        "addr = ",
+        "database-url = ",
+        "chat-retention = \"7d\"",
+        "log-level = ",
+    ] {
+        assert!(text.contains(key), "{key} missing from the example");
+    }
+    let example = write(dir.path(), "example.toml", &text);
+    // The environment does not mask the file: a bad variable is ignored.
+    let out = livescore(
+        &["config", "check", example.to_str().expect("path")],
+        &[("LIVESCORE_CHAT_RATE", "not-a-rate")],
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains(": ok"));
+
+    // Lists, switches and the rules checked at start (a key file that
+    // cannot be read; private topics without a key).
+    let good = write(
+        dir.path(),
+        "good.toml",
+        "jwt-secret = \"s3cret-s3cret-s3cret\"\nprivate-topics = [\"user/*\", \"private/*\"]\n\
+         cors-origin = [\"https://a.example\", \"https://b.example\"]\n",
+    );
+    let out = livescore(&["config", "check", good.to_str().expect("path")], &[]);
+    assert!(out.status.success(), "{out:?}");
+    let keyless = write(
+        dir.path(),
+        "keyless.toml",
+        "private-topics = [\"user/*\"]\n",
+    );
+    let out = livescore(&["config", "check", keyless.to_str().expect("path")], &[]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let missing = write(
+        dir.path(),
+        "missing.toml",
+        "jwt-public-key = \"/nonexistent.pem\"\n",
+    );
+    let out = livescore(&["config", "check", missing.to_str().expect("path")], &[]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent.pem"));
+}
