@@ -188,3 +188,36 @@ fn wrap(text: &str, width: usize) -> Vec<String> {
     }
     lines
 }
+
+/// Parses `argv` with the file named by `--config` (serve, demo) read
+/// into it: its keys become flags after those given, skipped where the
+/// command line or the environment already set the flag. Returns the
+/// parsed command line and the flags the file gave (none without a file).
+pub fn parse_with_file(argv: &[OsString]) -> Result<(crate::cli::Cli, Vec<OsString>), String> {
+    use clap::{CommandFactory, FromArgMatches};
+    let root = crate::cli::Cli::command();
+    let rendered = |e: clap::Error| e.render().to_string().trim().to_string();
+    let matches = root.clone().try_get_matches_from(argv).map_err(rendered)?;
+    let mut flags = Vec::new();
+    let mut full = matches;
+    if let Some((name, sub)) = full.subcommand() {
+        if let (true, Some(path)) = (
+            WITH_CONFIG.contains(&name),
+            sub.get_one::<std::path::PathBuf>("config"),
+        ) {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("--config {}: {e}", path.display()))?;
+            let sub_cmd = root.find_subcommand(name).expect("a parsed subcommand");
+            flags = flags_from_file(&root, sub_cmd, sub, path, &text)?;
+            let mut with_file = argv.to_vec();
+            with_file.extend(flags.iter().cloned());
+            let shown = path.display().to_string();
+            full = root
+                .clone()
+                .try_get_matches_from(&with_file)
+                .map_err(|e| format!("a value in {shown} is not accepted: {}", rendered(e)))?;
+        }
+    }
+    let cli = crate::cli::Cli::from_arg_matches(&full).map_err(rendered)?;
+    Ok((cli, flags))
+}

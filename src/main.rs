@@ -2,25 +2,25 @@
 
 mod cli;
 mod config;
+mod reload;
 
 use std::ffi::OsString;
 
-use clap::{CommandFactory, FromArgMatches, Parser};
+use clap::{CommandFactory, FromArgMatches};
 use cli::{Cli, Command, ConfigCommand, LogFormat};
 use livescore::app::{self, FeedSource, IngestConfig, ServerConfig};
 use livescore::cli::{bus_choice, record, ServerArgs};
 use livescore::feed::fetch::FetchConfig;
 use livescore::feed::poller::Polled;
-use livescore::http::publish::PublishToken;
+use livescore::http::publish::{PublishToken, PublishTokenCell};
 use livescore::http::HttpConfig;
 use livescore::store;
 use livescore_tools::{bench, publish, token, watch};
-use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = parse_cli();
-    init_tracing(cli.log_format, cli.log_level.as_deref());
+    let (cli, argv) = parse_cli();
+    let log = init_tracing(cli.log_format, cli.log_level.as_deref());
     match cli.command {
         Command::Demo(args) => {
             let replay = FeedSource::Replay {
@@ -41,7 +41,9 @@ async fn main() -> anyhow::Result<()> {
             if let Some(db) = &demo_db {
                 config.database_url = db.url.clone();
             }
+            let reload = reload::spawn(argv, config.http.publish_token.clone(), log);
             let result = app::serve(config, shutdown_signal()).await;
+            reload.abort();
             // Only a crash leaves the demo's own database behind (to resume).
             if let Some(db) = demo_db {
                 db.remove();
@@ -65,7 +67,10 @@ async fn main() -> anyhow::Result<()> {
                 (None, None) => FeedSource::None,
             };
             let config = server_config(&args.server, feed, false);
-            exit_on_error("serve", app::serve(config, shutdown_signal()).await)
+            let reload = reload::spawn(argv, config.http.publish_token.clone(), log);
+            let result = app::serve(config, shutdown_signal()).await;
+            reload.abort();
+            exit_on_error("serve", result)
         }
         Command::Ingest(args) => {
             let config = IngestConfig {
@@ -187,7 +192,9 @@ fn server_config(args: &ServerArgs, feed: FeedSource, announce_url: bool) -> Ser
         feed,
         http: HttpConfig {
             keepalive: args.keepalive,
-            publish_token: args.publish_token.as_deref().and_then(PublishToken::new),
+            publish_token: PublishTokenCell::new(
+                args.publish_token.as_deref().and_then(PublishToken::new),
+            ),
             publish_ack: args.publish_ack,
             store_wait: args.publish_timeout,
             ws: args.ws.config(),
@@ -222,38 +229,20 @@ fn server_config(args: &ServerArgs, feed: FeedSource, announce_url: bool) -> Ser
     }
 }
 
-/// The command line, with `--config FILE` (serve, demo) read into it:
-/// its keys become flags after those given, skipped where the command
-/// line or the environment already set the flag. Exits 2 with the reason
-/// on a bad file, like clap on a bad flag.
-fn parse_cli() -> Cli {
-    let mut argv: Vec<OsString> = std::env::args_os().collect();
-    let root = Cli::command();
-    let matches = root.clone().get_matches_from(&argv);
-    if let Some((name, sub)) = matches.subcommand() {
-        if let (true, Some(path)) = (
-            config::WITH_CONFIG.contains(&name),
-            sub.get_one::<std::path::PathBuf>("config"),
-        ) {
-            let text = std::fs::read_to_string(path).unwrap_or_else(|e| {
-                eprintln!("livescore: --config {}: {e}", path.display());
-                std::process::exit(2);
-            });
-            let sub_cmd = root.find_subcommand(name).expect("a parsed subcommand");
-            match config::flags_from_file(&root, sub_cmd, sub, path, &text) {
-                Ok(flags) => argv.extend(flags),
-                Err(err) => {
-                    eprintln!("livescore: {err}");
-                    std::process::exit(2);
-                }
-            }
-            return Cli::try_parse_from(&argv).unwrap_or_else(|e| {
-                eprintln!("livescore: a value in {} is not accepted:", path.display());
-                e.exit()
-            });
+/// The command line, with `--config FILE` (serve, demo) read into it (see
+/// `config::parse_with_file`). Exits 2 with the reason on a bad file, as
+/// clap does on a bad flag.
+fn parse_cli() -> (Cli, Vec<OsString>) {
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    // Help, version and bad flags exit here the way clap prints them.
+    Cli::command().get_matches_from(&argv);
+    match config::parse_with_file(&argv) {
+        Ok((cli, _)) => (cli, argv),
+        Err(err) => {
+            eprintln!("livescore: {err}");
+            std::process::exit(2);
         }
     }
-    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
 }
 
 /// `livescore config check FILE`: the file as `serve --config FILE` reads
@@ -297,21 +286,28 @@ fn exit_on_error(command: &str, result: Result<(), app::AppError>) -> anyhow::Re
 
 /// `--log-level` (or `LIVESCORE_LOG`) first, then `RUST_LOG`, then `info`.
 /// Colour only for a terminal that did not ask for none (`NO_COLOR`): a
-/// log file or journal gets plain text, no escape codes.
-fn init_tracing(format: LogFormat, level: Option<&str>) {
+/// log file or journal gets plain text, no escape codes. Returns how to
+/// change the level later (a config reload).
+fn init_tracing(format: LogFormat, level: Option<&str>) -> reload::LogLevel {
     use std::io::IsTerminal;
-    let filter = match level {
-        Some(level) => EnvFilter::new(level),
-        None => EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
-    };
     let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_env_filter(reload::log_filter(level))
         .with_ansi(ansi)
         .with_writer(std::io::stderr);
     match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => {
+            let builder = builder.with_filter_reloading();
+            let handle = builder.reload_handle();
+            builder.init();
+            Box::new(move |f| handle.reload(f).map_err(|e| e.to_string()))
+        }
+        LogFormat::Json => {
+            let builder = builder.json().with_filter_reloading();
+            let handle = builder.reload_handle();
+            builder.init();
+            Box::new(move |f| handle.reload(f).map_err(|e| e.to_string()))
+        }
     }
 }
 

@@ -7,6 +7,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::Duration;
 
 use common::{client, Server, TempDir};
 use serde_json::json;
@@ -175,4 +176,73 @@ fn the_example_file_passes_check_and_check_applies_the_start_up_rules() {
     let out = livescore(&["config", "check", missing.to_str().expect("path")], &[]);
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent.pem"));
+}
+
+/// SIGHUP re-reads the file: a new publish token holds for the next
+/// request while an open stream stays open and keeps receiving; a bad file
+/// is rejected whole and the running token stays; a key that needs a
+/// restart is said to.
+#[tokio::test]
+async fn sighup_applies_a_new_publish_token_and_a_bad_file_changes_nothing() {
+    let dir = TempDir::new("config-reload");
+    let path = write(dir.path(), "live.toml", "publish-token = \"first\"\n");
+    let server = Server::start_env(
+        &["serve", "--config", path.to_str().expect("path")],
+        &[("LIVESCORE_PUBLISH_TOKEN", None)],
+    );
+    let mut stream =
+        common::SseStream::connect(&format!("{}/api/stream?topic=news", server.url), None).await;
+    assert!(publishes_with(&server, "first").await);
+    let hup = || {
+        let ok = Command::new("kill")
+            .args(["-HUP", &server.pid().to_string()])
+            .status()
+            .expect("kill");
+        assert!(ok.success());
+    };
+
+    write(
+        dir.path(),
+        "live.toml",
+        "publish-token = \"second\"\nchat-rate = 3\n",
+    );
+    hup();
+    common::wait_until(
+        "the new token is taken",
+        Duration::from_secs(30),
+        || async { publishes_with(&server, "second").await },
+    )
+    .await;
+    assert!(!publishes_with(&server, "first").await);
+    common::wait_until("the restart warning", Duration::from_secs(30), || async {
+        server.logs().contains("need a restart") && server.logs().contains("chat-rate")
+    })
+    .await;
+
+    // A bad file: rejected whole, the running token stays.
+    write(
+        dir.path(),
+        "live.toml",
+        "publish-token = \"third\"\nchat-rat = 3\n",
+    );
+    hup();
+    common::wait_until("the rejection", Duration::from_secs(30), || async {
+        server.logs().contains("config reload rejected")
+    })
+    .await;
+    assert!(publishes_with(&server, "second").await);
+    assert!(!publishes_with(&server, "third").await);
+
+    // The stream opened before both reloads got every event, in order.
+    let mut flashes = 0;
+    // One before the reloads, one with the new token, one after the bad file.
+    while flashes < 3 {
+        let ev = stream
+            .next_event(Duration::from_secs(30))
+            .await
+            .expect("the stream stayed open");
+        if ev.event == "flash" {
+            flashes += 1;
+        }
+    }
 }

@@ -519,3 +519,18 @@ where
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// The sum of the samples of `series` in a `/metrics` text: `series` is a
+/// name (every label set counts) or a name with its exact labels. Every
+/// counter is exported at 0 from the start, so presence says nothing.
+#[allow(dead_code)]
+pub fn metric_in(text: &str, series: &str) -> f64 {
+    text.lines()
+        .filter(|l| {
+            l.strip_prefix(series).is_some_and(|r| {
+                r.starts_with(' ') || (!series.ends_with('}') && r.starts_with('{'))
+            })
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}

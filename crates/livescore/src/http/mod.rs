@@ -48,9 +48,10 @@ pub struct HttpConfig {
     pub keepalive: Duration,
     /// The `retry:` an SSE client waits before reconnecting.
     pub retry: Duration,
-    /// Bearer token for `POST /api/publish`; `None` turns the endpoint off
-    /// (403), so a server is never writable by accident.
-    pub publish_token: Option<publish::PublishToken>,
+    /// Bearer token for `POST /api/publish`; none turns the endpoint off
+    /// (403), so a server is never writable by accident. Replaceable at
+    /// run time (SIGHUP with `--config`).
+    pub publish_token: publish::PublishTokenCell,
     /// What a 202 from the publish API waits for (`--publish-ack`).
     pub publish_ack: publish::Ack,
     /// How long a `stored` 202 waits for the database (the publish
@@ -74,7 +75,7 @@ impl Default for HttpConfig {
         Self {
             keepalive: Duration::from_secs(15),
             retry: Duration::from_secs(2),
-            publish_token: None,
+            publish_token: publish::PublishTokenCell::default(),
             publish_ack: publish::Ack::Bus,
             store_wait: crate::bus::DEFAULT_PUBLISH_TIMEOUT,
             ws: ws::WsConfig::default(),

@@ -83,6 +83,37 @@ impl PublishToken {
     }
 }
 
+/// The static publish token, replaceable while the server runs (a config
+/// reload on SIGHUP): every clone of an `HttpConfig` shares one.
+#[derive(Debug, Clone, Default)]
+pub struct PublishTokenCell(std::sync::Arc<std::sync::RwLock<Option<PublishToken>>>);
+
+impl PublishTokenCell {
+    /// A cell holding `token` (`None`: the static token is off).
+    pub fn new(token: Option<PublishToken>) -> Self {
+        Self(std::sync::Arc::new(std::sync::RwLock::new(token)))
+    }
+
+    /// Replaces the token; the next request is checked against the new one.
+    pub fn set(&self, token: Option<PublishToken>) {
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = token;
+    }
+
+    /// Whether a static token is configured.
+    pub fn is_set(&self) -> bool {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).is_some()
+    }
+
+    /// Whether `given` is the static token (never when none is set).
+    pub fn matches(&self, given: &str) -> bool {
+        self.0
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .is_some_and(|t| t.matches(given))
+    }
+}
+
 impl std::fmt::Debug for PublishToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("PublishToken(<redacted>)")
@@ -139,7 +170,7 @@ pub(crate) struct Published {
     ))]
 pub async fn publish(State(st): State<AppState>, req: Request) -> Result<Response, ApiError> {
     let auth = &st.config.auth;
-    if st.config.publish_token.is_none() && !auth.accepts_tokens() {
+    if !st.config.publish_token.is_set() && !auth.accepts_tokens() {
         return Err(ApiError::Forbidden(
             "the publish API is off: the server has no publish token".into(),
         ));
@@ -158,11 +189,7 @@ pub async fn publish(State(st): State<AppState>, req: Request) -> Result<Respons
     // The static token may publish anywhere; a signed token where its
     // publish grant says, checked once the topic is known. Either is
     // verified before the body is read.
-    let static_ok = st
-        .config
-        .publish_token
-        .as_ref()
-        .is_some_and(|t| t.matches(given));
+    let static_ok = st.config.publish_token.matches(given);
     let grant = match static_ok {
         true => None,
         false if auth.accepts_tokens() && !given.is_empty() => Some(auth.verify(given)?),

@@ -19,7 +19,9 @@ use crate::store::{self, StoreHandle, WriterStatus};
 /// publishing on under `token`.
 async fn state(token: Option<&str>) -> AppState {
     let config = HttpConfig {
-        publish_token: token.and_then(super::publish::PublishToken::new),
+        publish_token: super::publish::PublishTokenCell::new(
+            token.and_then(super::publish::PublishToken::new),
+        ),
         ..HttpConfig::default()
     };
     let bus: Arc<dyn Bus> = Arc::new(MemoryBus::new(1, 0));

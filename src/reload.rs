@@ -1,0 +1,128 @@
+//! SIGHUP: re-read the `--config` file and apply what can change while
+//! the server runs. Today that is the static publish token and the log
+//! level; a change to any other key is logged as needing a restart. A file
+//! that does not parse, or names an unknown key or a bad value, is
+//! rejected whole and logged, and the running settings stay.
+
+use std::ffi::OsString;
+
+use livescore::http::publish::{PublishToken, PublishTokenCell};
+use tracing_subscriber::EnvFilter;
+
+/// Replaces the log filter of the running process.
+pub type LogLevel = Box<dyn Fn(EnvFilter) -> Result<(), String> + Send + Sync>;
+
+/// Keys a reload applies; every other changed key needs a restart.
+const LIVE_KEYS: &[&str] = &["publish-token", "log-level"];
+
+/// `--log-level` when given, else `RUST_LOG`, else `info`.
+pub fn log_filter(level: Option<&str>) -> EnvFilter {
+    match level {
+        Some(level) => EnvFilter::new(level),
+        None => EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+    }
+}
+
+/// Starts the reloader for a server started from `argv`; the caller
+/// aborts it when the server has stopped. Without `--config` a SIGHUP is
+/// logged and ignored (rather than ending the process, its default).
+pub fn spawn(
+    argv: Vec<OsString>,
+    publish: PublishTokenCell,
+    log: LogLevel,
+) -> tokio::task::JoinHandle<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    // Installed now, not when the task first runs: the server says it is
+    // listening before then, and a SIGHUP in between would end it.
+    let hup = signal(SignalKind::hangup());
+    tokio::spawn(async move {
+        let mut hup = match hup {
+            Ok(s) => s,
+            Err(err) => {
+                tracing::warn!(%err, "cannot listen for SIGHUP; config reload is off");
+                return;
+            }
+        };
+        let mut applied = match crate::config::parse_with_file(&argv) {
+            Ok((_, flags)) => flags,
+            Err(_) => Vec::new(),
+        };
+        while hup.recv().await.is_some() {
+            match crate::config::parse_with_file(&argv) {
+                Err(err) => {
+                    tracing::error!(%err, "config reload rejected; the running settings stay")
+                }
+                Ok((cli, flags)) => {
+                    let Some(server) = server_args(&cli) else {
+                        continue;
+                    };
+                    if server.config.is_none() {
+                        tracing::warn!("SIGHUP: there is no --config file to reload");
+                        continue;
+                    }
+                    publish.set(server.publish_token.as_deref().and_then(PublishToken::new));
+                    if let Err(err) = log(log_filter(cli.log_level.as_deref())) {
+                        tracing::warn!(%err, "cannot change the log level");
+                    }
+                    let restart: Vec<String> = changed_keys(&applied, &flags)
+                        .into_iter()
+                        .filter(|k| !LIVE_KEYS.contains(&k.as_str()))
+                        .collect();
+                    if restart.is_empty() {
+                        tracing::info!("config reloaded");
+                    } else {
+                        tracing::warn!(
+                            keys = restart.join(", "),
+                            "config reloaded; these changes need a restart and are not applied"
+                        );
+                    }
+                    applied = flags;
+                }
+            }
+        }
+    })
+}
+
+fn server_args(cli: &crate::cli::Cli) -> Option<&livescore::cli::ServerArgs> {
+    match &cli.command {
+        crate::cli::Command::Serve(a) => Some(&a.server),
+        crate::cli::Command::Demo(a) => Some(&a.server),
+        _ => None,
+    }
+}
+
+/// The keys whose flags differ between two sets of file flags
+/// (`--key=value`, or `--key` for a switch).
+fn changed_keys(before: &[OsString], after: &[OsString]) -> Vec<String> {
+    let key = |f: &OsString| {
+        let f = f.to_string_lossy();
+        let f = f.trim_start_matches("--");
+        f.split_once('=').map_or(f, |(k, _)| k).to_string()
+    };
+    let mut keys: Vec<String> = before
+        .iter()
+        .filter(|f| !after.contains(f))
+        .chain(after.iter().filter(|f| !before.contains(f)))
+        .map(key)
+        .collect();
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changed_keys_are_those_added_removed_or_given_another_value() {
+        let f = |v: &[&str]| v.iter().map(OsString::from).collect::<Vec<_>>();
+        let before = f(&["--addr=127.0.0.1:1", "--publish-token=a", "--chat-rate=1"]);
+        let after = f(&["--addr=127.0.0.1:2", "--publish-token=a", "--verbose"]);
+        assert_eq!(
+            changed_keys(&before, &after),
+            ["addr", "chat-rate", "verbose"]
+        );
+        assert!(changed_keys(&before, &before).is_empty());
+    }
+}
