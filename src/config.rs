@@ -189,13 +189,17 @@ fn wrap(text: &str, width: usize) -> Vec<String> {
     lines
 }
 
-/// Parses `argv` with the file named by `--config` (serve, demo) read
-/// into it: its keys become flags after those given, skipped where the
-/// command line or the environment already set the flag. Returns the
-/// parsed command line and the flags the file gave (none without a file).
-pub fn parse_with_file(argv: &[OsString]) -> Result<(crate::cli::Cli, Vec<OsString>), String> {
-    use clap::{CommandFactory, FromArgMatches};
-    let root = crate::cli::Cli::command();
+/// Parses `argv` by `root` (the binary's command, or one with the
+/// environment switched off) with the file named by `--config` (serve,
+/// demo) read into it: its keys become flags after those given, skipped
+/// where the command line or the environment already set the flag.
+/// Returns the parsed command line and the flags the file gave (none
+/// without a file).
+pub fn parse_with_file(
+    root: &Command,
+    argv: &[OsString],
+) -> Result<(crate::cli::Cli, Vec<OsString>), String> {
+    use clap::FromArgMatches;
     let rendered = |e: clap::Error| e.render().to_string().trim().to_string();
     let matches = root.clone().try_get_matches_from(argv).map_err(rendered)?;
     let mut flags = Vec::new();
@@ -208,7 +212,7 @@ pub fn parse_with_file(argv: &[OsString]) -> Result<(crate::cli::Cli, Vec<OsStri
             let text = std::fs::read_to_string(path)
                 .map_err(|e| format!("--config {}: {e}", path.display()))?;
             let sub_cmd = root.find_subcommand(name).expect("a parsed subcommand");
-            flags = flags_from_file(&root, sub_cmd, sub, path, &text)?;
+            flags = flags_from_file(root, sub_cmd, sub, path, &text)?;
             let mut with_file = argv.to_vec();
             with_file.extend(flags.iter().cloned());
             let shown = path.display().to_string();

@@ -6,7 +6,7 @@ mod reload;
 
 use std::ffi::OsString;
 
-use clap::{CommandFactory, FromArgMatches};
+use clap::CommandFactory;
 use cli::{Cli, Command, ConfigCommand, LogFormat};
 use livescore::app::{self, FeedSource, IngestConfig, ServerConfig};
 use livescore::cli::{bus_choice, record, ServerArgs};
@@ -19,7 +19,7 @@ use livescore_tools::{bench, publish, token, watch};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let (cli, argv) = parse_cli();
+    let (cli, started) = parse_cli();
     let log = init_tracing(cli.log_format, cli.log_level.as_deref());
     match cli.command {
         Command::Demo(args) => {
@@ -41,7 +41,7 @@ async fn main() -> anyhow::Result<()> {
             if let Some(db) = &demo_db {
                 config.database_url = db.url.clone();
             }
-            let reload = reload::spawn(argv, config.http.publish_token.clone(), log);
+            let reload = reload::spawn(started, config.http.publish_token.clone(), log);
             let result = app::serve(config, shutdown_signal()).await;
             reload.abort();
             // Only a crash leaves the demo's own database behind (to resume).
@@ -67,7 +67,7 @@ async fn main() -> anyhow::Result<()> {
                 (None, None) => FeedSource::None,
             };
             let config = server_config(&args.server, feed, false);
-            let reload = reload::spawn(argv, config.http.publish_token.clone(), log);
+            let reload = reload::spawn(started, config.http.publish_token.clone(), log);
             let result = app::serve(config, shutdown_signal()).await;
             reload.abort();
             exit_on_error("serve", result)
@@ -232,12 +232,13 @@ fn server_config(args: &ServerArgs, feed: FeedSource, announce_url: bool) -> Ser
 /// The command line, with `--config FILE` (serve, demo) read into it (see
 /// `config::parse_with_file`). Exits 2 with the reason on a bad file, as
 /// clap does on a bad flag.
-fn parse_cli() -> (Cli, Vec<OsString>) {
+fn parse_cli() -> (Cli, reload::Started) {
     let argv: Vec<OsString> = std::env::args_os().collect();
+    let root = Cli::command();
     // Help, version and bad flags exit here the way clap prints them.
-    Cli::command().get_matches_from(&argv);
-    match config::parse_with_file(&argv) {
-        Ok((cli, _)) => (cli, argv),
+    root.clone().get_matches_from(&argv);
+    match config::parse_with_file(&root, &argv) {
+        Ok((cli, file_flags)) => (cli, reload::Started { argv, file_flags }),
         Err(err) => {
             eprintln!("livescore: {err}");
             std::process::exit(2);
@@ -249,25 +250,16 @@ fn parse_cli() -> (Cli, Vec<OsString>) {
 /// it, with no environment variable in the way, then the start-up checks.
 /// Returns how many keys it set.
 fn check_config(path: &std::path::Path) -> Result<usize, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let root = Cli::command()
         .mut_args(|a| a.env(None))
         .mut_subcommand("serve", |c| c.mut_args(|a| a.env(None)));
-    let serve = root
-        .find_subcommand("serve")
-        .expect("serve is a subcommand");
-    let bare = root
-        .clone()
-        .try_get_matches_from(["livescore", "serve"])
-        .map_err(|e| e.to_string())?;
-    let (_, sub) = bare.subcommand().expect("serve");
-    let flags = config::flags_from_file(&root, serve, sub, path, &text)?;
-    let mut argv: Vec<OsString> = vec!["livescore".into(), "serve".into()];
-    argv.extend(flags.iter().cloned());
-    let matches = root
-        .try_get_matches_from(&argv)
-        .map_err(|e| format!("{}: {}", path.display(), e.render().to_string().trim()))?;
-    let cli = Cli::from_arg_matches(&matches).map_err(|e| e.to_string())?;
+    let argv: Vec<OsString> = vec![
+        "livescore".into(),
+        "serve".into(),
+        "--config".into(),
+        path.into(),
+    ];
+    let (cli, flags) = config::parse_with_file(&root, &argv)?;
     if let Command::Serve(args) = cli.command {
         server_checks(&args.server).map_err(|e| format!("{}: {e}", path.display()))?;
     }

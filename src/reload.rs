@@ -23,11 +23,20 @@ pub fn log_filter(level: Option<&str>) -> EnvFilter {
     }
 }
 
-/// Starts the reloader for a server started from `argv`; the caller
+/// How the running server was started: its command line and the flags
+/// its config file gave then (what a reload compares against).
+pub struct Started {
+    /// The process's arguments.
+    pub argv: Vec<OsString>,
+    /// The flags `--config` added at start (none without a file).
+    pub file_flags: Vec<OsString>,
+}
+
+/// Starts the reloader for a server started as `started`; the caller
 /// aborts it when the server has stopped. Without `--config` a SIGHUP is
 /// logged and ignored (rather than ending the process, its default).
 pub fn spawn(
-    argv: Vec<OsString>,
+    started: Started,
     publish: PublishTokenCell,
     log: LogLevel,
 ) -> tokio::task::JoinHandle<()> {
@@ -43,12 +52,14 @@ pub fn spawn(
                 return;
             }
         };
-        let mut applied = match crate::config::parse_with_file(&argv) {
-            Ok((_, flags)) => flags,
-            Err(_) => Vec::new(),
-        };
+        use clap::CommandFactory;
+        let Started {
+            argv,
+            file_flags: mut applied,
+        } = started;
+        let root = crate::cli::Cli::command();
         while hup.recv().await.is_some() {
-            match crate::config::parse_with_file(&argv) {
+            match crate::config::parse_with_file(&root, &argv) {
                 Err(err) => {
                     tracing::error!(%err, "config reload rejected; the running settings stay")
                 }
