@@ -206,7 +206,15 @@ async fn send(ws: &mut Ws, v: Value) {
 /// A WebSocket on `base`, subscribed to the game and its chat, once the
 /// node knows the game (from its own poll or over the bus).
 async fn join(base: &str) -> Ws {
-    let url = format!("{}/ws", base.replacen("http://", "ws://", 1));
+    join_with(base, None).await
+}
+
+/// [`join`], carrying `token` (as `?access_token=`) when there is one.
+async fn join_with(base: &str, token: Option<&str>) -> Ws {
+    let mut url = format!("{}/ws", base.replacen("http://", "ws://", 1));
+    if let Some(token) = token {
+        url.push_str(&format!("?access_token={token}"));
+    }
     let mut ws = tokio_tungstenite::connect_async(url)
         .await
         .expect("websocket handshake")
@@ -291,30 +299,6 @@ async fn chat_is_seen_by_everyone_in_one_order(backend: Backend) {
     assert_eq!(chats(&mut late, 6).await, seen_a);
 }
 
-/// A WebSocket on `base` carrying `token` (as `?access_token=`), joined
-/// like [`join`].
-async fn join_as(base: &str, token: &str) -> Ws {
-    let url = format!(
-        "{}/ws?access_token={token}",
-        base.replacen("http://", "ws://", 1)
-    );
-    let mut ws = tokio_tungstenite::connect_async(url)
-        .await
-        .expect("websocket handshake")
-        .0;
-    send(
-        &mut ws,
-        json!({"type": "subscribe", "topics": [format!("game/{GAME}"), format!("chat/{GAME}")]}),
-    )
-    .await;
-    loop {
-        let v = next_ws_json(&mut ws).await;
-        if v["type"] == "event" && v["event"] == "game" {
-            return ws;
-        }
-    }
-}
-
 const CHAT_SECRET: &str = "a-chat-secret-that-is-long-enough-0123456789";
 
 /// An HS256 token for `sub` (named `name`), valid for an hour.
@@ -378,8 +362,8 @@ async fn a_users_chat_identity_and_limit_hold_across_nodes(backend: Backend) {
     );
     let (a, b) = (&nodes[0], &nodes[1]);
     let token = chat_token("42", "Ada");
-    let mut on_a = join_as(&a.url, &token).await;
-    let mut on_b = join_as(&b.url, &token).await;
+    let mut on_a = join_with(&a.url, Some(&token)).await;
+    let mut on_b = join_with(&b.url, Some(&token)).await;
     let mut anon = join(&b.url).await;
 
     // Anonymous: refused by name of the rule, and the socket stays usable.
@@ -424,7 +408,7 @@ async fn a_users_chat_identity_and_limit_hold_across_nodes(backend: Backend) {
         "{err}"
     );
     // Another user on node B has a burst of their own.
-    let mut other = join_as(&b.url, &chat_token("7", "")).await;
+    let mut other = join_with(&b.url, Some(&chat_token("7", ""))).await;
     let (name, user) = chat_once(&mut other, "seven").await.expect("own burst");
     assert_eq!(
         (name.as_str(), user.as_str()),

@@ -149,21 +149,26 @@ const GAUGES: &[(&str, &str, &[&str])] = &[
 
 fn export_zeroes() {
     for &(name, label, values) in COUNTERS {
-        if values.is_empty() {
-            metrics::counter!(name).absolute(0);
-        }
-        for &v in values {
-            metrics::counter!(name, label => v).absolute(0);
+        for labels in label_sets(label, values) {
+            metrics::counter!(name, labels).absolute(0);
         }
     }
     for &(name, label, values) in GAUGES {
-        if values.is_empty() {
-            metrics::gauge!(name).increment(0.0);
-        }
-        for &v in values {
-            metrics::gauge!(name, label => v).increment(0.0);
+        for labels in label_sets(label, values) {
+            metrics::gauge!(name, labels).increment(0.0);
         }
     }
+}
+
+/// One label set per value, or the one empty set of an unlabelled series.
+fn label_sets(label: &'static str, values: &[&'static str]) -> Vec<Vec<metrics::Label>> {
+    if values.is_empty() {
+        return vec![Vec::new()];
+    }
+    values
+        .iter()
+        .map(|&v| vec![metrics::Label::new(label, v)])
+        .collect()
 }
 
 /// `GET /metrics`.
