@@ -84,6 +84,13 @@ async fn a_flag_beats_its_variable_which_beats_the_file_which_beats_the_default(
     assert!(!publishes_with(&default, "from-file").await);
 }
 
+/// `serve --config` with `file`: refused at start (exit 2), its stderr.
+fn refused_at_start(file: &Path) -> String {
+    let out = livescore(&["serve", "--config", file.to_str().expect("path")], &[]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 #[test]
 fn unknown_keys_and_bad_values_name_the_file_and_line() {
     let dir = TempDir::new("config-bad");
@@ -92,9 +99,7 @@ fn unknown_keys_and_bad_values_name_the_file_and_line() {
         "typo.toml",
         "addr = \"127.0.0.1:0\"\n\n[limits]\nchat-rat = 3\n",
     );
-    let out = livescore(&["serve", "--config", typo.to_str().expect("path")], &[]);
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = refused_at_start(&typo);
     assert!(
         err.contains("typo.toml:3") && err.contains("unknown key `limits`"),
         "{err}"
@@ -105,18 +110,14 @@ fn unknown_keys_and_bad_values_name_the_file_and_line() {
         "unknown.toml",
         "addr = \"127.0.0.1:0\"\nchat-rat = 3\n",
     );
-    let out = livescore(&["serve", "--config", unknown.to_str().expect("path")], &[]);
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = refused_at_start(&unknown);
     assert!(
         err.contains("unknown.toml:2") && err.contains("unknown key `chat-rat`"),
         "{err}"
     );
 
     let bad = write(dir.path(), "bad.toml", "chat-rate = \"fast\"\n");
-    let out = livescore(&["serve", "--config", bad.to_str().expect("path")], &[]);
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = refused_at_start(&bad);
     assert!(
         err.contains("bad.toml") && err.contains("--chat-rate"),
         "{err}"

@@ -10,6 +10,16 @@ use livescore::model::EventId;
 
 const SUBSCRIBERS: usize = 10_000;
 
+/// Event `seq` on the `bench` topic.
+fn event(seq: u64, data: &Bytes) -> Envelope {
+    Envelope {
+        id: EventId::new(1, seq),
+        topic: "bench".into(),
+        event: "bench".into(),
+        data: data.clone(),
+    }
+}
+
 fn fanout(c: &mut Criterion) {
     let hub = Hub::new(1);
     let mut subs: Vec<_> = (0..SUBSCRIBERS)
@@ -25,12 +35,7 @@ fn fanout(c: &mut Criterion) {
     group.bench_function("ingest + 10k try_next", |b| {
         b.iter(|| {
             seq += 1;
-            hub.ingest(&Envelope {
-                id: EventId::new(1, seq),
-                topic: "bench".into(),
-                event: "bench".into(),
-                data: data.clone(),
-            });
+            hub.ingest(&event(seq, &data));
             let mut bytes = 0;
             for sub in &mut subs {
                 match sub.try_next() {
@@ -59,12 +64,7 @@ fn distinct_sets(c: &mut Criterion) {
     group.bench_function("ingest beside 10k distinct idle sets", |b| {
         b.iter(|| {
             seq += 1;
-            hub.ingest(&Envelope {
-                id: EventId::new(1, seq),
-                topic: "bench".into(),
-                event: "bench".into(),
-                data: data.clone(),
-            });
+            hub.ingest(&event(seq, &data));
             matches!(sub.try_next(), Next::Frame(_))
         })
     });
