@@ -49,6 +49,21 @@ after(async () => {
   if (workDir) rmSync(workDir, { recursive: true, force: true });
 });
 
+/**
+ * The page in a new browser context as `/?access_token=<claims + 10 min,
+ * following the board, games and chats>`; page errors are collected.
+ */
+async function openWith(claims) {
+  const signed = token({ ...claims, exp: Math.floor(Date.now() / 1000) + 600,
+    livescore: { subscribe: ['scores', 'game/*', 'chat/*'] } });
+  const page = await (await browser.newContext()).newPage();
+  const errors = [];
+  page.on('pageerror', (err) => errors.push(String(err)));
+  await page.goto(`${url}/?access_token=${signed}`, { waitUntil: 'domcontentloaded' });
+  const waitFor = (what, fn) => waitOn(page, what, fn, undefined, TIMEOUT_MS, () => server.tail());
+  return { page, errors, waitFor };
+}
+
 test('the page reads a private scoreboard with ?access_token=', async () => {
   // Without a token: refused, both the stream and the snapshot.
   const stream = await fetch(`${url}/api/stream?topic=scores`, { headers: { Accept: 'text/event-stream' } });
@@ -56,13 +71,7 @@ test('the page reads a private scoreboard with ?access_token=', async () => {
   assert.match((await stream.json()).error, /needs a token/);
   assert.equal((await fetch(`${url}/api/`)).status, 401);
 
-  const fan = token({ sub: 'fan-1', exp: Math.floor(Date.now() / 1000) + 600,
-    livescore: { subscribe: ['scores', 'game/*', 'chat/*'] } });
-  const page = await (await browser.newContext()).newPage();
-  const errors = [];
-  page.on('pageerror', (err) => errors.push(String(err)));
-  await page.goto(`${url}/?access_token=${fan}`, { waitUntil: 'domcontentloaded' });
-  const waitFor = (what, fn) => waitOn(page, what, fn, undefined, TIMEOUT_MS, () => server.tail());
+  const { page, errors, waitFor } = await openWith({ sub: 'fan-1' });
   await waitFor('the stream is live', () => document.getElementById('conn').dataset.state === 'live');
   await waitFor('the midday board', () => document.querySelectorAll('.game').length === 16);
   assert.ok(!(await page.evaluate(allFinal)), 'midday: games still on');
@@ -75,13 +84,7 @@ test('the page reads a private scoreboard with ?access_token=', async () => {
 });
 
 test('chat shows the name from the token, marked as signed in, not the typed one', async () => {
-  const ada = token({ sub: '42', name: 'Ada', exp: Math.floor(Date.now() / 1000) + 600,
-    livescore: { subscribe: ['scores', 'game/*', 'chat/*'] } });
-  const page = await (await browser.newContext()).newPage();
-  const errors = [];
-  page.on('pageerror', (err) => errors.push(String(err)));
-  await page.goto(`${url}/?access_token=${ada}`, { waitUntil: 'domcontentloaded' });
-  const waitFor = (what, fn) => waitOn(page, what, fn, undefined, TIMEOUT_MS, () => server.tail());
+  const { page, errors, waitFor } = await openWith({ sub: '42', name: 'Ada' });
   const card = page.locator('.game').first();
   await card.waitFor({ timeout: TIMEOUT_MS });
   await card.click();
