@@ -25,6 +25,7 @@
 //! | `subscribers_conflated_total` | counter | | lagging subscribers skipped to the latest state |
 //! | `subscribers_dropped_total` | counter | `reason` = `lagged`, `slow`, `timeout` | subscribers disconnected |
 //! | `hub_lagged_total` | counter | | the hub fell behind the bus and refilled |
+//! | `hub_skipped_total` | counter | | events the hub stepped over after falling behind the bus ring (never score history: that is recovered apart) |
 //! | `history_events` | gauge | `topic` | events kept for resume: the 20 largest topics, the rest summed as `other` |
 //! | `feed_polls_total` | counter | `result` | feed polls by outcome |
 //! | `store_queue` | gauge | | events published but not yet written |
@@ -118,6 +119,7 @@ const COUNTERS: &[(&str, &str, &[&str])] = &[
         &["ok", "not_modified", "error", "rejected"],
     ),
     ("livescore_hub_lagged_total", "", &[]),
+    ("livescore_hub_skipped_total", "", &[]),
     (
         "livescore_resets_total",
         "reason",

@@ -557,7 +557,31 @@ async fn refill(hub: &Hub, bus: &dyn Bus) {
                 // start (ingesting its first event resets the clients).
                 after = EventId::new(bus.epoch(), 0);
             }
-            Err(BusError::Evicted(_)) | Err(BusError::OtherEpoch(_)) | Err(BusError::Closed) => {
+            Err(BusError::Evicted(_)) => {
+                // Further behind than the ring: the score history the bus
+                // kept apart still reaches every client (a chat flood must
+                // not cost a client the final score); what else was in
+                // between is gone, as it is for the store writer.
+                let Ok((state, resume)) = bus.recover_state(after).await else {
+                    tracing::error!(%after, "hub fell further behind than the bus retains; clients will get current state");
+                    return;
+                };
+                if resume.seq <= after.seq {
+                    return;
+                }
+                tracing::error!(
+                    %after,
+                    %resume,
+                    recovered = state.len(),
+                    "hub fell behind the bus ring; score history recovered apart, other events in between skipped"
+                );
+                metrics::counter!("livescore_hub_skipped_total").increment((resume.seq - after.seq).saturating_sub(state.len() as u64));
+                for env in &state {
+                    hub.ingest(env);
+                }
+                after = resume;
+            }
+            Err(BusError::OtherEpoch(_)) | Err(BusError::Closed) => {
                 tracing::error!(%after, "hub fell further behind than the bus retains; clients will get current state");
                 return;
             }

@@ -420,3 +420,61 @@ fn channels_of_gone_subscribers_are_forgotten() {
         live.len()
     );
 }
+
+/// A chat flood larger than the bus ring while the hub was not reading
+/// (the flood test's unthrottled case on a busy machine): the hub refills
+/// from the state events the bus kept apart, so a scoreboard client still
+/// gets every score and the final board, not a gap it would wait on
+/// forever.
+#[tokio::test]
+async fn a_hub_that_fell_past_the_bus_ring_still_delivers_every_score() {
+    use std::time::Duration;
+
+    use crate::bus::memory::RING_CAPACITY;
+    use crate::bus::MemoryBus;
+
+    let bus: Arc<dyn Bus> = Arc::new(MemoryBus::new(1, 0));
+    let hub = Hub::new(1);
+    let rx = bus.subscribe();
+    let data = |s: &str| Bytes::from(s.to_owned());
+    bus.publish("scores", "update", data("[0]"), None)
+        .await
+        .expect("publish");
+    let first = bus
+        .read_after(EventId::new(1, 0), 1)
+        .await
+        .expect("the first event");
+    hub.ingest(&first[0]);
+    let mut board = hub.subscribe(topics(&["game/a", "scores"]), Start::Current);
+    drain(&mut board);
+
+    let mut scores = Vec::new();
+    for i in 0..2 * RING_CAPACITY {
+        let (topic, event) = if i % 1_000 == 0 {
+            ("game/a", "score")
+        } else {
+            ("chat/a", "chat")
+        };
+        let id = bus
+            .publish(topic, event, data("{}"), None)
+            .await
+            .expect("publish");
+        if topic == "game/a" {
+            scores.push((id.seq, event.to_owned()));
+        }
+    }
+    let last = bus
+        .publish("scores", "update", data("[1]"), None)
+        .await
+        .expect("publish");
+    scores.push((last.seq, "update".to_owned()));
+
+    let cancel = CancellationToken::new();
+    let task = tokio::spawn(run(hub.clone(), bus.clone(), rx, cancel.clone(), |_| {}));
+    while hub.last_id() != Some(last) {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    cancel.cancel();
+    task.await.expect("hub task");
+    assert_eq!(drain(&mut board), scores);
+}
