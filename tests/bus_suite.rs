@@ -16,7 +16,7 @@ mod redis_support;
 use std::cell::Cell;
 use std::time::Duration;
 
-use common::{Server, SseStream};
+use common::{client, Server, SseStream};
 use futures::{SinkExt, StreamExt};
 use nats_support::{NatsStream, SHARED_NATS};
 use redis_support::{
@@ -142,6 +142,24 @@ async fn events_reach_every_client_with_one_id(backend: Backend) {
         for sse in &mut clients {
             assert_eq!(next_flash(sse).await, (id.clone(), n));
         }
+    }
+    // Every bus stamps when it took an event, so each node times every
+    // live delivery (publish→deliver latency), wherever it was published.
+    let per_node = clients.len() / nodes.len();
+    for node in &nodes {
+        let text = client()
+            .get(format!("{}/metrics", node.url))
+            .send()
+            .await
+            .expect("/metrics")
+            .text()
+            .await
+            .expect("text");
+        let timed = common::metric_in(
+            &text,
+            "livescore_delivery_latency_seconds_count{transport=\"sse\"}",
+        );
+        assert_eq!(timed, (5 * per_node) as f64, "{}", node.url);
     }
     let bus = common::health(&nodes[0].url).await.1["bus"].clone();
     assert_eq!(bus["kind"], backend.kind());

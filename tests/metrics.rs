@@ -156,23 +156,42 @@ async fn counters_move_as_clients_connect_and_events_flow() {
         0.0
     );
 
+    // Each live delivery's publish→deliver delay, per transport.
+    for transport in ["sse", "ws"] {
+        let count =
+            format!("livescore_delivery_latency_seconds_count{{transport=\"{transport}\"}}");
+        let all = format!(
+            "livescore_delivery_latency_seconds_bucket{{transport=\"{transport}\",le=\"+Inf\"}}"
+        );
+        assert_eq!(value(&text, &count), Some(5.0), "{text}");
+        assert_eq!(value(&text, &all), Some(5.0), "{text}");
+    }
+
     // A resume served from history, and a reset for an id it cannot honour.
     let mut resumed = SseStream::connect(&stream, Some(&ids[2])).await;
-    assert_eq!(
-        resumed
-            .next_event(WAIT)
-            .await
-            .expect("resumed")
-            .id
-            .as_deref(),
-        Some(&*ids[3])
-    );
+    for want in &ids[3..] {
+        let got = resumed.next_event(WAIT).await.expect("resumed");
+        assert_eq!(got.id.as_deref(), Some(&**want));
+    }
     let mut reset = SseStream::connect(&stream, Some("not-an-id")).await;
     assert_eq!(reset.next_event(WAIT).await.expect("reset").event, "reset");
     let text = until(&server, "livescore_resumes_total", |v| v >= 1.0).await;
     assert_eq!(
         value(&text, "livescore_resets_total{reason=\"unknown\"}"),
         Some(1.0),
+        "{text}"
+    );
+    // A replay of history is no delivery delay: the histogram did not move.
+    assert!(
+        value(&text, "livescore_events_delivered_total{transport=\"sse\"}") >= Some(7.0),
+        "{text}"
+    );
+    assert_eq!(
+        value(
+            &text,
+            "livescore_delivery_latency_seconds_count{transport=\"sse\"}"
+        ),
+        Some(5.0),
         "{text}"
     );
 

@@ -56,6 +56,7 @@ fn env(seq: u64, topic: &str, event: &str, data: String) -> Arc<Envelope> {
         topic: topic.into(),
         event: event.into(),
         data: Bytes::from(data),
+        published_us: 0,
     })
 }
 

@@ -13,6 +13,7 @@ fn envelope(topic: &str, event: &str, data: Vec<u8>) -> Envelope {
         topic: topic.into(),
         event: event.into(),
         data: Bytes::from(data),
+        published_us: 0,
     }
 }
 

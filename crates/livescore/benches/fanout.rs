@@ -17,6 +17,7 @@ fn event(seq: u64, data: &Bytes) -> Envelope {
         topic: "bench".into(),
         event: "bench".into(),
         data: data.clone(),
+        published_us: 0,
     }
 }
 

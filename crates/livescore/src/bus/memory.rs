@@ -118,6 +118,7 @@ impl Bus for MemoryBus {
             topic: topic.to_owned(),
             event: event.to_owned(),
             data,
+            published_us: super::now_us(),
         });
         if inner.ring.len() == RING_CAPACITY {
             inner.ring.pop_front();

@@ -47,6 +47,19 @@ pub struct Envelope {
     pub event: String,
     /// The event's data as compact JSON.
     pub data: Bytes,
+    /// When the bus took it, in microseconds since 1970 by the clock of
+    /// whatever orders the bus (this process, the Redis server, the NATS
+    /// server); 0 when unknown (read back from the database). Only for the
+    /// publish→deliver latency metric: never sent to clients.
+    pub published_us: u64,
+}
+
+/// Now, in microseconds since 1970 (the unit of
+/// [`Envelope::published_us`]).
+pub fn now_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }
 
 /// Why the bus could not do what was asked.

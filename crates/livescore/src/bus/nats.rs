@@ -293,7 +293,7 @@ impl NatsBus {
                     break;
                 }
                 if !stream::fenced_out(&msg.message, info.published) {
-                    out.push(Arc::new(parse(epoch, seq, &msg.message)?));
+                    out.push(Arc::new(parse(epoch, seq, &msg.message, info.published)?));
                 }
             }
             if got == 0 {

@@ -9,6 +9,9 @@
 //!   global, gap-free and in stream order, and the event id
 //!   `<epoch>-<seq>` is the same on every node. The stream entry id is the
 //!   seq itself, so resuming after an event id is `XRANGE (<seq>-0 +`.
+//!   Fields: `e` epoch, `t` topic, `v` event name, `d` data, `p` Redis's
+//!   clock at the append in microseconds (for the latency metric; entries
+//!   without it, from an older node, read as unknown).
 //! - **Epoch.** `<prefix>:epoch` is created once (by the first node or
 //!   publish to find it missing) and never changed. When Redis loses it
 //!   (flushed, restarted without persistence) the next publish creates a

@@ -24,6 +24,7 @@
 //! | `resets_total` | counter | `reason` = `evicted`, `epoch`, `unknown` | `reset` events sent |
 //! | `subscribers_conflated_total` | counter | | lagging subscribers skipped to the latest state |
 //! | `subscribers_dropped_total` | counter | `reason` = `lagged`, `slow`, `timeout` | subscribers disconnected |
+//! | `delivery_latency_seconds` | histogram | `transport` | from the bus taking an event to its write to a client, live deliveries only (`http::latency`) |
 //! | `hub_lagged_total` | counter | | the hub fell behind the bus and refilled |
 //! | `hub_skipped_total` | counter | | events the hub stepped over after falling behind the bus ring (never score history: that is recovered apart) |
 //! | `history_events` | gauge | `topic` | events kept for resume: the 20 largest topics, the rest summed as `other` |
@@ -185,7 +186,7 @@ pub async fn render(State(st): State<AppState>) -> impl IntoResponse {
     }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        st.metrics.render() + &history_lines(st.hub.history_sizes()),
+        st.metrics.render() + &history_lines(st.hub.history_sizes()) + &super::latency::render(),
     )
 }
 

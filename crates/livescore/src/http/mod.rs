@@ -9,6 +9,7 @@ pub mod client_addr;
 pub mod error;
 pub mod guard;
 pub mod head;
+pub mod latency;
 pub mod limit;
 pub mod metrics;
 pub mod openapi;

@@ -24,7 +24,8 @@ use super::error::{ApiError, ErrorBody};
 use super::metrics::ConnectionGuard;
 use super::subscription::{stream_params, wants_event_stream};
 use super::AppState;
-use crate::hub::{Next, Start, Subscriber};
+use crate::bus::now_us;
+use crate::hub::{Frame, Next, Start, Subscriber};
 use crate::model;
 
 /// Most bytes gathered into one write for a client that is behind; more
@@ -185,6 +186,8 @@ pub struct SseBody {
     _guard: ConnectionGuard,
     /// `livescore_events_delivered_total{transport="sse"}`, looked up once.
     delivered: metrics::Counter,
+    /// `livescore_delivery_latency_seconds{transport="sse"}`.
+    latency: &'static super::latency::Histogram,
     /// When the token a private topic needed expires (boxed: only such
     /// streams pay for it).
     expires: Option<Pin<Box<Sleep>>>,
@@ -206,6 +209,7 @@ impl SseBody {
             ))),
             _guard: ConnectionGuard::new("sse"),
             delivered: super::metrics::delivered("sse"),
+            latency: super::latency::of("sse"),
             expires: None,
             expired: false,
         }
@@ -260,31 +264,40 @@ impl SseBody {
             }
         };
         self.last_write = Instant::now();
+        let now = now_us();
+        self.count(&first, now);
         let mut buf = BytesMut::new();
         match self.sub.try_next() {
             Next::Frame(second) => {
                 buf.extend_from_slice(&first.sse);
                 buf.extend_from_slice(&second.sse);
-                self.delivered.increment(2);
+                self.count(&second, now);
             }
             // The common case, one event: share the encoded bytes as is.
-            Next::Empty | Next::Closed => {
-                self.delivered.increment(1);
-                return Some(first.sse.clone());
-            }
+            Next::Empty | Next::Closed => return Some(first.sse.clone()),
         }
         self.gather(&mut buf);
         Some(buf.freeze())
     }
 
+    /// Counts a frame going out at `now`: delivered, and its delay if it
+    /// was published while this stream listened.
+    fn count(&self, frame: &Frame, now: u64) {
+        self.delivered.increment(1);
+        if self.sub.is_live(frame) {
+            self.latency.observe(frame, now);
+        }
+    }
+
     /// Appends every ready frame (up to [`MAX_BATCH_BYTES`]); false when the
     /// subscription is over.
     fn gather(&mut self, buf: &mut BytesMut) -> bool {
+        let now = now_us();
         while buf.len() < MAX_BATCH_BYTES {
             match self.sub.try_next() {
                 Next::Frame(f) => {
                     buf.extend_from_slice(&f.sse);
-                    self.delivered.increment(1);
+                    self.count(&f, now);
                 }
                 Next::Empty => return true,
                 Next::Closed => return false,

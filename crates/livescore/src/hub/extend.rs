@@ -119,6 +119,7 @@ mod tests {
             topic: topic.into(),
             event: event.into(),
             data: Bytes::from_static(b"{}"),
+            published_us: 0,
         }
     }
 

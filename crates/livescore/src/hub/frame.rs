@@ -20,6 +20,9 @@ pub struct Frame {
     pub event: String,
     /// Its data, compact JSON.
     pub data: Bytes,
+    /// [`Envelope::published_us`] of a bus event; 0 for frames the hub
+    /// makes itself (resets, state restamped into a new history).
+    pub published_us: u64,
     /// The complete SSE frame (`id:`, `event:`, `data:` lines, blank line).
     pub sse: Bytes,
     /// The WebSocket text frame, made on first use: a node with no WebSocket
@@ -37,12 +40,15 @@ pub struct Frame {
 impl Frame {
     /// Encodes a bus event.
     pub fn encode(env: &Envelope) -> Self {
-        Self::new(
-            env.id,
-            env.topic.clone(),
-            env.event.clone(),
-            env.data.clone(),
-        )
+        Self {
+            published_us: env.published_us,
+            ..Self::new(
+                env.id,
+                env.topic.clone(),
+                env.event.clone(),
+                env.data.clone(),
+            )
+        }
     }
 
     fn new(id: EventId, topic: String, event: String, data: Bytes) -> Self {
@@ -52,6 +58,7 @@ impl Frame {
             topic,
             event,
             data,
+            published_us: 0,
             sse,
             ws: OnceLock::new(),
             ws_text: OnceLock::new(),
@@ -174,6 +181,7 @@ mod tests {
             topic: "scores".into(),
             event: "update".into(),
             data: Bytes::from_static(br#"[{"eid":"1"}]"#),
+            published_us: 0,
         };
         let f = Frame::encode(&env);
         let v: serde_json::Value = serde_json::from_slice(f.ws_json()).expect("valid json");

@@ -575,7 +575,8 @@ async fn refill(hub: &Hub, bus: &dyn Bus) {
                     recovered = state.len(),
                     "hub fell behind the bus ring; score history recovered apart, other events in between skipped"
                 );
-                metrics::counter!("livescore_hub_skipped_total").increment((resume.seq - after.seq).saturating_sub(state.len() as u64));
+                metrics::counter!("livescore_hub_skipped_total")
+                    .increment((resume.seq - after.seq).saturating_sub(state.len() as u64));
                 for env in &state {
                     hub.ingest(env);
                 }

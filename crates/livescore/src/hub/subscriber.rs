@@ -14,6 +14,7 @@ use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::sync::broadcast::Receiver;
 
 use super::{Frame, Hub, Resume, Snapshot};
+use crate::model::EventId;
 
 /// What [`Subscriber::try_next`] found.
 #[derive(Debug)]
@@ -42,6 +43,9 @@ pub struct Subscriber {
     /// The epoch `floor` counts in. A frame of another epoch starts a new
     /// history (it is the epoch's `reset`): seqs start over there.
     epoch: u64,
+    /// Where the subscription went live: frames after it were published
+    /// while it listened (the latency metric counts only those).
+    live_after: EventId,
     closed: bool,
 }
 
@@ -56,8 +60,16 @@ impl Subscriber {
             backlog: snap.backlog.into(),
             floor: snap.last_seq,
             epoch: snap.epoch,
+            live_after: EventId::new(snap.epoch, snap.last_seq),
             closed: false,
         }
+    }
+
+    /// True when `frame` was published after this subscription began, so
+    /// its delay is the bus's and the server's, not a replay of history or
+    /// the current state handed over at the start.
+    pub fn is_live(&self, frame: &Frame) -> bool {
+        frame.id.epoch != self.live_after.epoch || frame.id.seq > self.live_after.seq
     }
 
     /// The topics this subscription follows.

@@ -8,6 +8,7 @@ fn env(seq: u64, topic: &str, event: &str, data: &str) -> Envelope {
         topic: topic.into(),
         event: event.into(),
         data: Bytes::from(data.to_owned()),
+        published_us: 0,
     }
 }
 

@@ -141,6 +141,7 @@ pub fn envelope(epoch: i64, seq: i64, topic: String, event: String, data: String
         topic,
         event,
         data: bytes::Bytes::from(data),
+        published_us: 0,
     }
 }
 
@@ -187,6 +188,7 @@ mod tests {
             topic: topic.into(),
             event: event.into(),
             data: Bytes::from(data.to_string()),
+            published_us: 0,
         })
     }
 

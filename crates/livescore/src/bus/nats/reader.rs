@@ -22,6 +22,7 @@ use super::NatsBus;
 use super::READ_BATCH;
 use crate::bus::retry::{read_until_cancelled, Session};
 use crate::bus::BusError;
+use time::OffsetDateTime;
 
 /// A session that broke; `was_reading` once its consumer was made.
 fn broken(err: BusError, was_reading: bool) -> Session {
@@ -78,11 +79,11 @@ impl NatsBus {
                 // The next message of the stream, in order.
                 msg = messages.next() => match msg {
                     Some(Ok(msg)) => {
-                        let (seq, late) = match msg.info() {
-                            Ok(i) => (i.stream_sequence, fenced_out(&msg.message, i.published)),
+                        let (seq, stored, late) = match msg.info() {
+                            Ok(i) => (i.stream_sequence, i.published, fenced_out(&msg.message, i.published)),
                             Err(err) => return broken(unavailable(err), true),
                         };
-                        self.deliver(seq, &msg.message, late);
+                        self.deliver(seq, &msg.message, stored, late);
                     }
                     Some(Err(err)) => return broken(unavailable(err), true),
                     None => return broken(BusError::Unavailable("NATS consumer ended".into()), true),
@@ -120,7 +121,7 @@ impl NatsBus {
     /// Broadcasts the message with sequence `seq` if it is new; steps over
     /// it if it is `late` (stored after its publish's fence: its publisher
     /// was told it was not published).
-    fn deliver(&self, seq: u64, msg: &async_nats::Message, late: bool) {
+    fn deliver(&self, seq: u64, msg: &async_nats::Message, stored: OffsetDateTime, late: bool) {
         let mut s = self.lock();
         if !s.read.advance(seq) {
             return; // already delivered (cannot happen from delivered + 1)
@@ -130,7 +131,7 @@ impl NatsBus {
             metrics::counter!("livescore_bus_late_dropped_total").increment(1);
             return;
         }
-        match parse(s.read.epoch(), seq, msg) {
+        match parse(s.read.epoch(), seq, msg, stored) {
             // Sent under the lock so receivers see ids in order; an error
             // only means nobody listens, which loses nothing.
             Ok(env) => {

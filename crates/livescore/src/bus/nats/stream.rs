@@ -69,8 +69,14 @@ pub(super) fn subject_for(stream: &str, topic: &str) -> String {
     subject
 }
 
-/// A message of the stream as an envelope.
-pub(super) fn parse(epoch: u64, seq: u64, msg: &async_nats::Message) -> Result<Envelope, BusError> {
+/// A message of the stream, stored at `stored` (the NATS server's clock),
+/// as an envelope.
+pub(super) fn parse(
+    epoch: u64,
+    seq: u64,
+    msg: &async_nats::Message,
+    stored: OffsetDateTime,
+) -> Result<Envelope, BusError> {
     let header = |name: &str| {
         msg.headers
             .as_ref()
@@ -83,6 +89,7 @@ pub(super) fn parse(epoch: u64, seq: u64, msg: &async_nats::Message) -> Result<E
         topic: header(TOPIC_HEADER)?,
         event: header(EVENT_HEADER)?,
         data: msg.payload.clone(),
+        published_us: u64::try_from(stored.unix_timestamp_nanos() / 1_000).unwrap_or(0),
     })
 }
 

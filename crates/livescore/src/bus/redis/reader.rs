@@ -155,10 +155,17 @@ fn parse(entry: &StreamId) -> Result<Envelope, BusError> {
     let topic: String = entry.get("t").ok_or_else(|| corrupt("topic"))?;
     let event: String = entry.get("v").ok_or_else(|| corrupt("event"))?;
     let data: Vec<u8> = entry.get("d").ok_or_else(|| corrupt("data"))?;
+    // Redis's clock when the entry was added; entries written before the
+    // field existed have none.
+    let published_us = entry
+        .get::<String>("p")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
     Ok(Envelope {
         id: EventId::new(epoch, seq),
         topic,
         event,
         data: data.into(),
+        published_us,
     })
 }

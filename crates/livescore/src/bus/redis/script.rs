@@ -54,7 +54,7 @@ if now > tonumber(ARGV[7]) then
 end
 local seq = redis.call('INCR', KEYS[2])
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], seq .. '-0',
-  'e', epoch, 't', ARGV[3], 'v', ARGV[4], 'd', ARGV[5])
+  'e', epoch, 't', ARGV[3], 'v', ARGV[4], 'd', ARGV[5], 'p', t[1] .. string.format('%06d', tonumber(t[2])))
 redis.call('SET', KEYS[4], epoch .. '-' .. seq, 'PX', ARGV[6])
 return {epoch, tostring(seq)}
 ";

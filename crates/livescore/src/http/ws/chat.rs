@@ -443,6 +443,7 @@ mod tests {
             topic: "game/2015091000".into(),
             event: "game".into(),
             data: Bytes::from_static(b"{}"),
+            published_us: 0,
         });
         hub
     }
@@ -502,6 +503,7 @@ mod tests {
             topic: "chat/g".into(),
             event: "chat".into(),
             data: Bytes::from(data.to_string()),
+            published_us: 0,
         }
     }
 
@@ -534,12 +536,14 @@ mod tests {
                 topic: "scores".into(),
                 event: "update".into(),
                 data: Bytes::from_static(b"[]"),
+                published_us: 0,
             },
             t0,
         );
         gate.observe(
             &Envelope {
                 data: Bytes::from_static(b"not json"),
+                published_us: 0,
                 ..chat_env(11, "x", None)
             },
             t0,

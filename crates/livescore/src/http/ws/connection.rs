@@ -10,7 +10,9 @@ use super::chat::{ChatAuth, ChatMessage, Speaker, Throttled};
 use super::protocol::{self, Request};
 use super::wire::{Message, WireError};
 use super::{Socket, CLOSE_GRACE, GOING_AWAY, MAX_BATCH_BYTES, TOKEN_EXPIRED, TRY_AGAIN_LATER};
+use crate::bus::now_us;
 use crate::http::error::ApiError;
+use crate::http::latency::Histogram;
 use crate::http::metrics::ConnectionGuard;
 use crate::http::subscription::{check_topics, parse_start};
 use crate::http::AppState;
@@ -66,6 +68,8 @@ pub(super) struct Connection {
     _guard: ConnectionGuard,
     /// `livescore_events_delivered_total{transport="ws"}`, looked up once.
     delivered: metrics::Counter,
+    /// `livescore_delivery_latency_seconds{transport="ws"}`.
+    latency: &'static Histogram,
 }
 
 impl Connection {
@@ -90,6 +94,7 @@ impl Connection {
             chatter: None,
             _guard: ConnectionGuard::new("ws"),
             delivered: crate::http::metrics::delivered("ws"),
+            latency: crate::http::latency::of("ws"),
         }
     }
 
@@ -296,7 +301,7 @@ impl Connection {
         // Write what the old subscriber has ready, so its position is the
         // point up to which the client has everything.
         loop {
-            let (batch, open) = gather(&mut old, None);
+            let (batch, open) = gather(&mut old, None, self.latency);
             if batch.is_empty() && open {
                 break;
             }
@@ -427,7 +432,7 @@ impl Connection {
         let Some(sub) = self.sub.as_mut() else {
             return Flow::Continue;
         };
-        let (batch, open) = gather(sub, Some(first));
+        let (batch, open) = gather(sub, Some(first), self.latency);
         let n = batch.len() as u64;
         let flow = self.send(batch).await;
         if matches!(flow, Flow::Continue) {
@@ -517,19 +522,28 @@ async fn next_frame(sub: &mut Option<Subscriber>) -> Option<Arc<Frame>> {
 /// `first` and every frame ready after it, up to [`MAX_BATCH_BYTES`], as
 /// text messages sharing the hub's encoding; false once the subscription
 /// is over.
-fn gather(sub: &mut Subscriber, first: Option<Arc<Frame>>) -> (Vec<Message>, bool) {
+fn gather(
+    sub: &mut Subscriber,
+    first: Option<Arc<Frame>>,
+    latency: &Histogram,
+) -> (Vec<Message>, bool) {
     let mut out = Vec::new();
     let mut bytes = 0;
-    if let Some(f) = first {
-        bytes += f.ws_json().len();
-        out.push(Message::Text(f.ws_text()));
-    }
-    while bytes < MAX_BATCH_BYTES {
-        match sub.try_next() {
-            Next::Frame(f) => {
-                bytes += f.ws_json().len();
-                out.push(Message::Text(f.ws_text()));
+    let now = now_us();
+    let mut next = first;
+    loop {
+        if let Some(f) = next.take() {
+            bytes += f.ws_json().len();
+            out.push(Message::Text(f.ws_text()));
+            if sub.is_live(&f) {
+                latency.observe(&f, now);
             }
+        }
+        if bytes >= MAX_BATCH_BYTES {
+            break;
+        }
+        match sub.try_next() {
+            Next::Frame(f) => next = Some(f),
             Next::Empty => return (out, true),
             Next::Closed => return (out, false),
         }
