@@ -41,7 +41,7 @@ async fn main() -> anyhow::Result<()> {
             if let Some(db) = &demo_db {
                 config.database_url = db.url.clone();
             }
-            let reload = reload::spawn(started, config.http.publish_token.clone(), log);
+            let reload = reload::spawn(started, reload::Live::of(&config), log);
             let result = app::serve(config, shutdown_signal()).await;
             reload.abort();
             // Only a crash leaves the demo's own database behind (to resume).
@@ -67,7 +67,7 @@ async fn main() -> anyhow::Result<()> {
                 (None, None) => FeedSource::None,
             };
             let config = server_config(&args.server, feed, false);
-            let reload = reload::spawn(started, config.http.publish_token.clone(), log);
+            let reload = reload::spawn(started, reload::Live::of(&config), log);
             let result = app::serve(config, shutdown_signal()).await;
             reload.abort();
             exit_on_error("serve", result)
@@ -213,8 +213,10 @@ fn server_config(args: &ServerArgs, feed: FeedSource, announce_url: bool) -> Ser
         shutdown_timeout: args.limits.shutdown_timeout,
         announce_url,
         send_buffer_bytes: args.send_buffer,
-        max_connections: args.max_connections,
-        max_connections_per_ip: args.max_connections_per_ip,
+        conn_caps: livescore::http::limit::ConnCaps::new(
+            args.max_connections,
+            args.max_connections_per_ip,
+        ),
         database_url: args
             .database_url
             .clone()

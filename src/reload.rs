@@ -1,19 +1,50 @@
 //! SIGHUP: re-read the `--config` file and apply what can change while
-//! the server runs. Today that is the static publish token and the log
-//! level; a change to any other key is logged as needing a restart. A file
-//! that does not parse, or names an unknown key or a bad value, is
-//! rejected whole and logged, and the running settings stay.
+//! the server runs: the static publish token, the log level, the chat
+//! rates and the connection caps ([`LIVE_KEYS`]); a change to any other
+//! key is logged as needing a restart. A file that does not parse, or
+//! names an unknown key or a bad value, is rejected whole and logged, and
+//! the running settings stay.
 
 use std::ffi::OsString;
 
+use livescore::app::ServerConfig;
+use livescore::http::limit::ConnCaps;
 use livescore::http::publish::{PublishToken, PublishTokenCell};
+use livescore::http::ws::chat::ChatRates;
 use tracing_subscriber::EnvFilter;
 
 /// Replaces the log filter of the running process.
 pub type LogLevel = Box<dyn Fn(EnvFilter) -> Result<(), String> + Send + Sync>;
 
 /// Keys a reload applies; every other changed key needs a restart.
-const LIVE_KEYS: &[&str] = &["publish-token", "log-level"];
+const LIVE_KEYS: &[&str] = &[
+    "publish-token",
+    "log-level",
+    "chat-rate",
+    "chat-burst",
+    "chat-game-rate",
+    "chat-game-burst",
+    "max-connections",
+    "max-connections-per-ip",
+];
+
+/// The running server's settings that a reload replaces, shared with it.
+pub struct Live {
+    publish: PublishTokenCell,
+    chat: ChatRates,
+    conn: ConnCaps,
+}
+
+impl Live {
+    /// The handles of `config`, before it is handed to the server.
+    pub fn of(config: &ServerConfig) -> Self {
+        Self {
+            publish: config.http.publish_token.clone(),
+            chat: config.http.ws.chat_rates.clone(),
+            conn: config.conn_caps.clone(),
+        }
+    }
+}
 
 /// `--log-level` when given, else `RUST_LOG`, else `info`.
 pub fn log_filter(level: Option<&str>) -> EnvFilter {
@@ -35,11 +66,7 @@ pub struct Started {
 /// Starts the reloader for a server started as `started`; the caller
 /// aborts it when the server has stopped. Without `--config` a SIGHUP is
 /// logged and ignored (rather than ending the process, its default).
-pub fn spawn(
-    started: Started,
-    publish: PublishTokenCell,
-    log: LogLevel,
-) -> tokio::task::JoinHandle<()> {
+pub fn spawn(started: Started, live: Live, log: LogLevel) -> tokio::task::JoinHandle<()> {
     use tokio::signal::unix::{signal, SignalKind};
     // Installed now, not when the task first runs: the server says it is
     // listening before then, and a SIGHUP in between would end it.
@@ -71,7 +98,11 @@ pub fn spawn(
                         tracing::warn!("SIGHUP: there is no --config file to reload");
                         continue;
                     }
-                    publish.set(server.publish_token.as_deref().and_then(PublishToken::new));
+                    live.publish
+                        .set(server.publish_token.as_deref().and_then(PublishToken::new));
+                    live.chat.set(&server.ws.chat_limits());
+                    live.conn
+                        .set(server.max_connections, server.max_connections_per_ip);
                     if let Err(err) = log(log_filter(cli.log_level.as_deref())) {
                         tracing::warn!(%err, "cannot change the log level");
                     }

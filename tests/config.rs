@@ -39,6 +39,15 @@ async fn publishes_with(server: &Server, token: &str) -> bool {
     resp.status().as_u16() == 202
 }
 
+/// Sends the server a SIGHUP.
+fn hup(server: &Server) {
+    let ok = Command::new("kill")
+        .args(["-HUP", &server.pid().to_string()])
+        .status()
+        .expect("kill");
+    assert!(ok.success());
+}
+
 #[tokio::test]
 async fn a_flag_beats_its_variable_which_beats_the_file_which_beats_the_default() {
     let dir = TempDir::new("config-precedence");
@@ -194,18 +203,12 @@ async fn sighup_applies_a_new_publish_token_and_a_bad_file_changes_nothing() {
     let mut stream =
         common::SseStream::connect(&format!("{}/api/stream?topic=news", server.url), None).await;
     assert!(publishes_with(&server, "first").await);
-    let hup = || {
-        let ok = Command::new("kill")
-            .args(["-HUP", &server.pid().to_string()])
-            .status()
-            .expect("kill");
-        assert!(ok.success());
-    };
+    let hup = || hup(&server);
 
     write(
         dir.path(),
         "live.toml",
-        "publish-token = \"second\"\nchat-rate = 3\n",
+        "publish-token = \"second\"\nkeepalive = \"20s\"\n",
     );
     hup();
     common::wait_until(
@@ -216,7 +219,7 @@ async fn sighup_applies_a_new_publish_token_and_a_bad_file_changes_nothing() {
     .await;
     assert!(!publishes_with(&server, "first").await);
     common::wait_until("the restart warning", Duration::from_secs(30), || async {
-        server.logs().contains("need a restart") && server.logs().contains("chat-rate")
+        server.logs().contains("need a restart") && server.logs().contains("keepalive")
     })
     .await;
 
@@ -246,4 +249,104 @@ async fn sighup_applies_a_new_publish_token_and_a_bad_file_changes_nothing() {
             flashes += 1;
         }
     }
+}
+
+const PREGAME: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/ss-2015-w1-pregame.xml"
+);
+const GAME: &str = "2015091300";
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Whether the server takes one chat on `ws` (the message comes back) or
+/// refuses it (an `error` frame).
+async fn chat_taken(ws: &mut Ws, text: &str) -> bool {
+    use futures::{SinkExt, StreamExt};
+    let msg = json!({"type": "chat", "eid": GAME, "name": "fan", "text": text});
+    ws.send(tokio_tungstenite::tungstenite::Message::Text(
+        msg.to_string().into(),
+    ))
+    .await
+    .expect("send");
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(30), ws.next())
+            .await
+            .expect("an answer")
+            .expect("open")
+            .expect("frame");
+        let Ok(text_frame) = frame.into_text() else {
+            continue;
+        };
+        let v: serde_json::Value = serde_json::from_str(&text_frame).expect("json");
+        if v["type"] == "error" {
+            return false;
+        }
+        if v["event"] == "chat" && v["data"]["text"] == text {
+            return true;
+        }
+    }
+}
+
+/// SIGHUP applies new chat rates to the buckets already in use and new
+/// connection caps to the next connection, while the connections already
+/// open stay open.
+#[tokio::test]
+async fn sighup_applies_chat_rates_and_connection_caps_to_what_comes_next() {
+    use futures::SinkExt;
+    let dir = TempDir::new("config-reload-limits");
+    let path = write(
+        dir.path(),
+        "live.toml",
+        &format!("feed = {PREGAME:?}\nchat-burst = 5\nchat-rate = 0.001\n"),
+    );
+    let server = Server::start(&["serve", "--config", path.to_str().expect("path")]);
+    common::polled_eids(&server.url, Duration::from_secs(30)).await;
+    let ws_url = format!("{}/ws", server.url.replacen("http://", "ws://", 1));
+    let (mut ws, _) = tokio_tungstenite::connect_async(&ws_url)
+        .await
+        .expect("websocket handshake");
+    let subscribe = json!({"type": "subscribe", "topics": [format!("chat/{GAME}")]});
+    ws.send(tokio_tungstenite::tungstenite::Message::Text(
+        subscribe.to_string().into(),
+    ))
+    .await
+    .expect("subscribe");
+    assert!(chat_taken(&mut ws, "one").await);
+    assert!(chat_taken(&mut ws, "two").await);
+
+    // Three tokens left of five; the burst lowered to one leaves one. The
+    // connection cap, off at start, is one per address from now on.
+    write(
+        dir.path(),
+        "live.toml",
+        &format!(
+            "feed = {PREGAME:?}\nchat-burst = 1\nchat-rate = 0.001\nmax-connections-per-ip = 1\n"
+        ),
+    );
+    hup(&server);
+    common::wait_until("the reload", Duration::from_secs(30), || async {
+        server.logs().contains("config reloaded")
+    })
+    .await;
+    assert!(
+        !server.logs().contains("need a restart"),
+        "{}",
+        server.logs()
+    );
+    assert!(chat_taken(&mut ws, "three").await);
+    assert!(!chat_taken(&mut ws, "four").await, "the burst is one now");
+
+    // The WebSocket opened before the cap stays; the first connection
+    // after it is counted, the second from the same address refused.
+    let stream = format!("{}/api/stream?topic=news", server.url);
+    let first = common::SseStream::connect(&stream, None).await;
+    let refused = client().get(&stream).send().await.expect("answered");
+    assert_eq!(refused.status().as_u16(), 429);
+    drop(first);
+    assert!(
+        !chat_taken(&mut ws, "five").await,
+        "still open, still limited"
+    );
 }

@@ -95,11 +95,10 @@ pub struct ServerConfig {
     /// conflation reaches it sooner and memory per connection stays small.
     pub send_buffer_bytes: usize,
     /// Open connections at most (0: the file-descriptor ceiling less a
-    /// reserve); past it clients get a JSON 503, never a hang.
-    pub max_connections: usize,
-    /// Open connections per client IP at most (0: no cap; leave it off
-    /// behind a proxy, where every client has the proxy's address).
-    pub max_connections_per_ip: usize,
+    /// reserve; past it clients get a JSON 503, never a hang) and per
+    /// client IP (0: no cap; leave it off behind a proxy, where every
+    /// client has the proxy's address). Changed live by a config reload.
+    pub conn_caps: limit::ConnCaps,
     /// Header read and keep-alive timeouts, head size cap.
     pub conn: http::server::ConnConfig,
     /// Longest shutdown: past it the process exits with whatever is still
@@ -180,7 +179,9 @@ pub async fn serve(
     let feed_state = store::feed_state(db.as_ref(), epoch).await?;
     // Subscribe before any producer starts so the hub and the store writer
     // miss nothing.
-    let chat = Arc::new(http::ws::chat::ChatGate::new(&config.http.ws.chat));
+    let chat = Arc::new(http::ws::chat::ChatGate::with_rates(
+        config.http.ws.chat_rates.clone(),
+    ));
     let tap = {
         let chat = chat.clone();
         move |env: &crate::bus::Envelope| chat.observe(env, std::time::Instant::now())
@@ -296,18 +297,17 @@ pub async fn serve(
     tracing::info!(%local, "serving");
 
     let fd_ceiling = limit::raise_fd_limit();
-    let auto_max = limit::default_max_connections(fd_ceiling);
-    let max = match config.max_connections {
-        0 => auto_max,
-        n => n.min(auto_max),
-    };
-    tracing::info!(fd_ceiling, max_connections = max, "connection limits");
     let limits = ConnLimits {
-        max,
-        per_ip: config.max_connections_per_ip,
+        ceiling: limit::default_max_connections(fd_ceiling),
+        caps: config.conn_caps.clone(),
         send_buffer: config.send_buffer_bytes,
     };
     let listener = LimitedListener::new(listener, limits);
+    tracing::info!(
+        fd_ceiling,
+        max_connections = listener.max(),
+        "connection limits"
+    );
     tracker.spawn(http::server::run(
         listener,
         http::router(state.clone()),

@@ -293,20 +293,27 @@ pub struct WsArgs {
 impl WsArgs {
     /// The typed settings.
     pub fn config(&self) -> crate::http::ws::WsConfig {
+        let chat = self.chat_limits();
         crate::http::ws::WsConfig {
             max_message_bytes: self.ws_max_message,
             ping_interval: self.ws_ping_interval,
             pong_timeout: self.ws_pong_timeout,
             send_timeout: self.ws_send_timeout,
-            chat: crate::http::ws::chat::ChatLimits {
-                auth: self.chat_auth,
-                max_text_chars: self.chat_max_text,
-                max_name_chars: self.chat_max_name,
-                per_second: self.chat_rate,
-                burst: self.chat_burst,
-                game_per_second: self.chat_game_rate,
-                game_burst: self.chat_game_burst,
-            },
+            chat_rates: crate::http::ws::chat::ChatRates::new(&chat),
+            chat,
+        }
+    }
+
+    /// The chat settings (a config reload applies their rates).
+    pub fn chat_limits(&self) -> crate::http::ws::chat::ChatLimits {
+        crate::http::ws::chat::ChatLimits {
+            auth: self.chat_auth,
+            max_text_chars: self.chat_max_text,
+            max_name_chars: self.chat_max_name,
+            per_second: self.chat_rate,
+            burst: self.chat_burst,
+            game_per_second: self.chat_game_rate,
+            game_burst: self.chat_game_burst,
         }
     }
 }

@@ -51,13 +51,46 @@ pub const REJECT_LINGER: Duration = Duration::from_secs(1);
 /// its request at once, so only the silent ones give way.
 const EVICT_AFTER: Duration = Duration::from_millis(250);
 
+/// The connection caps an operator sets (`max-connections`,
+/// `max-connections-per-ip`), shared by the listener and the config
+/// reloader: a SIGHUP changes them for the next connection accepted, and
+/// connections already open stay.
+#[derive(Debug, Clone, Default)]
+pub struct ConnCaps(Arc<[AtomicUsize; 2]>);
+
+impl ConnCaps {
+    /// `max` open connections (0: the open-files ceiling less a reserve)
+    /// and `per_ip` per client address (0: no cap).
+    pub fn new(max: usize, per_ip: usize) -> Self {
+        Self(Arc::new([AtomicUsize::new(max), AtomicUsize::new(per_ip)]))
+    }
+
+    /// Replaces both caps.
+    pub fn set(&self, max: usize, per_ip: usize) {
+        self.0[0].store(max, Ordering::Relaxed);
+        self.0[1].store(per_ip, Ordering::Relaxed);
+    }
+
+    /// The configured maximum (0: automatic).
+    pub fn max(&self) -> usize {
+        self.0[0].load(Ordering::Relaxed)
+    }
+
+    /// The per-address cap (0: none).
+    pub fn per_ip(&self) -> usize {
+        self.0[1].load(Ordering::Relaxed)
+    }
+}
+
 /// Connection limits.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ConnLimits {
-    /// Open connections at most; past it new ones get 503.
-    pub max: usize,
-    /// Open connections per client IP at most (0: no cap); past it, 429.
-    pub per_ip: usize,
+    /// Open connections at most whatever `caps` says: the open-files
+    /// ceiling less a reserve.
+    pub ceiling: usize,
+    /// What the operator set; past the maximum new connections get 503,
+    /// past the per-address cap 429.
+    pub caps: ConnCaps,
     /// Kernel send buffer per connection in bytes (0: kernel autotuning).
     pub send_buffer: usize,
 }
@@ -116,14 +149,23 @@ impl LimitedListener {
         }
     }
 
+    /// Open connections at most, now.
+    pub fn max(&self) -> usize {
+        match self.limits.caps.max() {
+            0 => self.limits.ceiling,
+            n => n.min(self.limits.ceiling),
+        }
+    }
+
     fn admit(&self, ip: IpAddr) -> Result<Guard, Rejection> {
-        if self.counts.open.load(Ordering::Relaxed) >= self.limits.max {
+        if self.counts.open.load(Ordering::Relaxed) >= self.max() {
             return Err(Rejection::Full);
         }
-        if self.limits.per_ip > 0 {
+        let cap = self.limits.caps.per_ip();
+        if cap > 0 {
             let mut per_ip = self.counts.per_ip.lock().expect("per-ip lock poisoned");
             let n = per_ip.entry(ip).or_insert(0);
-            if *n >= self.limits.per_ip {
+            if *n >= cap {
                 return Err(Rejection::PerIp);
             }
             *n += 1;
@@ -132,7 +174,7 @@ impl LimitedListener {
         metrics::gauge!("livescore_tcp_connections").increment(1.0);
         Ok(Guard {
             counts: self.counts.clone(),
-            ip: (self.limits.per_ip > 0).then_some(ip),
+            ip: (cap > 0).then_some(ip),
         })
     }
 
@@ -476,8 +518,8 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let limits = ConnLimits {
-            max: 4,
-            per_ip: 0,
+            ceiling: 4,
+            caps: ConnCaps::default(),
             send_buffer: 0,
         };
         let mut listener = LimitedListener::new(listener, limits);

@@ -20,7 +20,7 @@
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -73,6 +73,44 @@ impl Default for ChatLimits {
             burst: 5,
             game_per_second: 20.0,
             game_burst: 40,
+        }
+    }
+}
+
+/// The chat rates in force: set at start, replaced by a config reload
+/// (SIGHUP); the gate reads them at every message, so buckets already
+/// filled or emptied carry on under the new rates.
+#[derive(Debug, Clone)]
+pub struct ChatRates(Arc<RwLock<Rates>>);
+
+/// Per sender and per game: sustained messages a second, and the burst.
+#[derive(Debug, Clone, Copy)]
+struct Rates {
+    sender: (f64, u32),
+    game: (f64, u32),
+}
+
+impl ChatRates {
+    /// The rates of `limits`.
+    pub fn new(limits: &ChatLimits) -> Self {
+        Self(Arc::new(RwLock::new(Rates::of(limits))))
+    }
+
+    /// Takes the rates of `limits` from the next message on.
+    pub fn set(&self, limits: &ChatLimits) {
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = Rates::of(limits);
+    }
+
+    fn get(&self) -> Rates {
+        *self.0.read().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Rates {
+    fn of(l: &ChatLimits) -> Self {
+        Self {
+            sender: (l.per_second, l.burst),
+            game: (l.game_per_second, l.game_burst),
         }
     }
 }
@@ -254,6 +292,7 @@ const PRUNE_AT: usize = 4096;
 /// crowd of senders cannot flood one game's chat either.
 #[derive(Debug)]
 pub struct ChatGate {
+    rates: ChatRates,
     senders: Mutex<Buckets<Sender>>,
     games: Mutex<Buckets<String>>,
     /// Ids of messages this node published and has not yet seen come back
@@ -284,9 +323,15 @@ struct Seen {
 impl ChatGate {
     /// Empty buckets at `limits`.
     pub fn new(limits: &ChatLimits) -> Self {
+        Self::with_rates(ChatRates::new(limits))
+    }
+
+    /// Empty buckets at whatever `rates` holds when each message comes.
+    pub fn with_rates(rates: ChatRates) -> Self {
         Self {
-            senders: Mutex::new(Buckets::new(limits.per_second, limits.burst)),
-            games: Mutex::new(Buckets::new(limits.game_per_second, limits.game_burst)),
+            rates,
+            senders: Mutex::new(Buckets::default()),
+            games: Mutex::new(Buckets::default()),
             own: Mutex::new(Own::default()),
         }
     }
@@ -294,12 +339,13 @@ impl ChatGate {
     /// Takes a token from `sender`'s bucket and from `eid`'s, or from
     /// neither.
     pub fn take(&self, sender: &Sender, eid: &str, now: Instant) -> Result<(), Throttled> {
+        let rates = self.rates.get();
         let mut senders = self.senders.lock().expect("chat lock poisoned");
         senders
-            .take(sender.clone(), now)
+            .take(sender.clone(), now, rates.sender)
             .map_err(Throttled::Sender)?;
         let mut games = self.games.lock().expect("chat lock poisoned");
-        if let Err(wait) = games.take(eid.to_owned(), now) {
+        if let Err(wait) = games.take(eid.to_owned(), now, rates.game) {
             senders.give_back(sender);
             return Err(Throttled::Game(wait));
         }
@@ -337,12 +383,13 @@ impl ChatGate {
                 return;
             }
         }
+        let rates = self.rates.get();
         if let Some(user) = seen.user {
             let mut senders = self.senders.lock().expect("chat lock poisoned");
-            senders.debit(Sender::User(user), now);
+            senders.debit(Sender::User(user), now, rates.sender);
         }
         let mut games = self.games.lock().expect("chat lock poisoned");
-        games.debit(seen.eid, now);
+        games.debit(seen.eid, now, rates.game);
     }
 }
 
@@ -350,34 +397,39 @@ impl ChatGate {
 #[derive(Debug)]
 struct Buckets<K> {
     map: HashMap<K, RateLimit>,
-    per_second: f64,
-    burst: u32,
+}
+
+impl<K> Default for Buckets<K> {
+    fn default() -> Self {
+        Self {
+            map: HashMap::new(),
+        }
+    }
 }
 
 impl<K: Eq + Hash> Buckets<K> {
-    fn new(per_second: f64, burst: u32) -> Self {
-        Self {
-            map: HashMap::new(),
-            per_second,
-            burst,
-        }
-    }
-
-    fn take(&mut self, key: K, now: Instant) -> Result<(), Duration> {
+    /// Takes a token from `key`'s bucket at `(per second, burst)`.
+    fn take(
+        &mut self,
+        key: K,
+        now: Instant,
+        (per_second, burst): (f64, u32),
+    ) -> Result<(), Duration> {
         if self.map.len() >= PRUNE_AT && !self.map.contains_key(&key) {
             self.map.retain(|_, b| !b.full_at(now));
         }
-        let (per_second, burst) = (self.per_second, self.burst);
-        self.map
+        let bucket = self
+            .map
             .entry(key)
-            .or_insert_with(|| RateLimit::with(per_second, burst, now))
-            .take(now)
+            .or_insert_with(|| RateLimit::with(per_second, burst, now));
+        bucket.rerate(per_second, burst);
+        bucket.take(now)
     }
 
     /// Counts a message already sent elsewhere: takes a token if there is
     /// one, else leaves the bucket empty.
-    fn debit(&mut self, key: K, now: Instant) {
-        let _ = self.take(key, now);
+    fn debit(&mut self, key: K, now: Instant, rate: (f64, u32)) {
+        let _ = self.take(key, now, rate);
     }
 
     fn give_back(&mut self, key: &K) {
@@ -405,6 +457,14 @@ impl RateLimit {
             tokens: capacity,
             last: now,
         }
+    }
+
+    /// Takes new rates (a config reload): never more tokens than the new
+    /// burst.
+    fn rerate(&mut self, per_second: f64, burst: u32) {
+        self.capacity = f64::from(burst.max(1));
+        self.per_second = per_second.max(f64::MIN_POSITIVE);
+        self.tokens = self.tokens.min(self.capacity);
     }
 
     /// Whether it will have refilled by `now`: then it is as good as new.

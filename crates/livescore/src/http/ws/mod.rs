@@ -48,7 +48,7 @@ use axum::response::{IntoResponse, Response};
 use hyper_util::rt::TokioIo;
 use tracing::Instrument;
 
-use self::chat::ChatLimits;
+use self::chat::{ChatLimits, ChatRates};
 use self::connection::Connection;
 use super::error::ApiError;
 use super::AppState;
@@ -92,6 +92,8 @@ pub struct WsConfig {
     pub send_timeout: Duration,
     /// Chat limits.
     pub chat: ChatLimits,
+    /// The rates of `chat` in force, which a config reload replaces.
+    pub chat_rates: ChatRates,
 }
 
 impl Default for WsConfig {
@@ -102,6 +104,7 @@ impl Default for WsConfig {
             pong_timeout: Duration::from_secs(10),
             send_timeout: Duration::from_secs(10),
             chat: ChatLimits::default(),
+            chat_rates: ChatRates::new(&ChatLimits::default()),
         }
     }
 }
