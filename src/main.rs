@@ -199,7 +199,7 @@ fn server_config(args: &ServerArgs, feed: FeedSource, announce_url: bool) -> Ser
             store_wait: args.publish_timeout,
             ws: args.ws.config(),
             max_body_bytes: args.limits.max_body,
-            cors_origins: args.limits.cors_origins.clone(),
+            cors_origins: livescore::http::guard::Origins::new(args.limits.cors_origins.clone()),
             trusted_proxies: livescore::http::client_addr::TrustedProxies(
                 args.limits.trusted_proxies.clone(),
             ),

@@ -1,6 +1,6 @@
 //! SIGHUP: re-read the `--config` file and apply what can change while
 //! the server runs: the static publish token, the log level, the chat
-//! rates and the connection caps ([`LIVE_KEYS`]); a change to any other
+//! rates, the connection caps and the allowed origins ([`LIVE_KEYS`]); a change to any other
 //! key is logged as needing a restart. A file that does not parse, or
 //! names an unknown key or a bad value, is rejected whole and logged, and
 //! the running settings stay.
@@ -8,6 +8,7 @@
 use std::ffi::OsString;
 
 use livescore::app::ServerConfig;
+use livescore::http::guard::Origins;
 use livescore::http::limit::ConnCaps;
 use livescore::http::publish::{PublishToken, PublishTokenCell};
 use livescore::http::ws::chat::ChatRates;
@@ -26,6 +27,7 @@ const LIVE_KEYS: &[&str] = &[
     "chat-game-burst",
     "max-connections",
     "max-connections-per-ip",
+    "cors-origin",
 ];
 
 /// The running server's settings that a reload replaces, shared with it.
@@ -33,6 +35,7 @@ pub struct Live {
     publish: PublishTokenCell,
     chat: ChatRates,
     conn: ConnCaps,
+    cors: Origins,
 }
 
 impl Live {
@@ -42,6 +45,7 @@ impl Live {
             publish: config.http.publish_token.clone(),
             chat: config.http.ws.chat_rates.clone(),
             conn: config.conn_caps.clone(),
+            cors: config.http.cors_origins.clone(),
         }
     }
 }
@@ -106,10 +110,17 @@ pub fn spawn(started: Started, live: Live, log: LogLevel) -> tokio::task::JoinHa
                     if let Err(err) = log(log_filter(cli.log_level.as_deref())) {
                         tracing::warn!(%err, "cannot change the log level");
                     }
-                    let restart: Vec<String> = changed_keys(&applied, &flags)
+                    let origins = server.limits.cors_origins.clone();
+                    // The list is live; CORS itself on or off is not.
+                    let toggled = live.cors.enabled() == origins.is_empty();
+                    live.cors.set(origins);
+                    let mut restart: Vec<String> = changed_keys(&applied, &flags)
                         .into_iter()
                         .filter(|k| !LIVE_KEYS.contains(&k.as_str()))
                         .collect();
+                    if toggled {
+                        restart.push("cors-origin (CORS on or off)".into());
+                    }
                     if restart.is_empty() {
                         tracing::info!("config reloaded");
                     } else {

@@ -289,17 +289,44 @@ async fn chat_taken(ws: &mut Ws, text: &str) -> bool {
     }
 }
 
-/// SIGHUP applies new chat rates to the buckets already in use and new
-/// connection caps to the next connection, while the connections already
-/// open stay open.
+/// Writes `text` as the server's config file, sends SIGHUP and waits for
+/// the `nth` "config reloaded".
+async fn reload(server: &Server, dir: &Path, text: &str, nth: usize) {
+    write(dir, "live.toml", text);
+    hup(server);
+    common::wait_until("the reload", Duration::from_secs(30), || async {
+        server.logs().matches("config reloaded").count() >= nth
+    })
+    .await;
+}
+
+/// The `Access-Control-Allow-Origin` the API answers a page from `origin`.
+async fn allowed_origin(server: &Server, origin: &str) -> Option<String> {
+    let resp = client()
+        .get(format!("{}/api/", server.url))
+        .header("origin", origin)
+        .send()
+        .await
+        .expect("get");
+    resp.headers()
+        .get("access-control-allow-origin")
+        .map(|v| v.to_str().expect("ascii").to_owned())
+}
+
+/// SIGHUP applies new chat rates to the buckets already in use, new
+/// connection caps to the next connection and a new list of allowed
+/// origins to the next request, while the connections already open stay
+/// open.
 #[tokio::test]
-async fn sighup_applies_chat_rates_and_connection_caps_to_what_comes_next() {
+async fn sighup_applies_chat_rates_connection_caps_and_origins_to_what_comes_next() {
     use futures::SinkExt;
     let dir = TempDir::new("config-reload-limits");
     let path = write(
         dir.path(),
         "live.toml",
-        &format!("feed = {PREGAME:?}\nchat-burst = 5\nchat-rate = 0.001\n"),
+        &format!(
+            "feed = {PREGAME:?}\nchat-burst = 5\nchat-rate = 0.001\ncors-origin = \"https://a.example\"\n"
+        ),
     );
     let server = Server::start(&["serve", "--config", path.to_str().expect("path")]);
     common::polled_eids(&server.url, Duration::from_secs(30)).await;
@@ -315,21 +342,18 @@ async fn sighup_applies_chat_rates_and_connection_caps_to_what_comes_next() {
     .expect("subscribe");
     assert!(chat_taken(&mut ws, "one").await);
     assert!(chat_taken(&mut ws, "two").await);
-
-    // Three tokens left of five; the burst lowered to one leaves one. The
-    // connection cap, off at start, is one per address from now on.
-    write(
-        dir.path(),
-        "live.toml",
-        &format!(
-            "feed = {PREGAME:?}\nchat-burst = 1\nchat-rate = 0.001\nmax-connections-per-ip = 1\n"
-        ),
+    assert_eq!(
+        allowed_origin(&server, "https://a.example")
+            .await
+            .as_deref(),
+        Some("https://a.example")
     );
-    hup(&server);
-    common::wait_until("the reload", Duration::from_secs(30), || async {
-        server.logs().contains("config reloaded")
-    })
-    .await;
+
+    // Three tokens left of five; the burst lowered to one leaves one.
+    let settings = format!(
+        "feed = {PREGAME:?}\nchat-burst = 1\nchat-rate = 0.001\ncors-origin = \"https://b.example\"\n"
+    );
+    reload(&server, dir.path(), &settings, 1).await;
     assert!(
         !server.logs().contains("need a restart"),
         "{}",
@@ -337,9 +361,37 @@ async fn sighup_applies_chat_rates_and_connection_caps_to_what_comes_next() {
     );
     assert!(chat_taken(&mut ws, "three").await);
     assert!(!chat_taken(&mut ws, "four").await, "the burst is one now");
+    // The allowed origins: the new one answered, the old one not, and a
+    // page from the old one can no longer open a WebSocket.
+    assert_eq!(
+        allowed_origin(&server, "https://b.example")
+            .await
+            .as_deref(),
+        Some("https://b.example")
+    );
+    assert_eq!(allowed_origin(&server, "https://a.example").await, None);
+    let mut from_a =
+        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+            ws_url.as_str(),
+        )
+        .expect("request");
+    from_a
+        .headers_mut()
+        .insert("origin", "https://a.example".parse().expect("header"));
+    assert!(tokio_tungstenite::connect_async(from_a).await.is_err());
 
-    // The WebSocket opened before the cap stays; the first connection
-    // after it is counted, the second from the same address refused.
+    // The connection cap, off until now, is one per address from the next
+    // reload on (a reload of its own: the connections above, made before
+    // it, are not counted, however long they take to close). The
+    // WebSocket opened before the cap stays; the first connection after
+    // it is counted, the second from the same address refused.
+    reload(
+        &server,
+        dir.path(),
+        &format!("{settings}max-connections-per-ip = 1\n"),
+        2,
+    )
+    .await;
     let stream = format!("{}/api/stream?topic=news", server.url);
     let first = common::SseStream::connect(&stream, None).await;
     let refused = client().get(&stream).send().await.expect("answered");

@@ -11,6 +11,8 @@
 //!
 //! It must not: decide what a handler does with a body within the limit.
 
+use std::sync::{Arc, RwLock};
+
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderName, HeaderValue, Method};
@@ -53,17 +55,16 @@ pub async fn limit_body(
 
 /// The CORS layer for `origins` (`*` allows any origin); `None` when the
 /// list is empty, so no CORS header is ever sent.
-pub fn cors(origins: &[String]) -> Option<CorsLayer> {
-    if origins.is_empty() {
+pub fn cors(origins: &Origins) -> Option<CorsLayer> {
+    if !origins.enabled() {
         return None;
     }
-    let allow = if origins.iter().any(|o| o == "*") {
-        AllowOrigin::any()
-    } else {
-        // Checked by the flag's parser; a value that still fails is skipped
-        // (and so never allowed) rather than taking the server down.
-        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
-    };
+    // Asked per request, so a config reload's list holds from the next
+    // one; an allowed origin is echoed back (with `Vary: origin`), `*`
+    // included.
+    let list = origins.clone();
+    let allow =
+        AllowOrigin::predicate(move |origin: &HeaderValue, _| list.allows(origin.as_bytes()));
     Some(
         CorsLayer::new()
             .allow_origin(allow)
@@ -75,6 +76,50 @@ pub fn cors(origins: &[String]) -> Option<CorsLayer> {
             ])
             .max_age(std::time::Duration::from_secs(PREFLIGHT_MAX_AGE_SECS)),
     )
+}
+
+/// The allowed origins (`--cors-origin`), shared by the CORS layer, the
+/// WebSocket `Origin` check and the config reloader. Whether the node
+/// speaks CORS at all is settled at start (the layer is part of the
+/// router, and streams with an `Origin` go through it); the list changes
+/// live.
+#[derive(Debug, Clone, Default)]
+pub struct Origins {
+    enabled: bool,
+    list: Arc<RwLock<Arc<[String]>>>,
+}
+
+impl Origins {
+    /// `list` (already checked by [`parse_origin`]); CORS is on when it
+    /// is not empty.
+    pub fn new(list: Vec<String>) -> Self {
+        Self {
+            enabled: !list.is_empty(),
+            list: Arc::new(RwLock::new(list.into())),
+        }
+    }
+
+    /// Replaces the list from the next request on.
+    pub fn set(&self, list: Vec<String>) {
+        *self.list.write().unwrap_or_else(|e| e.into_inner()) = list.into();
+    }
+
+    /// The list now.
+    pub fn get(&self) -> Arc<[String]> {
+        self.list.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Whether the node was started with CORS on.
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// Whether `origin` is on the list (or the list has `*`).
+    pub fn allows(&self, origin: &[u8]) -> bool {
+        self.get()
+            .iter()
+            .any(|o| o == "*" || o.as_bytes() == origin)
+    }
 }
 
 /// Checks one `--cors-origin` value: `*`, or `scheme://host[:port]` with no

@@ -64,7 +64,7 @@ pub struct HttpConfig {
     pub max_body_bytes: usize,
     /// Origins whose pages may call this API from a browser (`*`: any);
     /// empty sends no CORS headers at all.
-    pub cors_origins: Vec<String>,
+    pub cors_origins: guard::Origins,
     /// Peers whose `X-Forwarded-For` names the client (`--trusted-proxies`).
     pub trusted_proxies: client_addr::TrustedProxies,
     /// Tokens and private topics (`--jwt-*`, `--private-topics`, `--auth`).
@@ -81,7 +81,7 @@ impl Default for HttpConfig {
             store_wait: crate::bus::DEFAULT_PUBLISH_TIMEOUT,
             ws: ws::WsConfig::default(),
             max_body_bytes: guard::DEFAULT_MAX_BODY_BYTES,
-            cors_origins: Vec::new(),
+            cors_origins: guard::Origins::default(),
             trusted_proxies: client_addr::TrustedProxies::default(),
             auth: auth::Auth::default(),
         }

@@ -123,7 +123,7 @@ impl Conn {
             return self.refused(io).await;
         }
         tracing::debug!("connection opened");
-        let cors = !self.state.config.cors_origins.is_empty();
+        let cors = self.state.config.cors_origins.enabled();
         let first = tokio::select! {
             biased;
             () = self.cancel.cancelled() => return,

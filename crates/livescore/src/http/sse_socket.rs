@@ -57,7 +57,7 @@ pub async fn serve<S>(mut io: S, http10: bool, mut body: SseBody, st: &AppState)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut pending = Some(response_head(http10, !st.config.cors_origins.is_empty()));
+    let mut pending = Some(response_head(http10, st.config.cors_origins.enabled()));
     // Room for a client's stray bytes, never grown.
     let mut scratch = [0u8; 64];
     let mut stray = 0;

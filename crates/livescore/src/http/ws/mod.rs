@@ -142,7 +142,7 @@ pub async fn handler(
         return ApiError::BadRequest(format!("/ws needs a WebSocket upgrade: {why}"))
             .into_response();
     }
-    if !origin_allowed(req.headers(), &st.config.cors_origins) {
+    if !origin_allowed(req.headers(), &st.config.cors_origins.get()) {
         return ApiError::Forbidden(
             "this page's origin may not open /ws here (--cors-origin)".into(),
         )
