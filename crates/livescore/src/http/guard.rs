@@ -151,6 +151,23 @@ mod tests {
         assert!(parse_origin("a.example").is_err());
         assert!(parse_origin("https://a.example/").is_err());
         assert!(parse_origin("https://").is_err());
-        assert!(cors(&[]).is_none());
+        assert!(cors(&Origins::default()).is_none());
+    }
+
+    #[test]
+    fn the_allowed_origins_change_in_place_and_a_star_allows_any() {
+        let origins = Origins::new(vec!["https://a.example".into()]);
+        assert!(cors(&origins).is_some());
+        let shared = origins.clone();
+        assert!(shared.allows(b"https://a.example"));
+        assert!(!shared.allows(b"https://b.example"));
+        origins.set(vec!["https://b.example".into()]);
+        assert!(shared.allows(b"https://b.example"));
+        assert!(!shared.allows(b"https://a.example"));
+        origins.set(vec!["*".into()]);
+        assert!(shared.allows(b"https://anyone.example"));
+        // On or off is settled at start.
+        origins.set(Vec::new());
+        assert!(shared.enabled() && !shared.allows(b"https://b.example"));
     }
 }
