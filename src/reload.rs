@@ -1,6 +1,8 @@
 //! SIGHUP: re-read the `--config` file and apply what can change while
 //! the server runs: the static publish token, the log level, the chat
-//! rates, the connection caps and the allowed origins ([`LIVE_KEYS`]); a change to any other
+//! rates, the connection caps, the allowed origins and the token key
+//! (`jwt-secret` or `jwt-public-key`, its file read again: a rotated key
+//! under the same name) with audience and issuer ([`LIVE_KEYS`]); a change to any other
 //! key is logged as needing a restart. A file that does not parse, or
 //! names an unknown key or a bad value, is rejected whole and logged, and
 //! the running settings stay.
@@ -8,6 +10,8 @@
 use std::ffi::OsString;
 
 use livescore::app::ServerConfig;
+use livescore::cli::ServerArgs;
+use livescore::http::auth::Auth;
 use livescore::http::guard::Origins;
 use livescore::http::limit::ConnCaps;
 use livescore::http::publish::{PublishToken, PublishTokenCell};
@@ -28,6 +32,10 @@ const LIVE_KEYS: &[&str] = &[
     "max-connections",
     "max-connections-per-ip",
     "cors-origin",
+    "jwt-secret",
+    "jwt-public-key",
+    "jwt-audience",
+    "jwt-issuer",
 ];
 
 /// The running server's settings that a reload replaces, shared with it.
@@ -36,6 +44,7 @@ pub struct Live {
     chat: ChatRates,
     conn: ConnCaps,
     cors: Origins,
+    auth: Auth,
 }
 
 impl Live {
@@ -46,7 +55,32 @@ impl Live {
             chat: config.http.ws.chat_rates.clone(),
             conn: config.conn_caps.clone(),
             cors: config.http.cors_origins.clone(),
+            auth: config.http.auth.clone(),
         }
+    }
+
+    /// Applies what can change live of `server` (its keys already read
+    /// into `auth`); what could not though it `changed`, as notes for the
+    /// restart warning.
+    fn apply(&self, server: &ServerArgs, auth: &Auth, changed: &[String]) -> Vec<String> {
+        let mut notes = Vec::new();
+        self.publish
+            .set(server.publish_token.as_deref().and_then(PublishToken::new));
+        self.chat.set(&server.ws.chat_limits());
+        self.conn
+            .set(server.max_connections, server.max_connections_per_ip);
+        let origins = server.limits.cors_origins.clone();
+        // The list is live; CORS itself on or off is not.
+        if self.cors.enabled() == origins.is_empty() {
+            notes.push("cors-origin (CORS on or off)".into());
+        }
+        self.cors.set(origins);
+        if let Err(why) = self.auth.replace_keys(auth) {
+            if changed.iter().any(|k| k.starts_with("jwt-")) {
+                notes.push(format!("jwt keys ({why})"));
+            }
+        }
+        notes
     }
 }
 
@@ -102,25 +136,25 @@ pub fn spawn(started: Started, live: Live, log: LogLevel) -> tokio::task::JoinHa
                         tracing::warn!("SIGHUP: there is no --config file to reload");
                         continue;
                     }
-                    live.publish
-                        .set(server.publish_token.as_deref().and_then(PublishToken::new));
-                    live.chat.set(&server.ws.chat_limits());
-                    live.conn
-                        .set(server.max_connections, server.max_connections_per_ip);
+                    // Key files are read again (a rotated key under the
+                    // same name); one that will not do rejects the file.
+                    let auth = match server.auth.build() {
+                        Ok(auth) => auth,
+                        Err(err) => {
+                            tracing::error!(%err, "config reload rejected; the running settings stay");
+                            continue;
+                        }
+                    };
                     if let Err(err) = log(log_filter(cli.log_level.as_deref())) {
                         tracing::warn!(%err, "cannot change the log level");
                     }
-                    let origins = server.limits.cors_origins.clone();
-                    // The list is live; CORS itself on or off is not.
-                    let toggled = live.cors.enabled() == origins.is_empty();
-                    live.cors.set(origins);
-                    let mut restart: Vec<String> = changed_keys(&applied, &flags)
+                    let changed = changed_keys(&applied, &flags);
+                    let notes = live.apply(server, &auth, &changed);
+                    let restart: Vec<String> = changed
                         .into_iter()
                         .filter(|k| !LIVE_KEYS.contains(&k.as_str()))
+                        .chain(notes)
                         .collect();
-                    if toggled {
-                        restart.push("cors-origin (CORS on or off)".into());
-                    }
                     if restart.is_empty() {
                         tracing::info!("config reloaded");
                     } else {
@@ -136,7 +170,7 @@ pub fn spawn(started: Started, live: Live, log: LogLevel) -> tokio::task::JoinHa
     })
 }
 
-fn server_args(cli: &crate::cli::Cli) -> Option<&livescore::cli::ServerArgs> {
+fn server_args(cli: &crate::cli::Cli) -> Option<&ServerArgs> {
     match &cli.command {
         crate::cli::Command::Serve(a) => Some(&a.server),
         crate::cli::Command::Demo(a) => Some(&a.server),

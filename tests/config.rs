@@ -402,3 +402,74 @@ async fn sighup_applies_chat_rates_connection_caps_and_origins_to_what_comes_nex
         "still open, still limited"
     );
 }
+
+/// An HS256 token signed with `secret` that may follow `user/1`, valid
+/// for an hour.
+fn user_token(secret: &str) -> String {
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+        + 3600;
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &json!({"sub": "1", "exp": exp, "livescore": {"subscribe": ["user/1"]}}),
+        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .expect("sign")
+}
+
+/// SIGHUP rotates the token key: from then on a token signed with the old
+/// secret is refused and one signed with the new one taken, while a stream
+/// opened with the old key's token stays open and keeps receiving.
+#[tokio::test]
+async fn sighup_rotates_the_token_key_and_open_streams_stay() {
+    let dir = TempDir::new("config-reload-keys");
+    let settings = |secret: &str| {
+        format!("jwt-secret = {secret:?}\nprivate-topics = \"user/*\"\npublish-token = \"p\"\n")
+    };
+    let path = write(dir.path(), "live.toml", &settings("one"));
+    let server = Server::start_env(
+        &["serve", "--config", path.to_str().expect("path")],
+        &[
+            ("LIVESCORE_JWT_SECRET", None),
+            ("LIVESCORE_PUBLISH_TOKEN", None),
+        ],
+    );
+    let url = format!("{}/api/stream?topic=user/1", server.url);
+    let open = |secret: &str| {
+        client()
+            .get(&url)
+            .header("accept", "text/event-stream")
+            .bearer_auth(user_token(secret))
+            .send()
+    };
+    let status = |secret: &'static str| async move {
+        open(secret).await.expect("answered").status().as_u16()
+    };
+    let mut before = common::SseStream::from_response(open("one").await.expect("answered"));
+    assert_eq!(status("two").await, 401);
+
+    reload(&server, dir.path(), &settings("two"), 1).await;
+    assert!(
+        !server.logs().contains("need a restart"),
+        "{}",
+        server.logs()
+    );
+    assert_eq!(status("one").await, 401, "the old key is gone");
+    assert_eq!(status("two").await, 200, "the new key holds");
+
+    let resp = client()
+        .post(format!("{}/api/publish", server.url))
+        .bearer_auth("p")
+        .json(&json!({"topic": "user/1", "event": "note", "data": {"n": 1}}))
+        .send()
+        .await
+        .expect("publish");
+    assert_eq!(resp.status().as_u16(), 202);
+    let ev = before
+        .next_event(Duration::from_secs(30))
+        .await
+        .expect("the stream opened before the rotation is open");
+    assert_eq!(ev.event, "note");
+}

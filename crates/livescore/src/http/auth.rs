@@ -13,7 +13,7 @@
 //! logged nor echoed: errors name the topic and the reason, not the token.
 
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::errors::ErrorKind;
@@ -254,10 +254,11 @@ struct Verifier {
     validation: Validation,
 }
 
-/// The node's access control; cheap to clone.
+/// The node's access control; cheap to clone, and every clone sees a key
+/// a config reload puts in ([`Auth::replace_keys`]).
 #[derive(Clone, Default)]
 pub struct Auth {
-    verifier: Option<Arc<Verifier>>,
+    verifier: Arc<RwLock<Option<Arc<Verifier>>>>,
     private: Arc<[Pattern]>,
     required: bool,
 }
@@ -265,7 +266,7 @@ pub struct Auth {
 impl std::fmt::Debug for Auth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Auth")
-            .field("tokens", &self.verifier.is_some())
+            .field("tokens", &self.accepts_tokens())
             .field("private", &self.private)
             .field("required", &self.required)
             .finish()
@@ -283,10 +284,42 @@ impl Auth {
             Some(key) => Some(Arc::new(verifier(key, &config)?)),
         };
         Ok(Self {
-            verifier,
+            verifier: Arc::new(RwLock::new(verifier)),
             private: config.private.into(),
             required,
         })
+    }
+
+    fn current(&self) -> Option<Arc<Verifier>> {
+        self.verifier
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Takes the key, audience and issuer of `new` (a config reload: a
+    /// rotated secret or public key) for every token verified from now on;
+    /// streams already open keep the grant they were given. Only a fixed
+    /// key replaces a fixed key: turning tokens on or off, or moving to or
+    /// from a JWKS (whose refresher runs from the start), is refused with
+    /// the reason and needs a restart.
+    pub fn replace_keys(&self, new: &Auth) -> Result<(), &'static str> {
+        let fixed = |v: &Option<Arc<Verifier>>| {
+            matches!(
+                v.as_deref(),
+                Some(Verifier {
+                    keys: Keys::Fixed(_),
+                    ..
+                })
+            )
+        };
+        let next = new.current();
+        let mut slot = self.verifier.write().unwrap_or_else(|e| e.into_inner());
+        if !fixed(&slot) || !fixed(&next) {
+            return Err("a JWKS, or tokens turned on or off");
+        }
+        *slot = next;
+        Ok(())
     }
 
     /// Whether following `topic` needs a token.
@@ -297,7 +330,7 @@ impl Auth {
     /// The provider's key set, when tokens are verified with one: the app
     /// fetches it at start and runs its refresher.
     pub fn jwks(&self) -> Option<Arc<Jwks>> {
-        match &self.verifier.as_ref()?.keys {
+        match &self.current()?.keys {
             Keys::Jwks(jwks) => Some(jwks.clone()),
             Keys::Fixed(_) => None,
         }
@@ -305,13 +338,13 @@ impl Auth {
 
     /// Whether tokens are accepted at all (a key is configured).
     pub fn accepts_tokens(&self) -> bool {
-        self.verifier.is_some()
+        self.current().is_some()
     }
 
     /// Verifies a token: signature, `exp` (required), `nbf`, audience and
     /// issuer when configured.
     pub fn verify(&self, token: &str) -> Result<Grant, AuthError> {
-        let Some(v) = &self.verifier else {
+        let Some(v) = self.current() else {
             return Err(AuthError::Invalid("this server accepts no tokens"));
         };
         let invalid = |e: jsonwebtoken::errors::Error| AuthError::Invalid(reason(e.kind()));
@@ -507,6 +540,30 @@ mod tests {
             ..AuthConfig::default()
         })
         .expect("auth")
+    }
+
+    #[test]
+    fn a_fixed_key_is_replaced_in_every_clone_and_nothing_else_is() {
+        let a = auth("user/*", AuthMode::Optional);
+        let clone = a.clone();
+        let claims = json!({"sub": "1", "exp": now() + 60});
+        assert!(clone.verify(&token(claims.clone())).is_ok());
+        let other = Auth::new(AuthConfig {
+            key: Some(KeySource::Secret(b"another-secret-of-enough-length-0123".to_vec())),
+            ..AuthConfig::default()
+        })
+        .expect("auth");
+        a.replace_keys(&other).expect("a secret for a secret");
+        assert!(clone.verify(&token(claims)).is_err(), "the old secret is gone");
+        // Tokens off, or a key set with its own refresher: a restart.
+        assert!(a.replace_keys(&Auth::default()).is_err());
+        let jwks = Auth::new(AuthConfig {
+            key: Some(KeySource::Jwks("https://auth.example/jwks.json".into())),
+            ..AuthConfig::default()
+        })
+        .expect("auth");
+        assert!(a.replace_keys(&jwks).is_err());
+        assert!(clone.accepts_tokens());
     }
 
     #[test]
