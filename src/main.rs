@@ -11,7 +11,7 @@ use cli::{Cli, Command, ConfigCommand, LogFormat};
 use livescore::app::{self, FeedSource, IngestConfig, ServerConfig};
 use livescore::cli::{bus_choice, record, ServerArgs};
 use livescore::feed::fetch::FetchConfig;
-use livescore::feed::poller::Polled;
+use livescore::feed::poller::{FeedPlan, Plan, Polled};
 use livescore::http::publish::{PublishToken, PublishTokenCell};
 use livescore::http::HttpConfig;
 use livescore::store;
@@ -53,8 +53,10 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve(args) => {
             let feed = match (args.feed, args.feed_replay) {
                 (Some(source), _) => FeedSource::Poll {
-                    source: args.feed_format.apply(source),
-                    interval: args.poll_interval,
+                    plan: FeedPlan::new(Plan {
+                        source: args.feed_format.apply(source),
+                        interval: args.poll_interval,
+                    }),
                     fetch: FetchConfig {
                         timeout: args.feed_timeout,
                         ..FetchConfig::default()

@@ -2,15 +2,17 @@
 //! the server runs: the static publish token, the log level, the chat
 //! rates, the connection caps, the allowed origins and the token key
 //! (`jwt-secret` or `jwt-public-key`, its file read again: a rotated key
-//! under the same name) with audience and issuer ([`LIVE_KEYS`]); a change to any other
+//! under the same name) with audience and issuer, and the feed's source
+//! and poll interval ([`LIVE_KEYS`]); a change to any other
 //! key is logged as needing a restart. A file that does not parse, or
 //! names an unknown key or a bad value, is rejected whole and logged, and
 //! the running settings stay.
 
 use std::ffi::OsString;
 
-use livescore::app::ServerConfig;
+use livescore::app::{FeedSource, ServerConfig};
 use livescore::cli::ServerArgs;
+use livescore::feed::poller::{FeedPlan, Plan};
 use livescore::http::auth::Auth;
 use livescore::http::guard::Origins;
 use livescore::http::limit::ConnCaps;
@@ -36,6 +38,9 @@ const LIVE_KEYS: &[&str] = &[
     "jwt-public-key",
     "jwt-audience",
     "jwt-issuer",
+    "feed",
+    "feed-format",
+    "poll-interval",
 ];
 
 /// The running server's settings that a reload replaces, shared with it.
@@ -45,6 +50,8 @@ pub struct Live {
     conn: ConnCaps,
     cors: Origins,
     auth: Auth,
+    /// The polled feed's source and interval (none without `--feed`).
+    feed: Option<FeedPlan>,
 }
 
 impl Live {
@@ -56,14 +63,36 @@ impl Live {
             conn: config.conn_caps.clone(),
             cors: config.http.cors_origins.clone(),
             auth: config.http.auth.clone(),
+            feed: match &config.feed {
+                FeedSource::Poll { plan, .. } => Some(plan.clone()),
+                _ => None,
+            },
         }
     }
 
     /// Applies what can change live of `server` (its keys already read
     /// into `auth`); what could not though it `changed`, as notes for the
     /// restart warning.
-    fn apply(&self, server: &ServerArgs, auth: &Auth, changed: &[String]) -> Vec<String> {
+    fn apply(
+        &self,
+        cli: &crate::cli::Cli,
+        server: &ServerArgs,
+        auth: &Auth,
+        changed: &[String],
+    ) -> Vec<String> {
         let mut notes = Vec::new();
+        // The feed polled: a new source or interval from the next poll;
+        // a feed started or stopped needs a restart.
+        if let crate::cli::Command::Serve(serve) = &cli.command {
+            match (&self.feed, &serve.feed) {
+                (Some(plan), Some(source)) => plan.set(Plan {
+                    source: serve.feed_format.apply(source.clone()),
+                    interval: serve.poll_interval,
+                }),
+                (None, None) => {}
+                _ => notes.push("feed (started or stopped)".into()),
+            }
+        }
         self.publish
             .set(server.publish_token.as_deref().and_then(PublishToken::new));
         self.chat.set(&server.ws.chat_limits());
@@ -149,7 +178,7 @@ pub fn spawn(started: Started, live: Live, log: LogLevel) -> tokio::task::JoinHa
                         tracing::warn!(%err, "cannot change the log level");
                     }
                     let changed = changed_keys(&applied, &flags);
-                    let notes = live.apply(server, &auth, &changed);
+                    let notes = live.apply(&cli, server, &auth, &changed);
                     let restart: Vec<String> = changed
                         .into_iter()
                         .filter(|k| !LIVE_KEYS.contains(&k.as_str()))

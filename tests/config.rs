@@ -473,3 +473,47 @@ async fn sighup_rotates_the_token_key_and_open_streams_stay() {
         .expect("the stream opened before the rotation is open");
     assert_eq!(ev.event, "note");
 }
+
+const FINAL: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/ss-2015-w1-final.xml"
+);
+
+/// SIGHUP points the feed somewhere else: the poller, asleep for an hour,
+/// wakes for the new plan and polls the new source at once.
+#[tokio::test]
+async fn sighup_moves_the_feed_to_a_new_source_and_interval() {
+    let dir = TempDir::new("config-reload-feed");
+    let settings =
+        |feed: &str, every: &str| format!("feed = {feed:?}\npoll-interval = {every:?}\n");
+    let path = write(dir.path(), "live.toml", &settings(PREGAME, "1h"));
+    let server = Server::start_env(
+        &["serve", "--config", path.to_str().expect("path")],
+        &[("LIVESCORE_FEED", None), ("LIVESCORE_POLL_INTERVAL", None)],
+    );
+    common::polled_eids(&server.url, Duration::from_secs(30)).await;
+    let board = || async {
+        client()
+            .get(format!("{}/api/", server.url))
+            .send()
+            .await
+            .expect("get")
+            .json::<serde_json::Value>()
+            .await
+            .expect("json")["games"]
+            .clone()
+    };
+    assert!(!common::all_final(&board().await));
+
+    reload(&server, dir.path(), &settings(FINAL, "300ms"), 1).await;
+    assert!(
+        !server.logs().contains("need a restart"),
+        "{}",
+        server.logs()
+    );
+    common::wait_until("the new source polled", Duration::from_secs(30), || async {
+        common::all_final(&board().await)
+    })
+    .await;
+    assert!(server.logs().contains("feed source changed"));
+}

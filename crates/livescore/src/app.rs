@@ -62,10 +62,9 @@ pub enum FeedSource {
     /// A scorestrip document polled every `interval` while games are on
     /// (see `feed::schedule`).
     Poll {
-        /// Where to read it.
-        source: poller::Source,
-        /// How often while games are on.
-        interval: Duration,
+        /// Where to read it and how often while games are on; a config
+        /// reload may change both.
+        plan: poller::FeedPlan,
         /// HTTP timeouts and retries.
         fetch: FetchConfig,
     },
@@ -153,9 +152,7 @@ pub async fn serve(
         _ => None,
     };
     let fetcher = match &config.feed {
-        FeedSource::Poll { source, fetch, .. } => {
-            Some(Fetcher::new(source.clone(), fetch.clone())?)
-        }
+        FeedSource::Poll { plan, fetch } => Some(Fetcher::new(plan.get().source, fetch.clone())?),
         _ => None,
     };
 
@@ -234,21 +231,12 @@ pub async fn serve(
     }
 
     let feed_status = match (config.feed, fetcher, &wired.shared) {
-        (
-            FeedSource::Poll {
-                interval,
-                source,
-                fetch,
-            },
-            Some(_),
-            Some(shared),
-        ) => {
+        (FeedSource::Poll { plan, fetch }, Some(_), Some(shared)) => {
             // Shared bus: one poller across all nodes, under the lease.
             let status = FeedStatus::default();
             let feed = scale::LedFeed {
-                source,
+                plan,
                 fetch,
-                interval,
                 status: status.clone(),
             };
             scale::spawn_led_poller(
@@ -261,12 +249,13 @@ pub async fn serve(
             );
             Some(status)
         }
-        (FeedSource::Poll { interval, .. }, Some(fetcher), _) => {
+        (FeedSource::Poll { plan, .. }, Some(fetcher), _) => {
             let status = FeedStatus::default();
             let resumed =
                 feed_state.map_or_else(Tracker::new, |s| Tracker::resume(s.week, s.score_changes));
             let publisher = Publisher::new(bus.clone(), resumed);
-            let poller = Poller::new(fetcher, publisher, interval, status.clone());
+            let poller = Poller::new(fetcher, publisher, plan.get().interval, status.clone())
+                .following(&plan);
             tracker.spawn(poller.run(cancel.clone()));
             Some(status)
         }

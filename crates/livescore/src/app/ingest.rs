@@ -142,9 +142,11 @@ pub async fn ingest(
         match (&shared, hub) {
             (Some(shared), Some(hub)) => {
                 let feed = LedFeed {
-                    source: config.source,
+                    plan: poller::FeedPlan::new(poller::Plan {
+                        source: config.source,
+                        interval: config.interval,
+                    }),
                     fetch: config.fetch,
-                    interval: config.interval,
                     status: FeedStatus::default(),
                 };
                 spawn_led_poller(feed, shared.lease(), hub, bus, &tracker, cancel.clone());

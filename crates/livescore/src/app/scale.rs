@@ -13,7 +13,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -25,7 +24,7 @@ use crate::bus::shared::{BusChoice, SharedBus};
 use crate::bus::{Bus, MemoryBus};
 use crate::feed::fetch::{FetchConfig, Fetcher};
 use crate::feed::leader;
-use crate::feed::poller::{FeedStatus, Poller, Source};
+use crate::feed::poller::{FeedPlan, FeedStatus, Poller};
 use crate::feed::{Publisher, Tracker};
 use crate::hub::{self, Hub};
 use crate::model::{self, Game, Week};
@@ -123,9 +122,8 @@ pub(super) async fn wire(choice: &BusChoice, db: &dyn Store) -> Result<Wired, Ap
 
 /// What a node needs to poll the feed whenever it holds the lease.
 pub(super) struct LedFeed {
-    pub source: Source,
+    pub plan: FeedPlan,
     pub fetch: FetchConfig,
-    pub interval: Duration,
     pub status: FeedStatus,
 }
 
@@ -141,13 +139,15 @@ pub(super) fn spawn_led_poller(
     cancel: CancellationToken,
 ) {
     tracker.spawn(leader::run(lease, cancel, move |term| {
-        let fetcher = Fetcher::new(feed.source.clone(), feed.fetch.clone());
+        let plan = feed.plan.get();
+        let fetcher = Fetcher::new(plan.source, feed.fetch.clone());
         let publisher = Publisher::new(bus.clone(), tracker_from(&hub));
-        let (interval, status) = (feed.interval, feed.status.clone());
+        let (interval, status, follow) = (plan.interval, feed.status.clone(), feed.plan.clone());
         async move {
             match fetcher {
                 Ok(fetcher) => {
                     Poller::new(fetcher, publisher, interval, status)
+                        .following(&follow)
                         .run(term)
                         .await
                 }

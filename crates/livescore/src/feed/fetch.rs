@@ -115,7 +115,12 @@ impl Fetcher {
         })
     }
 
-    /// The source, for logs.
+    /// Its timeouts and retries (a new source gets the same).
+    pub fn config(&self) -> &FetchConfig {
+        &self.config
+    }
+
+    /// The source it reads.
     pub fn source(&self) -> &Source {
         &self.source
     }

@@ -66,11 +66,55 @@ pub enum Polled {
     NotModified,
 }
 
+/// Where and how often to poll: what a config reload may change while the
+/// server runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// The feed's address and format.
+    pub source: Source,
+    /// How often while games are on.
+    pub interval: Duration,
+}
+
+/// The plan of a node's feed, shared by its pollers (one per lease term on
+/// a shared bus) and the config reloader; a poller takes a new plan before
+/// its next poll, and a sleeping one wakes for it.
+#[derive(Debug, Clone)]
+pub struct FeedPlan(Arc<tokio::sync::watch::Sender<Plan>>);
+
+impl FeedPlan {
+    /// Starts at `plan`.
+    pub fn new(plan: Plan) -> Self {
+        Self(Arc::new(tokio::sync::watch::Sender::new(plan)))
+    }
+
+    /// Replaces the plan (a change wakes the pollers; the same plan does
+    /// nothing).
+    pub fn set(&self, plan: Plan) {
+        self.0.send_if_modified(|p| {
+            let changed = *p != plan;
+            *p = plan;
+            changed
+        });
+    }
+
+    /// The plan now.
+    pub fn get(&self) -> Plan {
+        self.0.borrow().clone()
+    }
+
+    fn follow(&self) -> tokio::sync::watch::Receiver<Plan> {
+        self.0.subscribe()
+    }
+}
+
 /// One feed source polled into one publisher.
 pub struct Poller {
     fetcher: Fetcher,
     publisher: Publisher,
     interval: Duration,
+    /// Where a reload's plan comes from, for a poller that follows one.
+    plan: Option<tokio::sync::watch::Receiver<Plan>>,
     status: FeedStatus,
     /// The week as last accepted, for the schedule. Taken from the
     /// tracker's view (vanished games included), not from the raw document.
@@ -93,8 +137,45 @@ impl Poller {
             fetcher,
             publisher,
             interval,
+            plan: None,
             status,
             games,
+        }
+    }
+
+    /// Takes each new plan of `plan` before its next poll.
+    pub fn following(mut self, plan: &FeedPlan) -> Self {
+        let mut rx = plan.follow();
+        rx.mark_changed();
+        self.plan = Some(rx);
+        self
+    }
+
+    /// A new plan, if one came: a new source gets a fetcher of its own
+    /// (its validators start afresh); one that cannot be set up leaves the
+    /// old source polled.
+    fn take_plan(&mut self) {
+        let Some(rx) = self.plan.as_mut() else {
+            return;
+        };
+        if !rx.has_changed().unwrap_or(false) {
+            return;
+        }
+        let plan = rx.borrow_and_update().clone();
+        if plan.interval != self.interval {
+            tracing::info!(interval = ?plan.interval, "feed poll interval changed");
+            self.interval = plan.interval;
+        }
+        if plan.source != *self.fetcher.source() {
+            match Fetcher::new(plan.source.clone(), self.fetcher.config().clone()) {
+                Ok(fetcher) => {
+                    tracing::info!(source = %plan.source, "feed source changed");
+                    self.fetcher = fetcher;
+                }
+                Err(err) => {
+                    tracing::error!(%err, "cannot set up the new feed source; polling the old one");
+                }
+            }
         }
     }
 
@@ -179,6 +260,7 @@ impl Poller {
     async fn run_loop(mut self, cancel: CancellationToken) {
         tracing::info!(interval = ?self.interval, "polling the feed");
         loop {
+            self.take_plan();
             let fetched = tokio::select! {
                 // Shutdown abandons a fetch in flight (it holds no state);
                 // a document already fetched is published whole, never
@@ -219,9 +301,24 @@ impl Poller {
                 // Shutdown ends the sleep at once.
                 _ = cancel.cancelled() => return,
                 _ = tokio::time::sleep(delay) => {}
+                // A new plan is polled at once.
+                () = plan_changed(&mut self.plan) => {}
             }
         }
     }
+}
+
+/// Resolves when `plan` has a new value; never without one (or once its
+/// sender is gone).
+async fn plan_changed(plan: &mut Option<tokio::sync::watch::Receiver<Plan>>) {
+    if let Some(rx) = plan {
+        if rx.changed().await.is_ok() {
+            // Left unseen for `take_plan`.
+            rx.mark_changed();
+            return;
+        }
+    }
+    std::future::pending().await
 }
 
 #[cfg(test)]

@@ -549,12 +549,17 @@ mod tests {
         let claims = json!({"sub": "1", "exp": now() + 60});
         assert!(clone.verify(&token(claims.clone())).is_ok());
         let other = Auth::new(AuthConfig {
-            key: Some(KeySource::Secret(b"another-secret-of-enough-length-0123".to_vec())),
+            key: Some(KeySource::Secret(
+                b"another-secret-of-enough-length-0123".to_vec(),
+            )),
             ..AuthConfig::default()
         })
         .expect("auth");
         a.replace_keys(&other).expect("a secret for a secret");
-        assert!(clone.verify(&token(claims)).is_err(), "the old secret is gone");
+        assert!(
+            clone.verify(&token(claims)).is_err(),
+            "the old secret is gone"
+        );
         // Tokens off, or a key set with its own refresher: a restart.
         assert!(a.replace_keys(&Auth::default()).is_err());
         let jwks = Auth::new(AuthConfig {
