@@ -321,17 +321,7 @@ const CHAT_SECRET: &str = "a-chat-secret-that-is-long-enough-0123456789";
 
 /// An HS256 token for `sub` (named `name`), valid for an hour.
 fn chat_token(sub: &str, name: &str) -> String {
-    let exp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs()
-        + 3600;
-    jsonwebtoken::encode(
-        &jsonwebtoken::Header::default(),
-        &json!({"sub": sub, "name": name, "exp": exp}),
-        &jsonwebtoken::EncodingKey::from_secret(CHAT_SECRET.as_bytes()),
-    )
-    .expect("sign")
+    common::hs256_for_an_hour(CHAT_SECRET, json!({"sub": sub, "name": name}))
 }
 
 /// The server's answer to one chat: `Ok((name, user))` as the message came

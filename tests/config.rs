@@ -406,17 +406,10 @@ async fn sighup_applies_chat_rates_connection_caps_and_origins_to_what_comes_nex
 /// An HS256 token signed with `secret` that may follow `user/1`, valid
 /// for an hour.
 fn user_token(secret: &str) -> String {
-    let exp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs()
-        + 3600;
-    jsonwebtoken::encode(
-        &jsonwebtoken::Header::default(),
-        &json!({"sub": "1", "exp": exp, "livescore": {"subscribe": ["user/1"]}}),
-        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+    common::hs256_for_an_hour(
+        secret,
+        json!({"sub": "1", "livescore": {"subscribe": ["user/1"]}}),
     )
-    .expect("sign")
 }
 
 /// SIGHUP rotates the token key: from then on a token signed with the old
