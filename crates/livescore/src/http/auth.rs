@@ -13,7 +13,7 @@
 //! logged nor echoed: errors name the topic and the reason, not the token.
 
 use std::str::FromStr;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::errors::ErrorKind;
@@ -21,6 +21,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 
 use super::error::ApiError;
+use super::live::Live;
 use crate::model;
 
 pub mod jwks;
@@ -258,7 +259,7 @@ struct Verifier {
 /// a config reload puts in ([`Auth::replace_keys`]).
 #[derive(Clone, Default)]
 pub struct Auth {
-    verifier: Arc<RwLock<Option<Arc<Verifier>>>>,
+    verifier: Live<Option<Arc<Verifier>>>,
     private: Arc<[Pattern]>,
     required: bool,
 }
@@ -284,17 +285,14 @@ impl Auth {
             Some(key) => Some(Arc::new(verifier(key, &config)?)),
         };
         Ok(Self {
-            verifier: Arc::new(RwLock::new(verifier)),
+            verifier: Live::new(verifier),
             private: config.private.into(),
             required,
         })
     }
 
     fn current(&self) -> Option<Arc<Verifier>> {
-        self.verifier
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.verifier.get()
     }
 
     /// Takes the key, audience and issuer of `new` (a config reload: a
@@ -314,12 +312,13 @@ impl Auth {
             )
         };
         let next = new.current();
-        let mut slot = self.verifier.write().unwrap_or_else(|e| e.into_inner());
-        if !fixed(&slot) || !fixed(&next) {
-            return Err("a JWKS, or tokens turned on or off");
-        }
-        *slot = next;
-        Ok(())
+        self.verifier.update(|slot| {
+            if !fixed(slot) || !fixed(&next) {
+                return Err("a JWKS, or tokens turned on or off");
+            }
+            *slot = next;
+            Ok(())
+        })
     }
 
     /// Whether following `topic` needs a token.

@@ -11,7 +11,7 @@
 //!
 //! It must not: decide what a handler does with a body within the limit.
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -21,6 +21,7 @@ use axum::response::{IntoResponse, Response};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use super::error::ApiError;
+use super::live::Live;
 
 /// `--max-body` when not given: events and chat are small; a client that
 /// sends more is broken or hostile.
@@ -86,7 +87,7 @@ pub fn cors(origins: &Origins) -> Option<CorsLayer> {
 #[derive(Debug, Clone, Default)]
 pub struct Origins {
     enabled: bool,
-    list: Arc<RwLock<Arc<[String]>>>,
+    list: Live<Arc<[String]>>,
 }
 
 impl Origins {
@@ -95,18 +96,18 @@ impl Origins {
     pub fn new(list: Vec<String>) -> Self {
         Self {
             enabled: !list.is_empty(),
-            list: Arc::new(RwLock::new(list.into())),
+            list: Live::new(list.into()),
         }
     }
 
     /// Replaces the list from the next request on.
     pub fn set(&self, list: Vec<String>) {
-        *self.list.write().unwrap_or_else(|e| e.into_inner()) = list.into();
+        self.list.set(list.into());
     }
 
     /// The list now.
     pub fn get(&self) -> Arc<[String]> {
-        self.list.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.list.get()
     }
 
     /// Whether the node was started with CORS on.
@@ -116,9 +117,8 @@ impl Origins {
 
     /// Whether `origin` is on the list (or the list has `*`).
     pub fn allows(&self, origin: &[u8]) -> bool {
-        self.get()
-            .iter()
-            .any(|o| o == "*" || o.as_bytes() == origin)
+        self.list
+            .with(|list| list.iter().any(|o| o == "*" || o.as_bytes() == origin))
     }
 }
 

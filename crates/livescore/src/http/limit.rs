@@ -56,29 +56,39 @@ const EVICT_AFTER: Duration = Duration::from_millis(250);
 /// reloader: a SIGHUP changes them for the next connection accepted, and
 /// connections already open stay.
 #[derive(Debug, Clone, Default)]
-pub struct ConnCaps(Arc<[AtomicUsize; 2]>);
+pub struct ConnCaps(Arc<Caps>);
+
+/// Read at every accept, so atomics rather than a lock.
+#[derive(Debug, Default)]
+struct Caps {
+    max: AtomicUsize,
+    per_ip: AtomicUsize,
+}
 
 impl ConnCaps {
     /// `max` open connections (0: the open-files ceiling less a reserve)
     /// and `per_ip` per client address (0: no cap).
     pub fn new(max: usize, per_ip: usize) -> Self {
-        Self(Arc::new([AtomicUsize::new(max), AtomicUsize::new(per_ip)]))
+        Self(Arc::new(Caps {
+            max: AtomicUsize::new(max),
+            per_ip: AtomicUsize::new(per_ip),
+        }))
     }
 
     /// Replaces both caps.
     pub fn set(&self, max: usize, per_ip: usize) {
-        self.0[0].store(max, Ordering::Relaxed);
-        self.0[1].store(per_ip, Ordering::Relaxed);
+        self.0.max.store(max, Ordering::Relaxed);
+        self.0.per_ip.store(per_ip, Ordering::Relaxed);
     }
 
     /// The configured maximum (0: automatic).
     pub fn max(&self) -> usize {
-        self.0[0].load(Ordering::Relaxed)
+        self.0.max.load(Ordering::Relaxed)
     }
 
     /// The per-address cap (0: none).
     pub fn per_ip(&self) -> usize {
-        self.0[1].load(Ordering::Relaxed)
+        self.0.per_ip.load(Ordering::Relaxed)
     }
 }
 

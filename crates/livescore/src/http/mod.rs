@@ -11,6 +11,7 @@ pub mod guard;
 pub mod head;
 pub mod latency;
 pub mod limit;
+pub mod live;
 pub mod metrics;
 pub mod openapi;
 pub mod publish;

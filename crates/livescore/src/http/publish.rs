@@ -86,31 +86,28 @@ impl PublishToken {
 /// The static publish token, replaceable while the server runs (a config
 /// reload on SIGHUP): every clone of an `HttpConfig` shares one.
 #[derive(Debug, Clone, Default)]
-pub struct PublishTokenCell(std::sync::Arc<std::sync::RwLock<Option<PublishToken>>>);
+pub struct PublishTokenCell(super::live::Live<Option<PublishToken>>);
 
 impl PublishTokenCell {
     /// A cell holding `token` (`None`: the static token is off).
     pub fn new(token: Option<PublishToken>) -> Self {
-        Self(std::sync::Arc::new(std::sync::RwLock::new(token)))
+        Self(super::live::Live::new(token))
     }
 
     /// Replaces the token; the next request is checked against the new one.
     pub fn set(&self, token: Option<PublishToken>) {
-        *self.0.write().unwrap_or_else(|e| e.into_inner()) = token;
+        self.0.set(token);
     }
 
     /// Whether a static token is configured.
     pub fn is_set(&self) -> bool {
-        self.0.read().unwrap_or_else(|e| e.into_inner()).is_some()
+        self.0.with(Option::is_some)
     }
 
     /// Whether `given` is the static token (never when none is set).
     pub fn matches(&self, given: &str) -> bool {
         self.0
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-            .is_some_and(|t| t.matches(given))
+            .with(|t| t.as_ref().is_some_and(|t| t.matches(given)))
     }
 }
 

@@ -20,7 +20,7 @@
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -28,6 +28,7 @@ use chrono::{SecondsFormat, Utc};
 use serde::Serialize;
 
 use crate::http::error::ApiError;
+use crate::http::live::Live;
 use crate::hub::Hub;
 use crate::model;
 
@@ -81,7 +82,7 @@ impl Default for ChatLimits {
 /// (SIGHUP); the gate reads them at every message, so buckets already
 /// filled or emptied carry on under the new rates.
 #[derive(Debug, Clone)]
-pub struct ChatRates(Arc<RwLock<Rates>>);
+pub struct ChatRates(Live<Rates>);
 
 /// Per sender and per game: sustained messages a second, and the burst.
 #[derive(Debug, Clone, Copy)]
@@ -93,16 +94,16 @@ struct Rates {
 impl ChatRates {
     /// The rates of `limits`.
     pub fn new(limits: &ChatLimits) -> Self {
-        Self(Arc::new(RwLock::new(Rates::of(limits))))
+        Self(Live::new(Rates::of(limits)))
     }
 
     /// Takes the rates of `limits` from the next message on.
     pub fn set(&self, limits: &ChatLimits) {
-        *self.0.write().unwrap_or_else(|e| e.into_inner()) = Rates::of(limits);
+        self.0.set(Rates::of(limits));
     }
 
     fn get(&self) -> Rates {
-        *self.0.read().unwrap_or_else(|e| e.into_inner())
+        self.0.get()
     }
 }
 
