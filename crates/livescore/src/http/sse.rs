@@ -232,7 +232,7 @@ impl SseBody {
         }
         if let Some(retry) = self.retry.take() {
             let mut buf = BytesMut::from(&retry[..]);
-            let open = self.gather(&mut buf);
+            let open = self.gather(&mut buf, now_us());
             return (open || buf.len() > retry.len()).then(|| buf.freeze());
         }
         let first = loop {
@@ -276,7 +276,7 @@ impl SseBody {
             // The common case, one event: share the encoded bytes as is.
             Next::Empty | Next::Closed => return Some(first.sse.clone()),
         }
-        self.gather(&mut buf);
+        self.gather(&mut buf, now);
         Some(buf.freeze())
     }
 
@@ -289,10 +289,10 @@ impl SseBody {
         }
     }
 
-    /// Appends every ready frame (up to [`MAX_BATCH_BYTES`]); false when the
+    /// Appends every ready frame (up to [`MAX_BATCH_BYTES`]), counted as
+    /// written at `now` (one clock read per chunk); false when the
     /// subscription is over.
-    fn gather(&mut self, buf: &mut BytesMut) -> bool {
-        let now = now_us();
+    fn gather(&mut self, buf: &mut BytesMut, now: u64) -> bool {
         while buf.len() < MAX_BATCH_BYTES {
             match self.sub.try_next() {
                 Next::Frame(f) => {
