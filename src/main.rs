@@ -194,6 +194,7 @@ fn server_config(args: &ServerArgs, feed: FeedSource, announce_url: bool) -> Ser
         feed,
         http: HttpConfig {
             keepalive: args.keepalive,
+            fast_path: args.fast_path,
             publish_token: PublishTokenCell::new(
                 args.publish_token.as_deref().and_then(PublishToken::new),
             ),

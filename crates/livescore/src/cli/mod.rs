@@ -55,6 +55,14 @@ pub struct ServerArgs {
     #[arg(long, env = "LIVESCORE_KEEPALIVE", default_value = "15s", value_parser = parse_duration)]
     pub keepalive: Duration,
 
+    /// Let the hub write each event straight to the sockets of SSE
+    /// subscribers that keep up, instead of waking each one's task (docs/
+    /// BENCHMARKS.md, "Fan-out at the floor"); `false` sends every delivery
+    /// through the subscriber's own task (the path before it existed).
+    /// Example: --fast-path false
+    #[arg(long, env = "LIVESCORE_FAST_PATH", default_value_t = true, action = clap::ArgAction::Set)]
+    pub fast_path: bool,
+
     /// Kernel send buffer per connection in bytes (0 = kernel autotuning).
     /// Small keeps stalled clients from hoarding stale events in the kernel;
     /// raise it for clients far away that need more bytes in flight.

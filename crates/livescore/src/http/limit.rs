@@ -447,6 +447,9 @@ enum Admission {
     Refused(Refusal),
 }
 
+/// A connection's place in the counts, apart from its socket.
+pub struct Place(#[allow(dead_code)] Admission);
+
 /// An accepted connection that counts against the limits while open.
 pub struct Counted {
     stream: TcpStream,
@@ -463,6 +466,14 @@ impl Counted {
             Admission::Admitted(_) => None,
             Admission::Refused(r) => Some(r),
         }
+    }
+
+    /// The socket, to be shared with the hub's fast path (which writes it
+    /// from the publishing task), and its place in the counts, held until
+    /// the connection is done. Bytes read ahead are dropped: only the SSE
+    /// socket path takes this, after the request.
+    pub fn into_shared(self) -> (Arc<TcpStream>, Place) {
+        (Arc::new(self.stream), Place(self.admission))
     }
 
     /// Puts `bytes`, read from this connection, back in front of what is

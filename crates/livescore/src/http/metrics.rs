@@ -26,6 +26,8 @@
 //! | `subscribers_dropped_total` | counter | `reason` = `lagged`, `slow`, `timeout` | subscribers disconnected |
 //! | `delivery_latency_seconds` | histogram | `transport` | from the bus taking an event to its write to a client, live deliveries only (`http::latency`) |
 //! | `hub_lagged_total` | counter | | the hub fell behind the bus and refilled |
+//! | `fast_path_writes_total` | counter | | SSE deliveries the hub wrote straight to a subscriber's socket (also in `events_delivered_total`) |
+//! | `fast_path_handbacks_total` | counter | | times a socket could not take an event whole and went back to its subscriber's own task |
 //! | `hub_skipped_total` | counter | | events the hub stepped over after falling behind the bus ring (never score history: that is recovered apart) |
 //! | `history_events` | gauge | `topic` | events kept for resume: the 20 largest topics, the rest summed as `other` |
 //! | `feed_polls_total` | counter | `result` | feed polls by outcome |
@@ -113,6 +115,8 @@ const COUNTERS: &[(&str, &str, &[&str])] = &[
         &["sse", "ws"],
     ),
     ("livescore_events_total", "", &[]),
+    ("livescore_fast_path_handbacks_total", "", &[]),
+    ("livescore_fast_path_writes_total", "", &[]),
     ("livescore_feed_lease_acquired_total", "", &[]),
     (
         "livescore_feed_polls_total",
@@ -186,7 +190,9 @@ pub async fn render(State(st): State<AppState>) -> impl IntoResponse {
     }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        st.metrics.render() + &history_lines(st.hub.history_sizes()) + &super::latency::render(),
+        st.metrics.render()
+            + &history_lines(st.hub.history_sizes())
+            + &crate::hub::latency::render(),
     )
 }
 

@@ -9,7 +9,6 @@ pub mod client_addr;
 pub mod error;
 pub mod guard;
 pub mod head;
-pub mod latency;
 pub mod limit;
 pub mod live;
 pub mod metrics;
@@ -50,6 +49,9 @@ pub struct HttpConfig {
     pub keepalive: Duration,
     /// The `retry:` an SSE client waits before reconnecting.
     pub retry: Duration,
+    /// SSE streams on the socket path go on the hub's fast path when they
+    /// keep up (`--fast-path`).
+    pub fast_path: bool,
     /// Bearer token for `POST /api/publish`; none turns the endpoint off
     /// (403), so a server is never writable by accident. Replaceable at
     /// run time (SIGHUP with `--config`).
@@ -77,6 +79,7 @@ impl Default for HttpConfig {
         Self {
             keepalive: Duration::from_secs(15),
             retry: Duration::from_secs(2),
+            fast_path: true,
             publish_token: publish::PublishTokenCell::default(),
             publish_ack: publish::Ack::Bus,
             store_wait: crate::bus::DEFAULT_PUBLISH_TIMEOUT,

@@ -7,6 +7,7 @@
 
 use std::convert::Infallible;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -25,6 +26,7 @@ use super::metrics::ConnectionGuard;
 use super::subscription::{stream_params, wants_event_stream};
 use super::AppState;
 use crate::bus::now_us;
+use crate::hub::direct::Slot;
 use crate::hub::{Frame, Next, Start, Subscriber};
 use crate::model;
 
@@ -187,7 +189,7 @@ pub struct SseBody {
     /// `livescore_events_delivered_total{transport="sse"}`, looked up once.
     delivered: metrics::Counter,
     /// `livescore_delivery_latency_seconds{transport="sse"}`.
-    latency: &'static super::latency::Histogram,
+    latency: &'static crate::hub::latency::Histogram,
     /// When the token a private topic needed expires (boxed: only such
     /// streams pay for it).
     expires: Option<Pin<Box<Sleep>>>,
@@ -209,7 +211,7 @@ impl SseBody {
             ))),
             _guard: ConnectionGuard::new("sse"),
             delivered: super::metrics::delivered("sse"),
-            latency: super::latency::of("sse"),
+            latency: crate::hub::latency::of("sse"),
             expires: None,
             expired: false,
         }
@@ -280,6 +282,47 @@ impl SseBody {
         Some(buf.freeze())
     }
 
+    /// Hands the socket behind `slot` to the hub's fast path when this
+    /// stream owes nothing (its opening chunk and every pending frame are
+    /// out): until it is handed back, the hub writes each event to it.
+    pub fn go_fast(&mut self, slot: &Arc<Slot>) -> bool {
+        self.retry.is_none() && !self.expired && self.sub.go_fast(slot)
+    }
+
+    /// While the hub writes the socket: resolves when this stream must
+    /// take it back: the hub handed it back, the token expired, or it was
+    /// idle (nothing written by either side) for the keep-alive interval.
+    pub async fn wait_fast(&mut self, slot: &Slot) {
+        loop {
+            tokio::select! {
+                biased;
+                () = slot.handed_back() => return,
+                () = expiry(&mut self.expires) => return,
+                _ = self.idle.as_mut() => {
+                    if let Some(wrote) = instant_of(slot.wrote_us()) {
+                        self.last_write = self.last_write.max(wrote);
+                    }
+                    let due = self.last_write + self.keepalive;
+                    if due > Instant::now() {
+                        self.idle.as_mut().reset(due);
+                        continue;
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Takes the socket back from the hub; returns the end of a frame the
+    /// hub wrote in part, to be sent before anything else.
+    pub fn take_back(&mut self, slot: &Slot) -> Option<Bytes> {
+        let taken = self.sub.take_back(slot);
+        if let Some(wrote) = instant_of(taken.wrote_us) {
+            self.last_write = self.last_write.max(wrote);
+        }
+        taken.rest
+    }
+
     /// Counts a frame going out at `now`: delivered, and its delay if it
     /// was published while this stream listened.
     fn count(&self, frame: &Frame, now: u64) {
@@ -305,6 +348,15 @@ impl SseBody {
         }
         true
     }
+}
+
+/// The monotonic instant of a wall-clock time in µs (0: never).
+fn instant_of(us: u64) -> Option<Instant> {
+    if us == 0 {
+        return None;
+    }
+    let ago = Duration::from_micros(now_us().saturating_sub(us));
+    Instant::now().checked_sub(ago)
 }
 
 /// Resolves when the stream's token expires; never without one.

@@ -10,23 +10,22 @@
 //! it is delimited by the connection's close rather than chunked: a stream
 //! never ends while the client wants it, so the connection is never reused.
 
-use std::task::Poll;
-use std::time::{Duration, SystemTime};
+use std::io;
+use std::time::SystemTime;
 
 use bytes::{BufMut, BytesMut};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 use super::auth::token_from;
 use super::head::StreamRequest;
+use super::limit::Counted;
 use super::sse::{livescore_body, stream_body, SseBody};
 use super::AppState;
+use crate::hub::direct::{Slot, Wire};
 
 /// Bytes a client may send after its request before it is cut off (it has
 /// no business sending any; a few are tolerated, an endless flow is not).
 const MAX_STRAY_BYTES: usize = 4096;
-
-/// How long the closing FIN may wait on a client that does not read.
-const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Subscribes for a stream request, through the same parsing and the same
 /// `authorize` as the router's handlers; `None` when the router must
@@ -50,18 +49,36 @@ pub fn subscribe(req: &StreamRequest, st: &AppState) -> Option<SseBody> {
     .ok()
 }
 
-/// Streams `sub` to the client until shutdown, the end of the subscription
-/// (a client dropped as too slow reconnects and resumes) or the client
-/// closing; then closes the connection.
-pub async fn serve<S>(mut io: S, http10: bool, mut body: SseBody, st: &AppState)
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
+/// Streams `body` to the client until shutdown, the end of the
+/// subscription (a client dropped as too slow reconnects and resumes) or
+/// the client closing; then closes the connection.
+///
+/// While the stream owes nothing, its socket is on the hub's fast path
+/// (`hub::direct`): events are written to it by the task that ingests them
+/// and this task sleeps, woken only by the client, a timer or the hub
+/// handing the socket back. A socket that cannot take an event whole, a
+/// keep-alive or the token's expiry brings it back here until it has
+/// caught up again.
+pub async fn serve(io: Counted, http10: bool, mut body: SseBody, st: &AppState) {
+    let (sock, _place) = io.into_shared();
+    let slot = Slot::new(sock.clone(), Wire::Sse, "sse");
     let mut pending = Some(response_head(http10, st.config.cors_origins.enabled()));
-    // Room for a client's stray bytes, never grown.
-    let mut scratch = [0u8; 64];
     let mut stray = 0;
     loop {
+        if slot.is_fast() {
+            tokio::select! {
+                biased;
+                () = body.wait_fast(&slot) => {}
+                () = client_gone(&sock, &mut stray) => break,
+            }
+            let rest = body.take_back(&slot);
+            if let Some(rest) = rest {
+                if !write(&sock, &rest, st).await {
+                    break;
+                }
+            }
+            continue;
+        }
         let chunk = tokio::select! {
             biased;
             chunk = body.next_chunk() => match chunk {
@@ -70,10 +87,7 @@ where
             },
             // A closed (or reset) client is noticed at once rather than at
             // the next write, so its place and its subscription are freed.
-            read = io.read(&mut scratch) => match read {
-                Ok(n) if n > 0 && stray + n <= MAX_STRAY_BYTES => { stray += n; continue }
-                _ => return,
-            },
+            () = client_gone(&sock, &mut stray) => break,
         };
         // The head goes out with the first chunk, in one write.
         let chunk = match pending.take() {
@@ -83,22 +97,54 @@ where
             }
             None => chunk,
         };
-        // Nearly always done at the first try; only a client whose socket
-        // buffer is full makes it wait, and then shutdown must not.
-        let write = io.write_all(&chunk);
-        tokio::pin!(write);
-        let written = match futures::poll!(write.as_mut()) {
-            Poll::Ready(written) => written,
-            Poll::Pending => tokio::select! {
-                written = write => written,
-                () = st.cancel.cancelled() => return,
-            },
-        };
-        if written.is_err() {
-            return;
+        if !write(&sock, &chunk, st).await {
+            break;
+        }
+        if st.config.fast_path {
+            body.go_fast(&slot);
         }
     }
-    let _ = tokio::time::timeout(CLOSE_TIMEOUT, io.shutdown()).await;
+    // Nothing more is written here or by the hub: the subscription (and
+    // with it the hub's reference to the socket) ends with `body`.
+    body.take_back(&slot);
+    drop(body);
+    let _ = socket2::SockRef::from(&*sock).shutdown(std::net::Shutdown::Write);
+}
+
+/// Resolves when the client has closed (or reset) the connection, or sent
+/// more than [`MAX_STRAY_BYTES`]; a client has no business sending any
+/// after its request, a few are tolerated.
+async fn client_gone(sock: &TcpStream, stray: &mut usize) {
+    // Room for a client's stray bytes, never grown.
+    let mut scratch = [0u8; 64];
+    loop {
+        if sock.readable().await.is_err() {
+            return;
+        }
+        match sock.try_read(&mut scratch) {
+            Ok(n) if n > 0 && *stray + n <= MAX_STRAY_BYTES => *stray += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            _ => return,
+        }
+    }
+}
+
+/// Writes all of `bytes`; false when the client is gone or, with its
+/// socket full, shutdown came first. Nearly always done at the first try.
+async fn write(sock: &TcpStream, mut bytes: &[u8], st: &AppState) -> bool {
+    while !bytes.is_empty() {
+        match sock.try_write(bytes) {
+            Ok(n) => bytes = &bytes[n..],
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                tokio::select! {
+                    ready = sock.writable() => if ready.is_err() { return false },
+                    () = st.cancel.cancelled() => return false,
+                }
+            }
+            Err(_) => return false,
+        }
+    }
+    true
 }
 
 /// The response head, byte for byte what the router's stream response

@@ -24,8 +24,10 @@
 //! then takes every event of it, however far its old position was.
 
 mod channels;
+pub mod direct;
 mod extend;
 mod frame;
+pub mod latency;
 mod subscriber;
 
 use std::collections::{HashMap, VecDeque};
@@ -118,6 +120,10 @@ struct Inner {
 /// Per-node fan-out; cheap to share as `Arc<Hub>`.
 pub struct Hub {
     inner: Mutex<Inner>,
+    /// Held through one event's whole ingest, fast-path writes included
+    /// (they run after the hub lock is let go), so the next event's writes
+    /// never overtake them.
+    order: Mutex<()>,
 }
 
 /// What a new subscription gets under the lock: the frames to send first
@@ -160,6 +166,7 @@ impl Hub {
                 channels: channels::Channels::default(),
                 closed: false,
             }),
+            order: Mutex::new(()),
         })
     }
 
@@ -221,11 +228,25 @@ impl Hub {
     /// Takes one event from the bus: encodes it once, records it, fans it
     /// out. Events at or before the last seen id are ignored, which makes
     /// bus refills after a lag idempotent.
+    ///
+    /// Subscribers on the fast path get the frame written to their sockets
+    /// from here, after the hub lock is let go (see `direct`).
     pub fn ingest(&self, env: &Envelope) {
+        let _order = self.order.lock().unwrap_or_else(|e| e.into_inner());
+        let mut fast = Vec::new();
+        let Some(frame) = self.record(env, &mut fast) else {
+            return;
+        };
+        direct::fan_out(&fast, &frame);
+    }
+
+    /// The locked part of [`Hub::ingest`]: the frame, recorded and sent to
+    /// the channels, with the fast slots it must still be written to.
+    fn record(&self, env: &Envelope, fast: &mut Vec<Arc<direct::Slot>>) -> Option<Arc<Frame>> {
         let mut inner = self.lock();
         if let Some(last) = inner.last {
             if env.id.epoch == last.epoch && env.id.seq <= last.seq {
-                return;
+                return None;
             }
         }
         if let Some(old) = inner.last.filter(|l| l.epoch != env.id.epoch) {
@@ -247,8 +268,9 @@ impl Hub {
                 None => entry.state.push(frame.clone()),
             }
         }
-        inner.channels.send(&env.topic, &frame);
+        inner.channels.send(&env.topic, &frame, fast);
         metrics::counter!("livescore_events_total").increment(1);
+        Some(frame)
     }
 
     /// Ends every subscription once it has taken what it holds, and makes
@@ -384,6 +406,8 @@ impl Inner {
         self.floor = start.seq;
         self.epoch_start = Some(start.seq);
         self.last = Some(start);
+        // Fast subscribers read the reset from their channels like the rest.
+        self.channels.hand_back_all();
         let sent = old.to_string();
         for (key, tx) in self.channels.all() {
             let reset = Frame::reset_then(start, ResetReason::Epoch, &sent, self.initial(&key));

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::sync::broadcast::Receiver;
 
+use super::direct::Slot;
 use super::{Frame, Hub, Resume, Snapshot};
 use crate::model::EventId;
 
@@ -47,6 +48,13 @@ pub struct Subscriber {
     /// while it listened (the latency metric counts only those).
     live_after: EventId,
     closed: bool,
+    /// The fast-path slot listed under this subscription's channel, left
+    /// when the subscription ends.
+    joined: Option<Arc<Slot>>,
+    /// The channel was not read while the hub wrote the socket, and the
+    /// stream took it back owing nothing: a lag that follows is that, not a
+    /// slow client (not counted as conflation).
+    unread: bool,
 }
 
 impl Subscriber {
@@ -62,7 +70,46 @@ impl Subscriber {
             epoch: snap.epoch,
             live_after: EventId::new(snap.epoch, snap.last_seq),
             closed: false,
+            joined: None,
+            unread: false,
         }
+    }
+
+    /// Hands `slot`'s socket to the hub (see `direct`) if this subscription
+    /// owes nothing: no resume, backlog or unread frame. Checked under the
+    /// hub lock, so an event published after it is the hub's to write and
+    /// one published before it keeps this subscription on its own path.
+    pub fn go_fast(&mut self, slot: &Arc<Slot>) -> bool {
+        if self.closed || !self.page.is_empty() || self.resume.is_some() || !self.backlog.is_empty()
+        {
+            return false;
+        }
+        let mut inner = self.hub.lock();
+        if inner.closed || !self.rx.is_empty() {
+            return false;
+        }
+        if self.joined.is_none() {
+            if !inner.channels.join(&self.key, slot) {
+                return false;
+            }
+            self.joined = Some(slot.clone());
+        }
+        slot.make_fast(EventId::new(self.epoch, self.floor));
+        true
+    }
+
+    /// Takes `slot`'s socket back from the hub: what it wrote is skipped
+    /// here. Returns what the hub left to send first, and when it last
+    /// wrote.
+    pub fn take_back(&mut self, slot: &Slot) -> super::direct::Taken {
+        let taken = slot.take_back();
+        // A lag found now is the unread channel of a stream that kept up,
+        // unless the hub gave the socket back full (a slow client's lag).
+        self.unread = taken.was_fast;
+        if taken.written.epoch == self.epoch && taken.written.seq > self.floor {
+            self.floor = taken.written.seq;
+        }
+        taken
     }
 
     /// True when `frame` was published after this subscription began, so
@@ -122,7 +169,10 @@ impl Subscriber {
                         return Next::Frame(f);
                     }
                 }
-                Err(TryRecvError::Empty) => return Next::Empty,
+                Err(TryRecvError::Empty) => {
+                    self.unread = false;
+                    return Next::Empty;
+                }
                 Err(TryRecvError::Lagged(_)) => self.lagged(),
                 Err(TryRecvError::Closed) => self.closed = true,
             }
@@ -188,9 +238,12 @@ impl Subscriber {
 
     fn lagged(&mut self) {
         let from = crate::model::EventId::new(self.epoch, self.floor);
+        let unread = std::mem::take(&mut self.unread);
         match self.hub.catch_up(&self.key, from) {
             Some(frames) => {
-                metrics::counter!("livescore_subscribers_conflated_total").increment(1);
+                if !unread {
+                    metrics::counter!("livescore_subscribers_conflated_total").increment(1);
+                }
                 if let Some(last) = frames.last() {
                     if last.id.epoch == self.epoch {
                         self.floor = self.floor.max(last.id.seq);
@@ -205,6 +258,14 @@ impl Subscriber {
                     .increment(1);
                 self.closed = true;
             }
+        }
+    }
+}
+
+impl Drop for Subscriber {
+    fn drop(&mut self) {
+        if let Some(slot) = self.joined.take() {
+            self.hub.lock().channels.leave(&self.key, &slot);
         }
     }
 }

@@ -381,10 +381,22 @@ fn a_publish_touches_only_the_channels_that_want_its_topic() {
     let mut fan = hub.subscribe(topics(&["scores"]), Start::Current);
     let mut both = hub.subscribe(topics(&["game/a", "scores"]), Start::Current);
     let frame = Arc::new(Frame::encode(&env(1, "scores", "update", "[1]")));
-    assert_eq!(hub.lock().channels.send("scores", &frame), 2);
-    assert_eq!(hub.lock().channels.send("game/a", &frame), 1);
-    assert_eq!(hub.lock().channels.send("noise/7", &frame), 1);
-    assert_eq!(hub.lock().channels.send("nobody", &frame), 0);
+    assert_eq!(
+        hub.lock().channels.send("scores", &frame, &mut Vec::new()),
+        2
+    );
+    assert_eq!(
+        hub.lock().channels.send("game/a", &frame, &mut Vec::new()),
+        1
+    );
+    assert_eq!(
+        hub.lock().channels.send("noise/7", &frame, &mut Vec::new()),
+        1
+    );
+    assert_eq!(
+        hub.lock().channels.send("nobody", &frame, &mut Vec::new()),
+        0
+    );
     // The index changes no delivery.
     drain(&mut fan);
     drain(&mut both);

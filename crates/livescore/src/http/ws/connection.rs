@@ -12,10 +12,10 @@ use super::wire::{Message, WireError};
 use super::{Socket, CLOSE_GRACE, GOING_AWAY, MAX_BATCH_BYTES, TOKEN_EXPIRED, TRY_AGAIN_LATER};
 use crate::bus::now_us;
 use crate::http::error::ApiError;
-use crate::http::latency::Histogram;
 use crate::http::metrics::ConnectionGuard;
 use crate::http::subscription::{check_topics, parse_start};
 use crate::http::AppState;
+use crate::hub::latency::Histogram;
 use crate::hub::{Frame, Next, Start, Subscriber, MAX_TOPICS_PER_SUBSCRIPTION};
 
 /// What one turn of the loop decided.
@@ -94,7 +94,7 @@ impl Connection {
             chatter: None,
             _guard: ConnectionGuard::new("ws"),
             delivered: crate::http::metrics::delivered("ws"),
-            latency: crate::http::latency::of("ws"),
+            latency: crate::hub::latency::of("ws"),
         }
     }
 

@@ -47,6 +47,17 @@ impl Histogram {
         self.sum_us.fetch_add(took, Ordering::Relaxed);
     }
 
+    /// Counts `n` writes of `frame` at `now_us` (one fan-out's worth).
+    pub fn observe_n(&self, frame: &Frame, now_us: u64, n: u64) {
+        if frame.published_us == 0 || n == 0 {
+            return;
+        }
+        let took = now_us.saturating_sub(frame.published_us);
+        let bucket = BOUNDS_US.partition_point(|&b| b < took);
+        self.counts[bucket].fetch_add(n, Ordering::Relaxed);
+        self.sum_us.fetch_add(took * n, Ordering::Relaxed);
+    }
+
     /// How many deliveries were counted.
     pub fn count(&self) -> u64 {
         self.counts.iter().map(|c| c.load(Ordering::Relaxed)).sum()
