@@ -189,6 +189,7 @@ fn server_config(args: &ServerArgs, feed: FeedSource, announce_url: bool) -> Ser
             std::process::exit(1);
         }
     };
+    livescore::hub::direct::set_threads(args.fanout_threads);
     ServerConfig {
         addr: args.addr,
         feed,

@@ -13,9 +13,12 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::{client, metric_in, wait_until, Server};
+use futures::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::watch;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::MaybeTlsStream;
 
 const TOKEN: &str = "fast-path-token";
 const WAIT: Duration = Duration::from_secs(60);
@@ -262,6 +265,110 @@ async fn readers_at_every_speed_get_every_event_once_in_order() {
         "the hub wrote most deliveries itself: {writes}"
     );
     assert!(handbacks >= 1.0, "full sockets went back to their tasks");
+}
+
+/// A WebSocket client subscribed to `topic` over a socket with a receive
+/// buffer of `rcvbuf` bytes (0: the kernel's), reading at `pace` (a paced
+/// one sleeps between messages) until `n == last`; the `n` of every event.
+async fn ws_reader(
+    server: &Server,
+    topic: &str,
+    rcvbuf: u32,
+    pause: Duration,
+    last: u64,
+) -> tokio::task::JoinHandle<Vec<(u64, u64)>> {
+    let addr: SocketAddr = server
+        .url
+        .trim_start_matches("http://")
+        .parse()
+        .expect("addr");
+    let socket = TcpSocket::new_v4().expect("socket");
+    if rcvbuf > 0 {
+        socket.set_recv_buffer_size(rcvbuf).expect("rcvbuf");
+    }
+    let tcp = socket.connect(addr).await.expect("connect");
+    let url = format!("{}/ws", server.url.replacen("http", "ws", 1));
+    let (mut ws, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(tcp))
+        .await
+        .expect("handshake");
+    let req = serde_json::json!({"type": "subscribe", "topics": [topic]});
+    ws.send(Message::Text(req.to_string().into()))
+        .await
+        .expect("subscribe");
+    tokio::spawn(async move {
+        let mut got = Vec::new();
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while let Ok(Some(Ok(msg))) = tokio::time::timeout_at(deadline, ws.next()).await {
+            let Message::Text(text) = msg else { continue };
+            let v: serde_json::Value = serde_json::from_str(&text).expect("json");
+            if v["type"] != "event" {
+                continue;
+            }
+            let id = v["id"].as_str().expect("id");
+            let seq = id
+                .rsplit('-')
+                .next()
+                .and_then(|s| s.parse().ok())
+                .expect("seq");
+            let n = v["data"]["n"].as_u64().expect("n");
+            got.push((seq, n));
+            if n == last {
+                break;
+            }
+            if !pause.is_zero() {
+                tokio::time::sleep(pause).await;
+            }
+        }
+        got
+    })
+}
+
+#[tokio::test]
+async fn websocket_readers_at_every_speed_get_every_event_once_in_order() {
+    let server = start();
+    const EVENTS: u64 = 400;
+    let mut readers = Vec::new();
+    for i in 0..12 {
+        readers.push((
+            format!("eager {i}"),
+            ws_reader(&server, "news", 0, Duration::ZERO, EVENTS - 1).await,
+        ));
+    }
+    for i in 0..4 {
+        let pause = Duration::from_millis(1 + i);
+        readers.push((
+            format!("paced {i}"),
+            ws_reader(&server, "news", 2048, pause, EVENTS - 1).await,
+        ));
+    }
+    wait_until("every reader is subscribed", WAIT, || async {
+        metric(&server, "livescore_connections{transport=\"ws\"}").await >= 16.0
+    })
+    .await;
+    publish(&server, "news", 0, EVENTS, 600).await;
+    for (who, reader) in readers {
+        let got = reader.await.expect("reader");
+        let ns: Vec<u64> = got.iter().map(|(_, n)| *n).collect();
+        assert_eq!(
+            ns,
+            (0..EVENTS).collect::<Vec<_>>(),
+            "{who}: every event once, in order"
+        );
+        assert!(
+            got.windows(2).all(|w| w[0].0 < w[1].0),
+            "{who}: ids increasing"
+        );
+    }
+    assert!(
+        metric(
+            &server,
+            "livescore_fast_path_writes_total{transport=\"ws\"}"
+        )
+        .await
+            >= (12 * EVENTS) as f64 / 2.0,
+        "the hub wrote most WebSocket deliveries itself"
+    );
+    assert!(metric(&server, "livescore_fast_path_handbacks_total").await >= 1.0);
 }
 
 #[tokio::test]

@@ -63,6 +63,14 @@ pub struct ServerArgs {
     #[arg(long, env = "LIVESCORE_FAST_PATH", default_value_t = true, action = clap::ArgAction::Set)]
     pub fast_path: bool,
 
+    /// Threads one event's fast-path writes are split over when it has
+    /// more than 512 subscribers to write (0: one per core). On loopback
+    /// a write also pays for the reader's side of TCP, so one thread alone
+    /// leaves the other cores idle while the last subscriber waits.
+    /// Example: --fanout-threads 1
+    #[arg(long, env = "LIVESCORE_FANOUT_THREADS", default_value_t = 0)]
+    pub fanout_threads: usize,
+
     /// Kernel send buffer per connection in bytes (0 = kernel autotuning).
     /// Small keeps stalled clients from hoarding stale events in the kernel;
     /// raise it for clients far away that need more bytes in flight.

@@ -450,6 +450,76 @@ enum Admission {
 /// A connection's place in the counts, apart from its socket.
 pub struct Place(#[allow(dead_code)] Admission);
 
+/// A connection whose socket is shared with the hub's fast path (an
+/// upgraded WebSocket): read and written here through `&TcpStream`, as
+/// the hub writes it while this side only reads.
+pub struct Shared {
+    sock: Arc<TcpStream>,
+    /// Bytes read before the hand-over (hyper's read buffer), read first.
+    ahead: Bytes,
+    _place: Place,
+}
+
+impl Shared {
+    /// `sock`, with `ahead` to be read before it.
+    pub fn new(sock: Arc<TcpStream>, ahead: Bytes, place: Place) -> Self {
+        Self {
+            sock,
+            ahead,
+            _place: place,
+        }
+    }
+}
+
+impl AsyncRead for Shared {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if !self.ahead.is_empty() {
+            let n = self.ahead.len().min(buf.remaining());
+            buf.put_slice(&self.ahead[..n]);
+            self.ahead.advance(n);
+            return Poll::Ready(Ok(()));
+        }
+        loop {
+            std::task::ready!(self.sock.poll_read_ready(cx))?;
+            match self.sock.try_read(buf.initialize_unfilled()) {
+                Ok(n) => {
+                    buf.advance(n);
+                    return Poll::Ready(Ok(()));
+                }
+                // Readiness was stale: cleared, so the next poll waits.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+    }
+}
+
+impl AsyncWrite for Shared {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            std::task::ready!(self.sock.poll_write_ready(cx))?;
+            match self.sock.try_write(buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                done => return Poll::Ready(done),
+            }
+        }
+    }
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(socket2::SockRef::from(&*self.sock).shutdown(std::net::Shutdown::Write))
+    }
+}
+
 /// An accepted connection that counts against the limits while open.
 pub struct Counted {
     stream: TcpStream,
@@ -469,11 +539,10 @@ impl Counted {
     }
 
     /// The socket, to be shared with the hub's fast path (which writes it
-    /// from the publishing task), and its place in the counts, held until
-    /// the connection is done. Bytes read ahead are dropped: only the SSE
-    /// socket path takes this, after the request.
-    pub fn into_shared(self) -> (Arc<TcpStream>, Place) {
-        (Arc::new(self.stream), Place(self.admission))
+    /// from the publishing task), the bytes read ahead and not yet taken,
+    /// and its place in the counts, held until the connection is done.
+    pub fn into_shared(self) -> (Arc<TcpStream>, Bytes, Place) {
+        (Arc::new(self.stream), self.ahead, Place(self.admission))
     }
 
     /// Puts `bytes`, read from this connection, back in front of what is

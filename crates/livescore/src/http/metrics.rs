@@ -26,7 +26,7 @@
 //! | `subscribers_dropped_total` | counter | `reason` = `lagged`, `slow`, `timeout` | subscribers disconnected |
 //! | `delivery_latency_seconds` | histogram | `transport` | from the bus taking an event to its write to a client, live deliveries only (`http::latency`) |
 //! | `hub_lagged_total` | counter | | the hub fell behind the bus and refilled |
-//! | `fast_path_writes_total` | counter | | SSE deliveries the hub wrote straight to a subscriber's socket (also in `events_delivered_total`) |
+//! | `fast_path_writes_total` | counter | `transport` | deliveries the hub wrote straight to a subscriber's socket (also in `events_delivered_total`) |
 //! | `fast_path_handbacks_total` | counter | | times a socket could not take an event whole and went back to its subscriber's own task |
 //! | `hub_skipped_total` | counter | | events the hub stepped over after falling behind the bus ring (never score history: that is recovered apart) |
 //! | `history_events` | gauge | `topic` | events kept for resume: the 20 largest topics, the rest summed as `other` |
@@ -116,7 +116,11 @@ const COUNTERS: &[(&str, &str, &[&str])] = &[
     ),
     ("livescore_events_total", "", &[]),
     ("livescore_fast_path_handbacks_total", "", &[]),
-    ("livescore_fast_path_writes_total", "", &[]),
+    (
+        "livescore_fast_path_writes_total",
+        "transport",
+        &["sse", "ws"],
+    ),
     ("livescore_feed_lease_acquired_total", "", &[]),
     (
         "livescore_feed_polls_total",

@@ -60,8 +60,8 @@ pub fn subscribe(req: &StreamRequest, st: &AppState) -> Option<SseBody> {
 /// keep-alive or the token's expiry brings it back here until it has
 /// caught up again.
 pub async fn serve(io: Counted, http10: bool, mut body: SseBody, st: &AppState) {
-    let (sock, _place) = io.into_shared();
-    let slot = Slot::new(sock.clone(), Wire::Sse, "sse");
+    let (sock, _, _place) = io.into_shared();
+    let slot = Slot::new(sock.clone(), Wire::Sse);
     let mut pending = Some(response_head(http10, st.config.cors_origins.enabled()));
     let mut stray = 0;
     loop {

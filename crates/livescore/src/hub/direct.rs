@@ -32,7 +32,6 @@ use bytes::Bytes;
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
-use super::latency::Histogram;
 use super::Frame;
 use crate::model::EventId;
 
@@ -41,12 +40,23 @@ use crate::model::EventId;
 pub enum Wire {
     /// The SSE frame ([`Frame::sse`]).
     Sse,
+    /// The WebSocket text frame ([`Frame::ws_wire`]).
+    Ws,
 }
 
 impl Wire {
     fn bytes(self, frame: &Frame) -> &Bytes {
         match self {
             Wire::Sse => &frame.sse,
+            Wire::Ws => frame.ws_wire(),
+        }
+    }
+
+    /// The `transport` label of its metrics.
+    fn transport(self) -> &'static str {
+        match self {
+            Wire::Sse => "sse",
+            Wire::Ws => "ws",
         }
     }
 }
@@ -61,8 +71,6 @@ pub struct Slot {
     fast: AtomicBool,
     /// Woken when the hub hands the socket back to the task.
     handed_back: Notify,
-    delivered: metrics::Counter,
-    latency: &'static Histogram,
 }
 
 #[derive(Debug)]
@@ -93,7 +101,7 @@ pub struct Taken {
 
 impl Slot {
     /// A slot for `sock`, slow until its task makes it fast.
-    pub fn new(sock: Arc<TcpStream>, wire: Wire, transport: &'static str) -> Arc<Self> {
+    pub fn new(sock: Arc<TcpStream>, wire: Wire) -> Arc<Self> {
         Arc::new(Self {
             sock,
             wire,
@@ -105,8 +113,6 @@ impl Slot {
             }),
             fast: AtomicBool::new(false),
             handed_back: Notify::new(),
-            delivered: metrics::counter!("livescore_events_delivered_total", "transport" => transport),
-            latency: super::latency::of(transport),
         })
     }
 
@@ -178,8 +184,17 @@ impl Slot {
     /// back.
     fn offer(&self, frame: &Frame, now_us: u64) -> Offer {
         let mut st = self.lock();
-        if !st.fast || frame.id.epoch != st.written.epoch || frame.id.seq <= st.written.seq {
+        if !st.fast || (frame.id.epoch == st.written.epoch && frame.id.seq <= st.written.seq) {
             return Offer::Skipped;
+        }
+        if frame.id.epoch != st.written.epoch {
+            // Another history (the hub's first events, or a change it
+            // hands back for anyway): the subscription sorts it out.
+            st.fast = false;
+            self.fast.store(false, Ordering::Release);
+            drop(st);
+            self.handed_back.notify_one();
+            return Offer::HandedBack;
         }
         let bytes = self.wire.bytes(frame);
         let sent = match self.sock.try_write(bytes) {
@@ -231,20 +246,23 @@ const SLOTS_PER_SHARD: usize = 512;
 /// last subscriber waits (measured: p99 25% higher than through the
 /// subscribers' own tasks, which spread over the runtime's workers).
 pub(super) fn fan_out(slots: &[Arc<Slot>], frame: &Frame) -> usize {
-    let Some(first) = slots.first() else {
+    if slots.is_empty() {
         return 0;
-    };
+    }
     let now = crate::bus::now_us();
     let shards = shards().min(slots.len().div_ceil(SLOTS_PER_SHARD)).max(1);
     let write = |part: &[Arc<Slot>]| {
-        part.iter()
-            .fold((0, 0), |(w, h), s| match s.offer(frame, now) {
-                Offer::Written => (w + 1, h),
-                Offer::HandedBack => (w, h + 1),
-                Offer::Skipped => (w, h),
-            })
+        let mut tally = Tally::default();
+        for slot in part {
+            match slot.offer(frame, now) {
+                Offer::Written => tally.written[slot.wire as usize] += 1,
+                Offer::HandedBack => tally.handed_back += 1,
+                Offer::Skipped => {}
+            }
+        }
+        tally
     };
-    let (written, handed_back) = if shards == 1 {
+    let tally = if shards == 1 {
         write(slots)
     } else {
         let per = slots.len().div_ceil(shards);
@@ -254,23 +272,62 @@ pub(super) fn fan_out(slots: &[Arc<Slot>], frame: &Frame) -> usize {
             let others: Vec<_> = parts.map(|part| scope.spawn(move || write(part))).collect();
             others
                 .into_iter()
-                .map(|t| t.join().unwrap_or((0, 0)))
-                .fold(write(mine), |(w, h), (w2, h2)| (w + w2, h + h2))
+                .map(|t| t.join().unwrap_or_default())
+                .fold(write(mine), Tally::add)
         })
     };
-    if written > 0 {
-        first.delivered.increment(written as u64);
-        first.latency.observe_n(frame, now, written as u64);
-        metrics::counter!("livescore_fast_path_writes_total").increment(written as u64);
+    let mut total = 0;
+    for wire in [Wire::Sse, Wire::Ws] {
+        let n = tally.written[wire as usize];
+        if n > 0 {
+            let transport = wire.transport();
+            metrics::counter!("livescore_events_delivered_total", "transport" => transport)
+                .increment(n);
+            metrics::counter!("livescore_fast_path_writes_total", "transport" => transport)
+                .increment(n);
+            super::latency::of(transport).observe_n(frame, now, n);
+            total += n as usize;
+        }
     }
-    if handed_back > 0 {
-        metrics::counter!("livescore_fast_path_handbacks_total").increment(handed_back as u64);
+    if tally.handed_back > 0 {
+        metrics::counter!("livescore_fast_path_handbacks_total").increment(tally.handed_back);
     }
-    written
+    total
 }
 
-/// Threads a fan-out may use: the cores this process may run on.
+/// What one thread of a fan-out did.
+#[derive(Debug, Default)]
+struct Tally {
+    /// Whole writes, by [`Wire`].
+    written: [u64; 2],
+    handed_back: u64,
+}
+
+impl Tally {
+    fn add(self, other: Tally) -> Tally {
+        Tally {
+            written: [
+                self.written[0] + other.written[0],
+                self.written[1] + other.written[1],
+            ],
+            handed_back: self.handed_back + other.handed_back,
+        }
+    }
+}
+
+/// Threads a fan-out may use (`--fanout-threads`; 0: one per core).
+static THREADS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Sets how many threads one fan-out may use, at start (0: one per core
+/// this process may run on).
+pub fn set_threads(n: usize) {
+    THREADS.store(n, Ordering::Relaxed);
+}
+
 fn shards() -> usize {
-    static SHARDS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *SHARDS.get_or_init(|| std::thread::available_parallelism().map_or(1, usize::from))
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    match THREADS.load(Ordering::Relaxed) {
+        0 => *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, usize::from)),
+        n => n,
+    }
 }

@@ -31,6 +31,8 @@ pub struct Frame {
     /// The same bytes as `ws`, checked as UTF-8 once, as a text message
     /// must be (shares the buffer, no copy).
     ws_text: OnceLock<Bytes>,
+    /// `ws_text` as a whole WebSocket frame, for the hub's fast path.
+    ws_wire: OnceLock<Bytes>,
     /// Frames a live subscriber takes right after this one: the current
     /// state that follows an epoch `reset` sent down a live channel (one
     /// channel message, so nothing can come between the two).
@@ -62,6 +64,7 @@ impl Frame {
             sse,
             ws: OnceLock::new(),
             ws_text: OnceLock::new(),
+            ws_wire: OnceLock::new(),
             then: Box::default(),
         }
     }
@@ -120,6 +123,41 @@ impl Frame {
                 }
             })
             .clone()
+    }
+}
+
+impl Frame {
+    /// [`Frame::ws_text`] as one whole WebSocket text frame, header
+    /// included: a server's frames are not masked, so these bytes are the
+    /// same for every client and the hub's fast path writes them as they
+    /// are (made on first use).
+    pub fn ws_wire(&self) -> &Bytes {
+        self.ws_wire.get_or_init(|| {
+            let text = self.ws_text();
+            let mut out = Vec::with_capacity(text.len() + 10);
+            ws_frame_header(&mut out, WS_TEXT, text.len());
+            out.extend_from_slice(&text);
+            out.into()
+        })
+    }
+}
+
+/// The opcode of a WebSocket text frame (RFC 6455 section 5.2).
+pub const WS_TEXT: u8 = 0x1;
+
+/// Appends the header of a final, unmasked WebSocket frame (a server's)
+/// with `opcode` and a payload of `len` bytes, in the shortest length form
+/// RFC 6455 section 5.2 allows.
+pub fn ws_frame_header(out: &mut Vec<u8>, opcode: u8, len: usize) {
+    out.push(0x80 | opcode);
+    if len < 126 {
+        out.push(len as u8);
+    } else if let Ok(n) = u16::try_from(len) {
+        out.push(126);
+        out.extend_from_slice(&n.to_be_bytes());
+    } else {
+        out.push(127);
+        out.extend_from_slice(&(len as u64).to_be_bytes());
     }
 }
 

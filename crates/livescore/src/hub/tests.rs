@@ -1,3 +1,5 @@
+use std::time::Duration;
+
 use bytes::Bytes;
 
 use super::*;
@@ -441,8 +443,6 @@ fn channels_of_gone_subscribers_are_forgotten() {
 /// forever.
 #[tokio::test]
 async fn a_hub_that_fell_past_the_bus_ring_still_delivers_every_score() {
-    use std::time::Duration;
-
     use crate::bus::memory::RING_CAPACITY;
     use crate::bus::MemoryBus;
 
@@ -490,4 +490,178 @@ async fn a_hub_that_fell_past_the_bus_ring_still_delivers_every_score() {
     cancel.cancel();
     task.await.expect("hub task");
     assert_eq!(drain(&mut board), scores);
+}
+
+/// A loopback pair: the server side in a fast-path slot, the client side
+/// to read what the hub wrote.
+async fn slot_pair(receive_buffer: Option<u32>) -> (Arc<direct::Slot>, tokio::net::TcpStream) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    if let Some(size) = receive_buffer {
+        socket.set_recv_buffer_size(size).expect("rcvbuf");
+    }
+    let client = socket
+        .connect(listener.local_addr().expect("addr"))
+        .await
+        .expect("connect");
+    let (server, _) = listener.accept().await.expect("accept");
+    if receive_buffer.is_some() {
+        socket2::SockRef::from(&server)
+            .set_send_buffer_size(4096)
+            .expect("sndbuf");
+    }
+    (
+        direct::Slot::new(Arc::new(server), direct::Wire::Sse),
+        client,
+    )
+}
+
+/// Reads `n` bytes off the client side (the hub's writes are in the
+/// kernel once `ingest` returns; this waits for them, not for time).
+async fn read_bytes(client: &tokio::net::TcpStream, n: usize) -> String {
+    let mut out = vec![0u8; n];
+    let mut got = 0;
+    while got < n {
+        client.readable().await.expect("readable");
+        match client.try_read(&mut out[got..]) {
+            Ok(0) => panic!("closed after {got} of {n} bytes"),
+            Ok(k) => got += k,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => panic!("read: {e}"),
+        }
+    }
+    String::from_utf8(out).expect("utf-8")
+}
+
+/// The SSE bytes of these events as the hub encodes them.
+fn sse_of(events: &[Envelope]) -> String {
+    events
+        .iter()
+        .map(|e| String::from_utf8(Frame::encode(e).sse.to_vec()).expect("utf-8"))
+        .collect()
+}
+
+fn ids_in(sse: &str) -> Vec<u64> {
+    sse.lines()
+        .filter_map(|l| l.strip_prefix("id: 1-"))
+        .map(|s| s.parse().expect("seq"))
+        .collect()
+}
+
+#[tokio::test]
+async fn the_hub_writes_a_fast_subscriber_and_its_channel_skips_what_was_written() {
+    let hub = Hub::new(1);
+    let mut sub = hub.subscribe(topics(&["news"]), Start::Current);
+    let (slot, client) = slot_pair(None).await;
+    assert!(sub.go_fast(&slot), "nothing owed: it goes fast");
+    let news: Vec<Envelope> = (1..=3).map(|seq| env(seq, "news", "m", "{}")).collect();
+    for e in &news {
+        hub.ingest(e);
+    }
+    hub.ingest(&env(4, "other", "m", "{}"));
+    let wire = read_bytes(&client, sse_of(&news).len()).await;
+    assert_eq!(ids_in(&wire), vec![1, 2, 3]);
+    // Taken back: the channel holds 1-3 too, and they are not sent twice.
+    let taken = sub.take_back(&slot);
+    assert!(taken.rest.is_none() && taken.was_fast);
+    assert_eq!(drain(&mut sub), vec![]);
+    hub.ingest(&env(5, "news", "m", "{}"));
+    assert_eq!(drain(&mut sub), vec![(5, "m".into())]);
+    // Fast again: the next bytes on the socket are event 6's, so the hub
+    // did not write 5 while the subscriber had the socket.
+    assert!(sub.go_fast(&slot));
+    let six = env(6, "news", "m", "{}");
+    hub.ingest(&six);
+    let wire = read_bytes(&client, sse_of(std::slice::from_ref(&six)).len()).await;
+    assert_eq!(ids_in(&wire), vec![6]);
+}
+
+#[tokio::test]
+async fn a_subscriber_with_anything_unread_stays_on_its_own_path() {
+    let hub = Hub::new(1);
+    hub.ingest(&env(1, "scores", "update", "[1]"));
+    let mut sub = hub.subscribe(topics(&["scores"]), Start::Current);
+    let (slot, _client) = slot_pair(None).await;
+    assert!(!sub.go_fast(&slot), "its current state is still owed");
+    assert_eq!(drain(&mut sub), vec![(1, "update".into())]);
+    hub.ingest(&env(2, "scores", "update", "[2]"));
+    assert!(!sub.go_fast(&slot), "an unread live frame is still owed");
+    assert_eq!(drain(&mut sub), vec![(2, "update".into())]);
+    assert!(sub.go_fast(&slot));
+}
+
+#[tokio::test]
+async fn a_full_socket_goes_back_with_the_rest_of_its_frame_and_nothing_is_lost() {
+    let hub = Hub::new(1);
+    let mut sub = hub.subscribe(topics(&["news"]), Start::Current);
+    let (slot, client) = slot_pair(Some(2048)).await;
+    assert!(sub.go_fast(&slot));
+    let data = format!("{{\"pad\":\"{}\"}}", "x".repeat(1000));
+    let mut seq = 0;
+    while slot.is_fast() {
+        seq += 1;
+        hub.ingest(&env(seq, "news", "m", &data));
+        assert!(seq < 10_000, "the socket never filled");
+    }
+    // Three more while the task has not taken it back yet.
+    for _ in 0..3 {
+        seq += 1;
+        hub.ingest(&env(seq, "news", "m", &data));
+    }
+    let taken = sub.take_back(&slot);
+    assert!(!taken.was_fast, "the hub handed it back");
+    let rest = taken.rest.expect("the frame the socket took in part");
+    let written: Vec<Envelope> = (1..=taken.written.seq)
+        .map(|s| env(s, "news", "m", &data))
+        .collect();
+    let mut wire = read_bytes(&client, sse_of(&written).len() - rest.len()).await;
+    wire.push_str(std::str::from_utf8(&rest).expect("utf-8"));
+    for (s, _) in drain(&mut sub) {
+        let frame = hub.history("news", "m");
+        let f = frame.iter().find(|f| f.id.seq == s).expect("in history");
+        wire.push_str(std::str::from_utf8(&f.sse).expect("utf-8"));
+    }
+    assert_eq!(
+        ids_in(&wire),
+        (1..=seq).collect::<Vec<_>>(),
+        "every frame once, in order"
+    );
+}
+
+#[tokio::test]
+async fn closing_the_hub_or_a_new_history_hands_every_socket_back() {
+    let hub = Hub::new(1);
+    let mut sub = hub.subscribe(topics(&["news"]), Start::Current);
+    let (slot, _client) = slot_pair(None).await;
+    assert!(sub.go_fast(&slot));
+    // The hub's first event is of another epoch than it started with: the
+    // subscription reads it from its channel.
+    hub.ingest(&Envelope {
+        id: EventId::new(2, 1),
+        ..env(0, "news", "m", "{}")
+    });
+    assert!(!slot.is_fast());
+    sub.take_back(&slot);
+    assert_eq!(drain(&mut sub), vec![(1, "m".into())]);
+    assert!(sub.go_fast(&slot));
+    // A new history: the reset comes down the channel, not the socket.
+    hub.ingest(&Envelope {
+        id: EventId::new(3, 1),
+        ..env(0, "news", "m", "{}")
+    });
+    assert!(!slot.is_fast());
+    sub.take_back(&slot);
+    let got: Vec<String> = std::iter::from_fn(|| match sub.try_next() {
+        Next::Frame(f) => Some(f.event.clone()),
+        _ => None,
+    })
+    .collect();
+    assert_eq!(got, vec!["reset".to_string(), "m".to_string()]);
+    assert!(sub.go_fast(&slot));
+    hub.close();
+    assert!(!slot.is_fast(), "shutdown hands it back");
+    sub.take_back(&slot);
+    assert!(sub.next().await.is_none(), "and the subscription ends");
 }

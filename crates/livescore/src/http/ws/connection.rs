@@ -15,6 +15,7 @@ use crate::http::error::ApiError;
 use crate::http::metrics::ConnectionGuard;
 use crate::http::subscription::{check_topics, parse_start};
 use crate::http::AppState;
+use crate::hub::direct::Slot;
 use crate::hub::latency::Histogram;
 use crate::hub::{Frame, Next, Start, Subscriber, MAX_TOPICS_PER_SUBSCRIPTION};
 
@@ -30,6 +31,9 @@ enum Flow {
 /// What woke the loop.
 enum Wake {
     Shutdown,
+    /// The hub gave the socket back (a short write, a new history, its
+    /// close): the subscription is read here again.
+    HandedBack,
     Client(Result<Option<Message>, WireError>),
     Event(Option<Arc<Frame>>),
     Heartbeat,
@@ -40,6 +44,10 @@ enum Wake {
 /// and nothing outlives the connection.
 pub(super) struct Connection {
     socket: Socket,
+    /// The socket as the hub's fast path writes it while this connection
+    /// owes nothing (`hub::direct`); this task then wakes only for the
+    /// client, the heartbeat and the token, not for every event.
+    slot: Arc<Slot>,
     st: AppState,
     /// Topics followed, sorted; empty when `sub` is None.
     topics: Vec<String>,
@@ -75,6 +83,7 @@ pub(super) struct Connection {
 impl Connection {
     pub(super) fn new(
         socket: Socket,
+        slot: Arc<Slot>,
         st: AppState,
         client: std::net::IpAddr,
         token: Option<String>,
@@ -82,6 +91,7 @@ impl Connection {
         let now = Instant::now();
         Self {
             socket,
+            slot,
             client,
             st,
             topics: Vec::new(),
@@ -106,20 +116,29 @@ impl Connection {
                 Some(at) => at + cfg.pong_timeout,
                 None => self.last_heard + cfg.ping_interval,
             };
+            let fast = self.slot.is_fast();
             let wake = tokio::select! {
                 biased;
                 // Shutdown: tell the client to go elsewhere.
                 _ = cancel.cancelled() => Wake::Shutdown,
                 // A request, a control frame, or the end of the connection.
                 msg = self.socket.recv() => Wake::Client(msg),
+                // The hub stopped writing for us.
+                () = self.slot.handed_back(), if fast => Wake::HandedBack,
                 // The next event on the followed topics (never, if none).
-                frame = next_frame(&mut self.sub) => Wake::Event(frame),
+                frame = next_frame(&mut self.sub), if !fast => Wake::Event(frame),
                 // Time to ping, or the ping went unanswered.
                 _ = tokio::time::sleep_until(heartbeat) => Wake::Heartbeat,
                 // The token a private topic needs expired.
                 _ = until(self.deadline) => Wake::Expired,
             };
+            // Whatever woke it, this task may write now: the socket is
+            // taken back first (and what the hub left half-written sent).
+            if let Flow::Drop = self.take_back().await {
+                return;
+            }
             let flow = match wake {
+                Wake::HandedBack => Flow::Continue,
                 Wake::Shutdown => Flow::Close(GOING_AWAY, "server shutting down"),
                 Wake::Client(msg) => self.on_client(msg).await,
                 Wake::Event(Some(frame)) => self.on_event(frame).await,
@@ -128,9 +147,35 @@ impl Connection {
                 Wake::Expired => Flow::Close(TOKEN_EXPIRED, "token expired"),
             };
             match flow {
-                Flow::Continue => {}
+                Flow::Continue => self.go_fast(),
                 Flow::Close(code, reason) => return self.close(code, reason).await,
                 Flow::Drop => return,
+            }
+        }
+    }
+
+    /// Takes the socket back from the hub's fast path, if it had it, and
+    /// sends what the hub left of a frame it wrote in part.
+    async fn take_back(&mut self) -> Flow {
+        let Some(sub) = self.sub.as_mut() else {
+            return Flow::Continue;
+        };
+        match sub.take_back(&self.slot).rest {
+            Some(rest) => {
+                self.socket.feed_raw(&rest);
+                self.flush().await
+            }
+            None => Flow::Continue,
+        }
+    }
+
+    /// Hands the socket to the hub's fast path when this connection owes
+    /// nothing: a subscription with nothing pending (see
+    /// `Subscriber::go_fast`), every write flushed.
+    fn go_fast(&mut self) {
+        if let Some(sub) = self.sub.as_mut() {
+            if self.st.config.fast_path {
+                sub.go_fast(&self.slot);
             }
         }
     }
@@ -464,14 +509,16 @@ impl Connection {
         if batch.is_empty() {
             return Flow::Continue;
         }
-        let socket = &mut self.socket;
-        let write = async {
-            for msg in &batch {
-                socket.feed(msg);
-            }
-            socket.flush().await
-        };
-        match tokio::time::timeout(self.st.config.ws.send_timeout, write).await {
+        for msg in &batch {
+            self.socket.feed(msg);
+        }
+        self.flush().await
+    }
+
+    /// Writes everything fed under the send deadline: a client that does
+    /// not take it in time is dropped as slow.
+    async fn flush(&mut self) -> Flow {
+        match tokio::time::timeout(self.st.config.ws.send_timeout, self.socket.flush()).await {
             Ok(Ok(())) => Flow::Continue,
             Ok(Err(err)) => {
                 tracing::debug!(%err, "write failed");

@@ -51,7 +51,9 @@ use tracing::Instrument;
 use self::chat::{ChatLimits, ChatRates};
 use self::connection::Connection;
 use super::error::ApiError;
+use super::limit::{Counted, Shared};
 use super::AppState;
+use crate::hub::direct::{Slot, Wire};
 
 /// Most bytes of event messages written to a client in one flush; more
 /// waits for the next round, so one client cannot pin a large buffer.
@@ -66,7 +68,7 @@ pub const MAX_BATCH_BYTES: usize = 64 * 1024;
 pub const READ_BUFFER_BYTES: usize = 1024;
 
 /// The connection as [`connection`] reads and writes it.
-type Socket = wire::WsSocket<TokioIo<hyper::upgrade::Upgraded>>;
+type Socket = wire::WsSocket<crate::http::limit::Shared>;
 
 /// How long a close handshake may take before the connection is just
 /// dropped.
@@ -173,14 +175,26 @@ pub async fn handler(
     tokio::spawn(
         async move {
             match on_upgrade.await {
-                Ok(upgraded) => {
-                    let socket = wire::WsSocket::new(
-                        TokioIo::new(upgraded),
-                        cfg.max_message_bytes,
-                        READ_BUFFER_BYTES,
-                    );
-                    Connection::new(socket, st, client, token).run().await;
-                }
+                // The socket itself, back from hyper, so the hub's fast path
+                // can write it too (`hub::direct`).
+                Ok(upgraded) => match upgraded.downcast::<TokioIo<Counted>>() {
+                    Ok(parts) => {
+                        let (sock, ahead, place) = parts.io.into_inner().into_shared();
+                        // What hyper read past the request, then what it
+                        // had not read yet.
+                        let ahead = [parts.read_buf, ahead].concat().into();
+                        let slot = Slot::new(sock.clone(), Wire::Ws);
+                        let socket = wire::WsSocket::new(
+                            Shared::new(sock, ahead, place),
+                            cfg.max_message_bytes,
+                            READ_BUFFER_BYTES,
+                        );
+                        Connection::new(socket, slot, st, client, token).run().await;
+                    }
+                    Err(_) => {
+                        tracing::error!("upgraded connection is not one this server accepted")
+                    }
+                },
                 Err(err) => tracing::debug!(%err, "upgrade failed"),
             }
             drop(task);

@@ -84,7 +84,7 @@ impl WireError {
 
 /// Frame opcodes (RFC 6455 section 5.2).
 const CONTINUATION: u8 = 0x0;
-const TEXT: u8 = 0x1;
+const TEXT: u8 = crate::hub::WS_TEXT;
 const BINARY: u8 = 0x2;
 const CLOSE: u8 = 0x8;
 const PING: u8 = 0x9;
@@ -210,6 +210,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsSocket<S> {
             }
         }
         self.io.flush().await
+    }
+
+    /// Queues bytes already framed (the end of a frame the hub's fast path
+    /// wrote in part) for the next flush.
+    pub fn feed_raw(&mut self, bytes: &[u8]) {
+        self.tx.extend_from_slice(bytes);
     }
 
     /// [`WsSocket::feed`] and [`WsSocket::flush`].
@@ -386,17 +392,7 @@ fn close_of(payload: Vec<u8>) -> Result<Message, WireError> {
 
 /// One unmasked, unfragmented frame (a server never masks).
 fn encode(out: &mut Vec<u8>, opcode: u8, payload: &[u8]) {
-    out.push(0x80 | opcode);
-    let len = payload.len();
-    if len < 126 {
-        out.push(len as u8);
-    } else if let Ok(n) = u16::try_from(len) {
-        out.push(126);
-        out.extend_from_slice(&n.to_be_bytes());
-    } else {
-        out.push(127);
-        out.extend_from_slice(&(len as u64).to_be_bytes());
-    }
+    crate::hub::ws_frame_header(out, opcode, payload.len());
     out.extend_from_slice(payload);
 }
 
