@@ -186,6 +186,11 @@ impl Hub {
         self.lock().floor = seq;
     }
 
+    /// The epoch of the history the hub holds now.
+    pub(crate) fn epoch(&self) -> u64 {
+        self.lock().position().0
+    }
+
     /// Id of the last event the hub has seen.
     pub fn last_id(&self) -> Option<EventId> {
         self.lock().last

@@ -219,11 +219,18 @@ impl Subscriber {
         }
     }
 
-    /// A live frame if it is new to this subscriber. A frame of another
-    /// epoch is the reset that opens a new history (see the hub's doc):
+    /// A live frame if it is new to this subscriber. A frame of the hub's
+    /// new epoch is the reset that opens a new history (see the hub's doc):
     /// taken with the state it carries, and the position starts over.
     fn accept(&mut self, f: Arc<Frame>) -> Option<Arc<Frame>> {
         if f.id.epoch != self.epoch {
+            // Unless it is the hub's current history, it is an older one
+            // still in the channel: frames the fast path already wrote, or
+            // ones a catch-up across the change replaced (epochs are not
+            // ordered, so only the hub can tell which is which).
+            if f.id.epoch != self.hub.epoch() {
+                return None;
+            }
             self.epoch = f.id.epoch;
             self.floor = f.id.seq;
             self.backlog.extend(f.then.iter().cloned());
