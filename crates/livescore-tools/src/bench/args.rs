@@ -31,12 +31,12 @@ impl Transport {
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     /// A running server to load (http://host:port); needs --token. Without
-    /// it, pass --spawn.
+    /// it, pass --spawn (or --floor).
     /// Example: --url http://127.0.0.1:8000
     #[arg(
         long,
         env = "LIVESCORE_BENCH_URL",
-        required_unless_present = "spawn",
+        required_unless_present_any = ["spawn", "floor"],
         conflicts_with = "spawn"
     )]
     pub url: Option<String>,
@@ -47,6 +47,22 @@ pub struct BenchArgs {
     /// Example: --spawn
     #[arg(long, env = "LIVESCORE_BENCH_SPAWN")]
     pub spawn: bool,
+
+    /// Measure only the floor, with no server: this process accepts the
+    /// subscribers itself and writes each event to each with one plain
+    /// write(2), and reports the CPU per write and the time to the last
+    /// byte: what a bare C loop costs on this machine. Takes -n, -m, -r and
+    /// --size. (Every --spawn or --url run measures it too, afterwards.)
+    /// Example: --floor
+    #[arg(long, env = "LIVESCORE_BENCH_FLOOR", conflicts_with_all = ["url", "spawn", "no_floor"])]
+    pub floor: bool,
+
+    /// Skip the floor measured after a --spawn or --url run (the same
+    /// subscribers, size and rate, at most 50 events), and so the report's
+    /// ratios to it.
+    /// Example: --no-floor
+    #[arg(long, env = "LIVESCORE_BENCH_NO_FLOOR")]
+    pub no_floor: bool,
 
     /// Event bus of the --spawn'ed servers (`livescore serve --bus`):
     /// `memory`, `redis://host:port[/db]` or `nats://host:port`. Each run
@@ -195,6 +211,11 @@ impl BenchArgs {
     /// `false` as given): several nodes only make sense when they share a
     /// bus, or no delivery could cross from one to the other.
     pub(super) fn validate(&self) -> Result<(), BenchError> {
+        if self.floor && self.transport != Transport::Sse {
+            return Err(BenchError::Usage(
+                "--floor answers SSE readers only (a server run's floor is SSE too)".into(),
+            ));
+        }
         if self.bus.is_some() && !self.spawn {
             return Err(BenchError::Usage(
                 "--bus is the bus of the servers --spawn starts; a --url server has its own".into(),
@@ -328,6 +349,31 @@ mod tests {
         assert!(url_bus.expect("parses").validate().is_err());
         assert!(bench(&["--spawn", "--nodes", "0", "--bus", redis]).is_err());
         assert!(bench(&["--spawn", "--bus", "mysql://x"]).is_err());
+    }
+
+    #[test]
+    fn the_floor_needs_no_server() {
+        let args = bench(&[
+            "--floor", "-n", "10000", "-m", "50", "-r", "10", "--size", "128",
+        ])
+        .expect("parses");
+        assert!(args.floor && !args.no_floor && !args.spawn && args.url.is_none());
+        assert_eq!(
+            (args.subscribers, args.events, args.size),
+            (10_000, 50, 128)
+        );
+        assert_eq!(args.rate, 10.0);
+        assert!(args.validate().is_ok());
+        // Alone: not with a server, nor with itself turned off.
+        assert!(bench(&["--floor", "--spawn"]).is_err());
+        assert!(bench(&["--floor", "--url", "http://127.0.0.1:1"]).is_err());
+        assert!(bench(&["--floor", "--no-floor"]).is_err());
+        // SSE readers only.
+        let ws = bench(&["--floor", "--transport", "ws"]).expect("parses");
+        assert!(ws.validate().is_err());
+        // A server run measures it afterwards unless told not to.
+        assert!(!bench(&["--spawn"]).expect("parses").no_floor);
+        assert!(bench(&["--spawn", "--no-floor"]).expect("parses").no_floor);
     }
 
     #[test]

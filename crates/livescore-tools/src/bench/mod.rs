@@ -13,12 +13,19 @@
 //! events then go in at one node and out at another, so the latency
 //! includes the hop across the bus (issue 9, target 7).
 //!
+//! After the server it measures the floor (`floor.rs`): the same readers
+//! fed by this process with one plain `write(2)` per subscriber per event,
+//! no server at all; the report gives the server's CPU per delivery and
+//! p99 as ratios to the floor's, figures that mean the same on any machine
+//! (issue 23). `--floor` measures the floor alone, `--no-floor` skips it.
+//!
 //! It measures; it does not judge speed. Its exit status only says whether
 //! every subscriber connected and got every event exactly once (CI's
 //! smoke run), never whether a number was good enough.
 
 mod args;
 mod fleet;
+mod floor;
 mod plan;
 mod publisher;
 mod report;
@@ -35,7 +42,7 @@ pub use args::{BenchArgs, Transport};
 use fleet::{Fleet, Tally};
 use plan::Plan;
 use publisher::{PublishPlan, Published};
-pub use report::{Latency, Report, ServerUse, Topology};
+pub use report::{Floor, Latency, Report, ServerUse, Topology, VsFloor};
 use server::{Nodes, SharedBus, Target};
 use stats::ProcGroup;
 use worker::{Subscribers, Worker};
@@ -67,6 +74,9 @@ pub async fn main(args: BenchArgs) -> i32 {
     if args.worker {
         return worker_main(&args).await;
     }
+    if args.floor {
+        return floor_main(&args).await;
+    }
     match run(&args).await {
         Ok(report) => {
             if args.json {
@@ -85,6 +95,36 @@ pub async fn main(args: BenchArgs) -> i32 {
         }
         Err(err) => {
             eprintln!("livescore bench: {err}");
+            2
+        }
+    }
+}
+
+/// `--floor`: the floor alone, printed like a report; 0 when every reader
+/// got every event exactly once.
+async fn floor_main(args: &BenchArgs) -> i32 {
+    let floor = match args.validate() {
+        Ok(()) => floor::measure(floor::FloorPlan::alone(args)).await,
+        Err(err) => Err(err),
+    };
+    match floor {
+        Ok(floor) => {
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&floor).expect("a report serializes")
+                );
+            } else {
+                print!("{}", floor.table());
+            }
+            if floor.ok {
+                0
+            } else {
+                1
+            }
+        }
+        Err(err) => {
+            eprintln!("livescore bench --floor: {err}");
             2
         }
     }
@@ -166,7 +206,35 @@ pub async fn run(args: &BenchArgs) -> Result<Report, BenchError> {
     };
     let result = measure(args, &nodes).await;
     nodes.stop().await;
-    result
+    let mut report = result?;
+    if !args.no_floor {
+        // After the server is gone, so that nothing else runs beside it.
+        let plan = floor::FloorPlan::after_server(args);
+        eprintln!(
+            "floor: {} subscribers, {} events of {} B at {}/s, one write(2) each",
+            plan.subscribers, plan.events, plan.size, plan.rate
+        );
+        match floor::measure(plan).await {
+            Ok(floor) => report.set_floor(floor),
+            Err(err) => report.floor_error = Some(err.to_string()),
+        }
+    }
+    Ok(report)
+}
+
+/// Starts `count` subscribers on `plan`: in this process (`workers` 0), or
+/// spread over that many worker processes.
+fn start_subscribers(plan: &Plan, workers: usize, count: usize) -> Result<Subscribers, BenchError> {
+    if workers == 0 {
+        return Ok(Subscribers::Local(Fleet::start(plan.clone(), 0, count)));
+    }
+    let per = count.div_ceil(workers);
+    let mut started = Vec::with_capacity(workers);
+    for first in (0..count).step_by(per.max(1)) {
+        let n = per.min(count - first);
+        started.push(Worker::spawn(plan, first, n)?);
+    }
+    Ok(Subscribers::Workers(started))
 }
 
 async fn measure(args: &BenchArgs, nodes: &Nodes) -> Result<Report, BenchError> {
@@ -180,19 +248,9 @@ async fn measure(args: &BenchArgs, nodes: &Nodes) -> Result<Report, BenchError> 
 
     let connect_start = Instant::now();
     let plan = plan(args, target, topic.clone());
-    let fleet = match worker_count(args) {
-        0 => Subscribers::Local(Fleet::start(plan, 0, args.subscribers)),
-        k => {
-            let per = args.subscribers.div_ceil(k);
-            let mut workers = Vec::with_capacity(k);
-            for first in (0..args.subscribers).step_by(per.max(1)) {
-                let count = per.min(args.subscribers - first);
-                workers.push(Worker::spawn(&plan, first, count)?);
-            }
-            Subscribers::Workers(workers)
-        }
-    };
+    let fleet = start_subscribers(&plan, worker_count(args), args.subscribers)?;
     wait_connected(
+        "connecting",
         &fleet,
         args.subscribers as u64,
         args.connect_timeout + SETTLE * 5,
@@ -312,14 +370,17 @@ fn report(
         topology: None,
         bench_cpu_secs,
         first_error: tally.first_error,
+        floor: None,
+        vs_floor: None,
+        floor_error: None,
         ok,
     }
 }
 
-/// Waits until every subscriber connected or failed, with a progress line.
-/// Gives up after `stall` without progress (a worker that died never
-/// reports its subscribers; they then count as failed).
-async fn wait_connected(fleet: &Subscribers, total: u64, stall: Duration) {
+/// Waits until every subscriber connected or failed, with a progress line
+/// starting `what`. Gives up after `stall` without progress (a worker that
+/// died never reports its subscribers; they then count as failed).
+async fn wait_connected(what: &str, fleet: &Subscribers, total: u64, stall: Duration) {
     let tty = std::io::stderr().is_terminal();
     let mut last_print = Instant::now();
     let (mut seen, mut since) = (0, Instant::now());
@@ -331,7 +392,7 @@ async fn wait_connected(fleet: &Subscribers, total: u64, stall: Duration) {
         }
         let done = c + f >= total || since.elapsed() > stall;
         if tty || done || last_print.elapsed() >= Duration::from_secs(2) {
-            let line = format!("connecting: {c}/{total} subscribed, {f} failed");
+            let line = format!("{what}: {c}/{total} subscribed, {f} failed");
             let mut err = std::io::stderr().lock();
             let _ = if tty {
                 write!(err, "\r{line}{}", if done { "\n" } else { "" })

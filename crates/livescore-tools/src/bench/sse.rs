@@ -37,7 +37,7 @@ pub struct SseConn {
 }
 
 /// The body decoder: chunked framing, then lines.
-struct Decoder {
+pub(super) struct Decoder {
     /// Bytes read from the socket, not yet decoded.
     raw: BytesMut,
     /// Decoded body bytes, not yet a whole line.
@@ -119,6 +119,23 @@ impl SseConn {
 }
 
 impl Decoder {
+    /// A decoder for a body that ends when the connection closes.
+    #[cfg(test)]
+    pub(super) fn close_delimited() -> Self {
+        Self {
+            raw: BytesMut::new(),
+            text: Vec::new(),
+            chunk: None,
+        }
+    }
+
+    /// Takes bytes as a read would, and decodes them.
+    #[cfg(test)]
+    pub(super) fn feed(&mut self, bytes: &[u8], out: &mut Vec<(u64, u64)>) -> io::Result<bool> {
+        self.raw.extend_from_slice(bytes);
+        self.decode(out)
+    }
+
     /// Decodes the chunked framing, then scans whole lines.
     fn decode(&mut self, out: &mut Vec<(u64, u64)>) -> io::Result<bool> {
         let bad = |why: &str| io::Error::new(io::ErrorKind::InvalidData, why.to_string());

@@ -180,7 +180,16 @@ impl Worker {
     pub fn spawn(plan: &Plan, first: usize, count: usize) -> Result<Self, BenchError> {
         let exe = std::env::current_exe()
             .map_err(|e| BenchError::Usage(format!("cannot find this executable: {e}")))?;
-        let mut child = Command::new(exe)
+        let mut command = Command::new(exe);
+        // Everything a worker needs is on its command line; a flag the
+        // parent took from the environment (`LIVESCORE_BENCH_SPAWN=true`,
+        // `LIVESCORE_BENCH_FLOOR=true`) would only conflict with `--url`.
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("LIVESCORE_BENCH_") {
+                command.env_remove(name);
+            }
+        }
+        let mut child = command
             .arg("bench")
             .arg("--worker")
             .args(["--url", &format!("http://{}", plan.authority)])
