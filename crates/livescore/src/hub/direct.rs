@@ -197,7 +197,11 @@ impl Slot {
             return Offer::HandedBack;
         }
         let bytes = self.wire.bytes(frame);
-        let sent = match self.sock.try_write(bytes) {
+        // Straight to the kernel: tokio's `try_write` would first check and
+        // then clear the socket's readiness, another cache line per
+        // subscriber for nothing (the task's `writable()` copes with a
+        // stale readiness, which the hub does not wait on).
+        let sent = match socket2::SockRef::from(&*self.sock).send(bytes) {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
             Err(_) => {

@@ -665,3 +665,32 @@ async fn closing_the_hub_or_a_new_history_hands_every_socket_back() {
     sub.take_back(&slot);
     assert!(sub.next().await.is_none(), "and the subscription ends");
 }
+
+#[tokio::test]
+async fn a_fast_subscriber_taken_back_after_a_new_history_skips_the_old_frames_in_its_channel() {
+    let hub = Hub::new(1);
+    let mut sub = hub.subscribe(topics(&["news"]), Start::Current);
+    let (slot, _client) = slot_pair(None).await;
+    assert!(sub.go_fast(&slot));
+    // More than the channel holds, all written by the hub: the channel
+    // lags with frames the socket already has.
+    for seq in 1..=(CHANNEL_CAPACITY as u64 + 50) {
+        hub.ingest(&env(seq, "news", "m", "{}"));
+    }
+    assert!(slot.is_fast(), "small frames: the socket took them all");
+    hub.ingest(&Envelope {
+        id: EventId::new(2, 1),
+        ..env(0, "news", "new", "{}")
+    });
+    sub.take_back(&slot);
+    let got: Vec<(u64, u64, String)> = std::iter::from_fn(|| match sub.try_next() {
+        Next::Frame(f) => Some((f.id.epoch, f.id.seq, f.event.clone())),
+        _ => None,
+    })
+    .collect();
+    assert_eq!(
+        got,
+        vec![(2, 0, "reset".to_string()), (2, 1, "new".to_string())],
+        "the reset and the new history, nothing of the old one again"
+    );
+}
