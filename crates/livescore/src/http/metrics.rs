@@ -28,6 +28,7 @@
 //! | `hub_lagged_total` | counter | | the hub fell behind the bus and refilled |
 //! | `fast_path_writes_total` | counter | `transport` | deliveries the hub wrote straight to a subscriber's socket (also in `events_delivered_total`) |
 //! | `fast_path_handbacks_total` | counter | | times a socket could not take an event whole and went back to its subscriber's own task |
+//! | `fast_path_yields_total` | counter | | events the hub did not write itself because more were waiting: every socket went back to its task, which batches |
 //! | `hub_skipped_total` | counter | | events the hub stepped over after falling behind the bus ring (never score history: that is recovered apart) |
 //! | `history_events` | gauge | `topic` | events kept for resume: the 20 largest topics, the rest summed as `other` |
 //! | `feed_polls_total` | counter | `result` | feed polls by outcome |
@@ -116,6 +117,7 @@ const COUNTERS: &[(&str, &str, &[&str])] = &[
     ),
     ("livescore_events_total", "", &[]),
     ("livescore_fast_path_handbacks_total", "", &[]),
+    ("livescore_fast_path_yields_total", "", &[]),
     (
         "livescore_fast_path_writes_total",
         "transport",
