@@ -447,6 +447,23 @@ enum Admission {
     Refused(Refusal),
 }
 
+/// Serves a read from `ahead` (bytes read before, to be read again first)
+/// while it holds any; false when it is empty and the socket's turn.
+fn read_ahead(ahead: &mut Bytes, buf: &mut ReadBuf<'_>) -> bool {
+    if ahead.is_empty() {
+        return false;
+    }
+    let n = ahead.len().min(buf.remaining());
+    buf.put_slice(&ahead[..n]);
+    ahead.advance(n);
+    if ahead.is_empty() {
+        // An emptied `Bytes` still holds its whole buffer; an upgraded
+        // WebSocket keeps this connection for its lifetime.
+        *ahead = Bytes::new();
+    }
+    true
+}
+
 /// A connection's place in the counts, apart from its socket.
 pub struct Place(#[allow(dead_code)] Admission);
 
@@ -477,10 +494,7 @@ impl AsyncRead for Shared {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        if !self.ahead.is_empty() {
-            let n = self.ahead.len().min(buf.remaining());
-            buf.put_slice(&self.ahead[..n]);
-            self.ahead.advance(n);
+        if read_ahead(&mut self.ahead, buf) {
             return Poll::Ready(Ok(()));
         }
         loop {
@@ -558,15 +572,7 @@ impl AsyncRead for Counted {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        if !self.ahead.is_empty() {
-            let n = self.ahead.len().min(buf.remaining());
-            buf.put_slice(&self.ahead[..n]);
-            self.ahead.advance(n);
-            if self.ahead.is_empty() {
-                // An emptied `Bytes` still holds its whole buffer; an
-                // upgraded WebSocket keeps this connection for its lifetime.
-                self.ahead = Bytes::new();
-            }
+        if read_ahead(&mut self.ahead, buf) {
             return Poll::Ready(Ok(()));
         }
         Pin::new(&mut self.stream).poll_read(cx, buf)

@@ -170,13 +170,20 @@ impl Slot {
     /// The hub gives the socket back to the task without writing: it must
     /// read its subscription (a new history's reset, the end at shutdown).
     pub(super) fn hand_back(&self) {
-        let mut st = self.lock();
+        let st = self.lock();
         if st.fast {
-            st.fast = false;
-            self.fast.store(false, Ordering::Release);
-            drop(st);
-            self.handed_back.notify_one();
+            self.give_back(st);
         }
+    }
+
+    /// Marks the socket the task's again and wakes the task: the one way
+    /// the hub hands it back (`st` is let go before the wake).
+    fn give_back(&self, mut st: std::sync::MutexGuard<'_, State>) -> Offer {
+        st.fast = false;
+        self.fast.store(false, Ordering::Release);
+        drop(st);
+        self.handed_back.notify_one();
+        Offer::HandedBack
     }
 
     /// Writes `frame` if this socket is the hub's and has not got it yet.
@@ -190,11 +197,7 @@ impl Slot {
         if frame.id.epoch != st.written.epoch {
             // Another history (the hub's first events, or a change it
             // hands back for anyway): the subscription sorts it out.
-            st.fast = false;
-            self.fast.store(false, Ordering::Release);
-            drop(st);
-            self.handed_back.notify_one();
-            return Offer::HandedBack;
+            return self.give_back(st);
         }
         let bytes = self.wire.bytes(frame);
         // Straight to the kernel: tokio's `try_write` would first check and
@@ -206,11 +209,7 @@ impl Slot {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
             Err(_) => {
                 // A dead socket: the task finds out when it reads it.
-                st.fast = false;
-                self.fast.store(false, Ordering::Release);
-                drop(st);
-                self.handed_back.notify_one();
-                return Offer::HandedBack;
+                return self.give_back(st);
             }
         };
         st.written = frame.id;
@@ -218,13 +217,9 @@ impl Slot {
             st.wrote_us = now_us;
             return Offer::Written;
         }
-        st.rest = Some(bytes.slice(sent..));
-        st.fast = false;
-        self.fast.store(false, Ordering::Release);
-        drop(st);
-        self.handed_back.notify_one();
         // Its start went out (or none of it): the task sends the rest.
-        Offer::HandedBack
+        st.rest = Some(bytes.slice(sent..));
+        self.give_back(st)
     }
 }
 
