@@ -99,6 +99,7 @@ pub async fn run(
             builder: builder.clone(),
             config,
             cancel: cancel.clone(),
+            tracker: tracker.clone(),
         };
         let span = tracing::debug_span!("conn", %peer);
         tracker.spawn(conn.serve(io).instrument(span));
@@ -115,6 +116,8 @@ struct Conn {
     builder: http1::Builder,
     config: ConnConfig,
     cancel: CancellationToken,
+    /// Where a stream's own task is spawned.
+    tracker: TaskTracker,
 }
 
 impl Conn {
@@ -134,11 +137,14 @@ impl Conn {
         };
         let pre = match first {
             Ok(Ok(First::Stream(req))) => match sse_socket::subscribe(&req, &self.state) {
+                // The stream goes on in a task of its own, sized for it
+                // alone. This one is sized for the largest of its paths
+                // (hyper's connection, a refusal: 3.4 KiB), and an idle
+                // stream would carry all of it for its whole life.
                 Some(body) => {
-                    let http10 = req.http10;
-                    drop(req);
-                    sse_socket::serve(io, http10, body, &self.state).await;
-                    tracing::debug!("stream closed");
+                    let stream = sse_socket::serve(io, req.http10, body, &self.state);
+                    self.tracker
+                        .spawn(stream.instrument(tracing::Span::current()));
                     return;
                 }
                 None => req.head,

@@ -10,11 +10,13 @@
 //! it is delimited by the connection's close rather than chunked: a stream
 //! never ends while the client wants it, so the connection is never reused.
 
+use std::future::Future;
 use std::io;
 use std::time::SystemTime;
 
 use bytes::{BufMut, BytesMut};
 use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
 
 use super::auth::token_from;
 use super::head::StreamRequest;
@@ -59,56 +61,73 @@ pub fn subscribe(req: &StreamRequest, st: &AppState) -> Option<SseBody> {
 /// handing the socket back. A socket that cannot take an event whole, a
 /// keep-alive or the token's expiry brings it back here until it has
 /// caught up again.
-pub async fn serve(io: Counted, http10: bool, mut body: SseBody, st: &AppState) {
-    let (sock, _, _place) = io.into_shared();
+///
+/// The future is what an idle stream costs, so it is kept small: what can
+/// be done before the first wait is done here, and the `async move` block
+/// uses what it captures in place (an `async fn` keeps a second copy of
+/// every argument: 1.3 KiB where this is under 1).
+pub fn serve(
+    io: Counted,
+    http10: bool,
+    mut body: SseBody,
+    st: &AppState,
+) -> impl Future<Output = ()> + Send + 'static {
+    let (sock, _, place) = io.into_shared();
     let slot = Slot::new(sock.clone(), Wire::Sse);
     let mut pending = Some(response_head(http10, st.config.cors_origins.enabled()));
-    let mut stray = 0;
-    loop {
-        if slot.is_fast() {
-            tokio::select! {
-                biased;
-                () = body.wait_fast(&slot) => {}
-                () = client_gone(&sock, &mut stray) => break,
-            }
-            let rest = body.take_back(&slot);
-            if let Some(rest) = rest {
-                if !write(&sock, &rest, st).await {
-                    break;
+    let fast_path = st.config.fast_path;
+    let cancel = st.cancel.clone();
+    async move {
+        let mut stray = 0;
+        loop {
+            if slot.is_fast() {
+                tokio::select! {
+                    biased;
+                    () = body.wait_fast(&slot) => {}
+                    () = client_gone(&sock, &mut stray) => break,
                 }
+                let rest = body.take_back(&slot);
+                if let Some(rest) = rest {
+                    if !write(&sock, &rest, &cancel).await {
+                        break;
+                    }
+                }
+                continue;
             }
-            continue;
-        }
-        let chunk = tokio::select! {
-            biased;
-            chunk = body.next_chunk() => match chunk {
-                Some(chunk) => chunk,
-                None => break,
-            },
-            // A closed (or reset) client is noticed at once rather than at
-            // the next write, so its place and its subscription are freed.
-            () = client_gone(&sock, &mut stray) => break,
-        };
-        // The head goes out with the first chunk, in one write.
-        let chunk = match pending.take() {
-            Some(mut head) => {
-                head.put_slice(&chunk);
-                head.freeze()
+            let chunk = tokio::select! {
+                biased;
+                chunk = body.next_chunk() => match chunk {
+                    Some(chunk) => chunk,
+                    None => break,
+                },
+                // A closed (or reset) client is noticed at once rather than
+                // at the next write, so its place and its subscription are
+                // freed.
+                () = client_gone(&sock, &mut stray) => break,
+            };
+            // The head goes out with the first chunk, in one write.
+            let chunk = match pending.take() {
+                Some(mut head) => {
+                    head.put_slice(&chunk);
+                    head.freeze()
+                }
+                None => chunk,
+            };
+            if !write(&sock, &chunk, &cancel).await {
+                break;
             }
-            None => chunk,
-        };
-        if !write(&sock, &chunk, st).await {
-            break;
+            if fast_path {
+                body.go_fast(&slot);
+            }
         }
-        if st.config.fast_path {
-            body.go_fast(&slot);
-        }
+        // Nothing more is written here or by the hub: the subscription (and
+        // with it the hub's reference to the socket) ends with `body`.
+        body.take_back(&slot);
+        drop(body);
+        let _ = socket2::SockRef::from(&*sock).shutdown(std::net::Shutdown::Write);
+        drop(place);
+        tracing::debug!("stream closed");
     }
-    // Nothing more is written here or by the hub: the subscription (and
-    // with it the hub's reference to the socket) ends with `body`.
-    body.take_back(&slot);
-    drop(body);
-    let _ = socket2::SockRef::from(&*sock).shutdown(std::net::Shutdown::Write);
 }
 
 /// Resolves when the client has closed (or reset) the connection, or sent
@@ -131,14 +150,14 @@ async fn client_gone(sock: &TcpStream, stray: &mut usize) {
 
 /// Writes all of `bytes`; false when the client is gone or, with its
 /// socket full, shutdown came first. Nearly always done at the first try.
-async fn write(sock: &TcpStream, mut bytes: &[u8], st: &AppState) -> bool {
+async fn write(sock: &TcpStream, mut bytes: &[u8], cancel: &CancellationToken) -> bool {
     while !bytes.is_empty() {
         match sock.try_write(bytes) {
             Ok(n) => bytes = &bytes[n..],
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 tokio::select! {
                     ready = sock.writable() => if ready.is_err() { return false },
-                    () = st.cancel.cancelled() => return false,
+                    () = cancel.cancelled() => return false,
                 }
             }
             Err(_) => return false,

@@ -108,48 +108,57 @@ impl Connection {
         }
     }
 
-    pub(super) async fn run(mut self) {
-        let cancel = self.st.cancel.clone();
-        loop {
-            let cfg = &self.st.config.ws;
-            let heartbeat = match self.ping_sent {
-                Some(at) => at + cfg.pong_timeout,
-                None => self.last_heard + cfg.ping_interval,
-            };
-            let fast = self.slot.is_fast();
-            let wake = tokio::select! {
-                biased;
-                // Shutdown: tell the client to go elsewhere.
-                _ = cancel.cancelled() => Wake::Shutdown,
-                // A request, a control frame, or the end of the connection.
-                msg = self.socket.recv() => Wake::Client(msg),
-                // The hub stopped writing for us.
-                () = self.slot.handed_back(), if fast => Wake::HandedBack,
-                // The next event on the followed topics (never, if none).
-                frame = next_frame(&mut self.sub), if !fast => Wake::Event(frame),
-                // Time to ping, or the ping went unanswered.
-                _ = tokio::time::sleep_until(heartbeat) => Wake::Heartbeat,
-                // The token a private topic needs expired.
-                _ = until(self.deadline) => Wake::Expired,
-            };
-            // Whatever woke it, this task may write now: the socket is
-            // taken back first (and what the hub left half-written sent).
-            if let Flow::Drop = self.take_back().await {
-                return;
-            }
-            let flow = match wake {
-                Wake::HandedBack => Flow::Continue,
-                Wake::Shutdown => Flow::Close(GOING_AWAY, "server shutting down"),
-                Wake::Client(msg) => self.on_client(msg).await,
-                Wake::Event(Some(frame)) => self.on_event(frame).await,
-                Wake::Event(None) => Flow::Close(TRY_AGAIN_LATER, "too far behind; resume"),
-                Wake::Heartbeat => self.on_heartbeat().await,
-                Wake::Expired => Flow::Close(TOKEN_EXPIRED, "token expired"),
-            };
-            match flow {
-                Flow::Continue => self.go_fast(),
-                Flow::Close(code, reason) => return self.close(code, reason).await,
-                Flow::Drop => return,
+    /// Serves the connection until it closes.
+    ///
+    /// The future is what an idle WebSocket costs, so it is kept small: an
+    /// `async move` block uses `self` in place (an `async fn` keeps a second
+    /// copy of it), and the rare, large steps (a client's request, the
+    /// close handshake) are boxed rather than sized into every
+    /// connection: 3.3 KiB before, about half of that now.
+    pub(super) fn run(mut self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        async move {
+            let cancel = self.st.cancel.clone();
+            loop {
+                let cfg = &self.st.config.ws;
+                let heartbeat = match self.ping_sent {
+                    Some(at) => at + cfg.pong_timeout,
+                    None => self.last_heard + cfg.ping_interval,
+                };
+                let fast = self.slot.is_fast();
+                let wake = tokio::select! {
+                    biased;
+                    // Shutdown: tell the client to go elsewhere.
+                    _ = cancel.cancelled() => Wake::Shutdown,
+                    // A request, a control frame, or the end of the connection.
+                    msg = self.socket.recv() => Wake::Client(msg),
+                    // The hub stopped writing for us.
+                    () = self.slot.handed_back(), if fast => Wake::HandedBack,
+                    // The next event on the followed topics (never, if none).
+                    frame = next_frame(&mut self.sub), if !fast => Wake::Event(frame),
+                    // Time to ping, or the ping went unanswered.
+                    _ = tokio::time::sleep_until(heartbeat) => Wake::Heartbeat,
+                    // The token a private topic needs expired.
+                    _ = until(self.deadline) => Wake::Expired,
+                };
+                // Whatever woke it, this task may write now: the socket is
+                // taken back first (and what the hub left half-written sent).
+                if let Flow::Drop = self.take_back().await {
+                    return;
+                }
+                let flow = match wake {
+                    Wake::HandedBack => Flow::Continue,
+                    Wake::Shutdown => Flow::Close(GOING_AWAY, "server shutting down"),
+                    Wake::Client(msg) => Box::pin(self.on_client(msg)).await,
+                    Wake::Event(Some(frame)) => self.on_event(frame).await,
+                    Wake::Event(None) => Flow::Close(TRY_AGAIN_LATER, "too far behind; resume"),
+                    Wake::Heartbeat => self.on_heartbeat().await,
+                    Wake::Expired => Flow::Close(TOKEN_EXPIRED, "token expired"),
+                };
+                match flow {
+                    Flow::Continue => self.go_fast(),
+                    Flow::Close(code, reason) => return Box::pin(self.close(code, reason)).await,
+                    Flow::Drop => return,
+                }
             }
         }
     }

@@ -168,8 +168,9 @@ pub async fn handler(
     // Kept for the subscriptions to come: each `subscribe` is authorized
     // with it, as SSE requests are (never logged).
     let token = crate::http::auth::request_token(req.headers(), req.uri().query());
-    // Counts as a task of the app until the connection ends, so shutdown
-    // waits for the 1001 close to go out.
+    // Counts as a task of the app until the connection's own task is
+    // spawned on the same tracker, so shutdown waits for the 1001 close to
+    // go out.
     let task = st.tracker.token();
     let span = tracing::info_span!("ws");
     tokio::spawn(
@@ -189,7 +190,12 @@ pub async fn handler(
                             cfg.max_message_bytes,
                             READ_BUFFER_BYTES,
                         );
-                        Connection::new(socket, slot, st, client, token).run().await;
+                        // Its own task, sized for the connection alone:
+                        // this one also holds the upgrade and what the
+                        // connection was built from, for its whole life.
+                        let tracker = st.tracker.clone();
+                        let conn = Connection::new(socket, slot, st, client, token);
+                        tracker.spawn(conn.run().instrument(tracing::Span::current()));
                     }
                     Err(_) => {
                         tracing::error!("upgraded connection is not one this server accepted")
