@@ -116,8 +116,8 @@ impl Connection {
     /// close handshake) are boxed rather than sized into every
     /// connection: 3.3 KiB before, about half of that now.
     pub(super) fn run(mut self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let cancel = self.st.cancel.clone();
         async move {
-            let cancel = self.st.cancel.clone();
             loop {
                 let cfg = &self.st.config.ws;
                 let heartbeat = match self.ping_sent {
