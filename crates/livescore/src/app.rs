@@ -302,7 +302,6 @@ pub async fn serve(
         http::router(state.clone()),
         state,
         config.conn,
-        tracker.clone(),
         cancel.clone(),
     ));
     tokio::select! {

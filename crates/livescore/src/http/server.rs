@@ -33,7 +33,6 @@ use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 use tracing::Instrument;
 
@@ -66,15 +65,15 @@ impl Default for ConnConfig {
     }
 }
 
-/// Serves `router` on `listener` until `cancel`, one tracked task per
-/// connection. Returns once it stops accepting; connections may still be
+/// Serves `router` on `listener` until `cancel`, one task per connection
+/// on the app's tracker (`state.tracker`, where streams and WebSockets get
+/// their own). Returns once it stops accepting; connections may still be
 /// finishing (the caller waits on the tracker).
 pub async fn run(
     mut listener: LimitedListener,
     router: Router,
     state: AppState,
     config: ConnConfig,
-    tracker: TaskTracker,
     cancel: CancellationToken,
 ) {
     let mut builder = http1::Builder::new();
@@ -99,10 +98,9 @@ pub async fn run(
             builder: builder.clone(),
             config,
             cancel: cancel.clone(),
-            tracker: tracker.clone(),
         };
         let span = tracing::debug_span!("conn", %peer);
-        tracker.spawn(conn.serve(io).instrument(span));
+        state.tracker.spawn(conn.serve(io).instrument(span));
     }
     tracing::info!("stopped accepting connections");
 }
@@ -116,8 +114,6 @@ struct Conn {
     builder: http1::Builder,
     config: ConnConfig,
     cancel: CancellationToken,
-    /// Where a stream's own task is spawned.
-    tracker: TaskTracker,
 }
 
 impl Conn {
@@ -143,7 +139,8 @@ impl Conn {
                 // stream would carry all of it for its whole life.
                 Some(body) => {
                     let stream = sse_socket::serve(io, req.http10, body, &self.state);
-                    self.tracker
+                    self.state
+                        .tracker
                         .spawn(stream.instrument(tracing::Span::current()));
                     return;
                 }

@@ -244,9 +244,9 @@ impl Hub {
     /// events are waiting (`behind`, asked before the fast path's writes
     /// and between every few hundred of them, with the time they have
     /// taken so far). When they have waited long enough, the rest of the
-    /// writes are not done here: one event's writes to every socket in turn would make the
-    /// next wait, and at a rate the writes cannot keep up with, latency
-    /// would grow without bound (measured: p99 6 s at 19,000 subscribers
+    /// writes are not done here: one event's writes to every socket in
+    /// turn would make the next wait, and at a rate the writes cannot keep
+    /// up with, latency would grow without bound (measured: p99 6 s at 19,000 subscribers
     /// at 10 events/s). The sockets go back to their tasks instead, which
     /// gather whatever is pending into one write each, and return to the
     /// fast path once caught up.

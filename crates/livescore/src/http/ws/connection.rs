@@ -114,7 +114,7 @@ impl Connection {
     /// `async move` block uses `self` in place (an `async fn` keeps a second
     /// copy of it), and the rare, large steps (a client's request, the
     /// close handshake) are boxed rather than sized into every
-    /// connection: 3.3 KiB before, about half of that now.
+    /// connection: 3,336 bytes before, 1,384 now.
     pub(super) fn run(mut self) -> impl std::future::Future<Output = ()> + Send + 'static {
         let cancel = self.st.cancel.clone();
         async move {
