@@ -397,7 +397,7 @@ fn follow_resumes_with_the_last_event_id_and_takes_a_reset() {
     wait_for_line(&lines, |l| l == "PIT 21 @ NE 28  Final");
     let first = heads.recv_timeout(WAIT).expect("first request");
     assert!(
-        first.starts_with("get /api/stream?topic=scores "),
+        first.starts_with("get /api/stream?topic=scores&delta=true "),
         "{first}"
     );
     assert!(first.contains("accept: text/event-stream"), "{first}");
@@ -410,6 +410,71 @@ fn follow_resumes_with_the_last_event_id_and_takes_a_reset() {
         "resumes: {second}"
     );
 
+    let status = terminate(child);
+    guard.1 = true;
+    assert!(status.success(), "clean exit: {status:?}");
+}
+
+// Multi-threaded: the lines are waited for by blocking, and the server's
+// log is drained by a task of this runtime meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn follow_rebuilds_the_demo_week_from_patches_to_the_official_finals() {
+    let server = Server::start(&["demo", "--speed", "2000"]);
+    // eid -> "AWAY @ HOME" as the board prints it, to key the finals by.
+    let week = week(&server).await;
+    let pairs: std::collections::BTreeMap<String, String> = week["games"]
+        .as_array()
+        .expect("games")
+        .iter()
+        .map(|g| {
+            let t = |side: &str| g[side]["abbr"].as_str().expect("abbr").to_string();
+            (
+                format!("{} @ {}", t("away"), t("home")),
+                g["eid"].as_str().expect("eid").to_string(),
+            )
+        })
+        .collect();
+    let official = common::official_finals();
+    let mut child = watch(&[&server.url])
+        .spawn()
+        .expect("spawn livescore watch");
+    let mut guard = KillOnDrop(child.id(), false);
+    let (tx, lines) = mpsc::channel();
+    let stdout = child.stdout.take().expect("stdout");
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    // The latest final line of each game; done when all 16 are official.
+    let mut finals = std::collections::BTreeMap::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(180);
+    while finals.len() < 16 || finals.iter().any(|(eid, s)| official.get(eid) != Some(s)) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not all official finals: {finals:?}"
+        );
+        let line = lines
+            .recv_timeout(WAIT)
+            .unwrap_or_else(|_| panic!("no more lines; finals so far {finals:?}"));
+        if !line.contains(" Final") {
+            continue;
+        }
+        // "PIT 21 @ NE  28  Final", padded to the widest team.
+        let w: Vec<&str> = line.split_whitespace().collect();
+        let (Some(away), Some(a), Some(home), Some(h)) = (w.first(), w.get(1), w.get(3), w.get(4))
+        else {
+            continue;
+        };
+        let Some(eid) = pairs.get(&format!("{away} @ {home}")) else {
+            continue;
+        };
+        let score = (
+            h.parse().expect("home score"),
+            a.parse().expect("away score"),
+        );
+        finals.insert(eid.clone(), score);
+    }
     let status = terminate(child);
     guard.1 = true;
     assert!(status.success(), "clean exit: {status:?}");

@@ -2,8 +2,9 @@
 //
 // Runs the real binary (`livescore demo`, fast replay of 2015 week 1), opens
 // its page in Chromium and checks, without ever reloading, that the page
-// connects, shows all 16 games, follows score changes live, and ends on the
-// 16 official final scores. Leaves screenshots in test-output/
+// connects, shows all 16 games, follows score changes live (the board once,
+// then merge patches: `?delta=true`), and ends on the 16 official final
+// scores. Leaves screenshots in test-output/
 // (scoreboard-live.png mid-replay, scoreboard.png, scoreboard-phone.png).
 //
 //   cargo build --release && npm ci && node --test tests/browser/
@@ -34,6 +35,8 @@ let browser;
 let page;
 const pageErrors = [];
 let connected = false;
+/** Every SSE message the page received (DevTools protocol): name and size. */
+const messages = [];
 
 /** waitFor on this file's page, with page errors and server output on failure. */
 function waitFor(what, fn, arg, timeout) {
@@ -50,6 +53,9 @@ before(async () => {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   page = await context.newPage();
   page.on('pageerror', (err) => pageErrors.push(String(err)));
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('Network.enable');
+  cdp.on('Network.eventSourceMessageReceived', (m) => messages.push({ event: m.eventName, bytes: m.data.length }));
 });
 
 after(async () => {
@@ -112,6 +118,14 @@ test('when the replay ends every game shows its official final score', async (t)
   const wrong = wrongFinals(await readBoard(page));
   assert.deepEqual(wrong, [], `finals differ from crates/livescore/data/nfl-2015-week1.json:\n${wrong.join('\n')}`);
   assert.deepEqual(pageErrors, [], 'no uncaught errors in the page');
+  // It got there on patches: the whole board once, then (nearly) only what changed.
+  const count = (name) => messages.filter((m) => m.event === name).length;
+  const bytes = (name) => messages.filter((m) => m.event === name).reduce((n, m) => n + m.bytes, 0);
+  assert.ok(count('update') >= 1, `the board came whole first (${JSON.stringify(messages.slice(0, 3))})`);
+  assert.ok(count('patch') > count('update'), `more patches (${count('patch')}) than boards (${count('update')})`);
+  const perPatch = bytes('patch') / count('patch');
+  const perBoard = bytes('update') / count('update');
+  assert.ok(perBoard >= 10 * perPatch, `a patch (${perPatch.toFixed(0)} B) is a tenth of a board (${perBoard.toFixed(0)} B) or less`);
 
   // Let the last highlight fade so the picture shows the resting page.
   await page.waitForFunction(() => !document.querySelector('.score.changed'), undefined, { timeout: 5_000 }).catch(() => {});

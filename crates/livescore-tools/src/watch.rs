@@ -215,7 +215,9 @@ pub fn stream_url(base: &Url) -> Url {
     }
     let mut url = base.clone();
     url.set_path(&format!("{path}/api/stream"));
-    url.set_query(Some("topic=scores"));
+    // Only what changed after the first board (merge patches, applied in
+    // `follow`): ~100 bytes a score change instead of the ~5 KB board.
+    url.set_query(Some("topic=scores&delta=true"));
     url
 }
 
@@ -247,11 +249,11 @@ mod tests {
         let s = |u: &str| stream_url(&parse_url(u).expect("url")).to_string();
         assert_eq!(
             s("http://127.0.0.1:8000"),
-            "http://127.0.0.1:8000/api/stream?topic=scores"
+            "http://127.0.0.1:8000/api/stream?topic=scores&delta=true"
         );
         assert_eq!(
             s("https://x.example/scores/"),
-            "https://x.example/scores/api/stream?topic=scores"
+            "https://x.example/scores/api/stream?topic=scores&delta=true"
         );
         assert_eq!(
             s("http://h/api/stream?topic=game/1"),

@@ -1,9 +1,12 @@
 // livescore - the live scoreboard page.
 //
-// Follows `GET /api/stream?topic=scores` (SSE, named event `update`, data =
-// JSON array of every Game of the week, sent in full on connect and after
-// each change) and keeps one card per game, keyed by eid, updated in place so
-// that a running highlight animation is never cut short by a re-render.
+// Follows `GET /api/stream?topic=scores&delta=true` (SSE): `update` carries
+// the JSON array of every Game of the week (on connect, and whenever the
+// server cannot send less), `patch` an RFC 7396 merge patch of that board
+// keyed by eid, which the server sends only when this page holds the board
+// it applies to (the one of the last id it got, or resumed from). The page
+// keeps one card per game, keyed by eid, updated in place so that a running
+// highlight animation is never cut short by a re-render.
 //
 // The stream is resumable: on a reconnect the browser sends Last-Event-ID
 // (our own reconnect, after EventSource gives up, passes ?lastEventId=), the
@@ -23,8 +26,8 @@
   // the snapshot.
   const TOKEN = new URLSearchParams(location.search).get('access_token');
   const STREAM_URL = TOKEN
-    ? `/api/stream?topic=scores&access_token=${encodeURIComponent(TOKEN)}`
-    : '/api/stream?topic=scores';
+    ? `/api/stream?topic=scores&delta=true&access_token=${encodeURIComponent(TOKEN)}`
+    : '/api/stream?topic=scores&delta=true';
   const SNAPSHOT_URL = '/api/';
   const SNAPSHOT_HEADERS = TOKEN
     ? { Accept: 'application/json', Authorization: `Bearer ${TOKEN}` }
@@ -397,6 +400,25 @@
     return ka.every((k) => Object.prototype.hasOwnProperty.call(b, k) && sameJson(a[k], b[k]));
   }
 
+  /** RFC 7396: `patch` applied to `target`, as a new value (the old one untouched). */
+  function mergePatch(target, patch) {
+    if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) return patch;
+    const out = (typeof target === 'object' && target !== null && !Array.isArray(target)) ? { ...target } : {};
+    for (const [k, v] of Object.entries(patch)) {
+      if (v === null) delete out[k];
+      else out[k] = mergePatch(out[k], v);
+    }
+    return out;
+  }
+
+  /** The board after a `patch` (keyed by eid), or null when it cannot apply. */
+  function patchBoard(games, patch) {
+    if (!Array.isArray(games) || typeof patch !== 'object' || patch === null || Array.isArray(patch)) return null;
+    const eids = new Set(games.map((g) => g?.eid));
+    if (!Object.keys(patch).every((eid) => eids.has(eid))) return null;
+    return games.map((g) => (Object.prototype.hasOwnProperty.call(patch, g?.eid) ? mergePatch(g, patch[g.eid]) : g));
+  }
+
   function beginCatchUp() {
     endCatchUp();
     const run = { sinceId: lastId, since: parseId(lastId), ids: [], headId: '', head: undefined, games: null, timer: null };
@@ -470,6 +492,29 @@
         console.warn('livescore: bad update data', err);
         return;
       }
+      applyBoard(games, ev);
+    });
+    // The change from the board we hold (the server checked which one we
+    // hold). Without a board, or naming a game we lack, it cannot apply:
+    // start over from the whole board rather than show a half-applied one.
+    source.addEventListener('patch', (ev) => {
+      let games = null;
+      try {
+        games = patchBoard(lastGames, JSON.parse(ev.data));
+      } catch (err) {
+        console.warn('livescore: bad patch data', err);
+      }
+      if (!games) {
+        console.warn('livescore: a patch that does not apply; reloading the board');
+        source.close();
+        lastId = '';
+        lastGames = null;
+        connect();
+        return;
+      }
+      applyBoard(games, ev);
+    });
+    function applyBoard(games, ev) {
       if (ev.lastEventId) lastId = ev.lastEventId;
       haveStreamData = true;
       setConn('live');
@@ -479,11 +524,14 @@
         catchup.ids.push(parseId(ev.lastEventId));
         checkCaughtUp(catchup);
       }
-    });
+    }
     // The server could not resume from our id (history evicted, reset, or
     // unknown id): the current list follows at once and replaces the board.
     source.addEventListener('reset', (ev) => {
       if (ev.lastEventId) lastId = ev.lastEventId;
+      // The board is from the old history: no patch may build on it (the
+      // current board follows whole).
+      lastGames = null;
       endCatchUp();
       let reason = '';
       try {

@@ -1,7 +1,13 @@
 //! Following the stream: the reconnect loop. Connects, feeds the bytes to
-//! the SSE parser, takes `update` and `reset` into the view, and on any
-//! failure waits (the server's `retry:`, doubling) and reconnects with the
-//! last event id. Keys, signals and drawing are `screen`'s.
+//! the SSE parser, takes `update`, `patch` and `reset` into the view, and on
+//! any failure waits (the server's `retry:`, doubling) and reconnects with
+//! the last event id. Keys, signals and drawing are `screen`'s.
+//!
+//! A `patch` (`?delta=true`) is a merge patch of the board this client
+//! holds, which the server checked from the last id; the board is kept as
+//! JSON as received, so a patch applies to exactly what was sent. One that
+//! cannot apply (no board, a game not on it) starts the stream over
+//! without an id: the whole board comes first, never a half-applied one.
 
 use std::time::Duration;
 
@@ -11,6 +17,7 @@ use tokio::time::Instant;
 use super::screen::{Controls, Input, Screen, Status, View};
 use super::sse::{SseEvent, SseParser};
 use super::{WatchArgs, WatchError};
+use livescore::hub::patch::apply_to_board;
 use livescore::model::Game;
 
 /// Reconnect delay until the server sends its `retry:`.
@@ -38,6 +45,8 @@ pub async fn run(args: &WatchArgs) -> Result<(), WatchError> {
         note: None,
         keys: screen.raw,
     };
+    // The board as JSON, what a `patch` applies to.
+    let mut board: Option<Vec<serde_json::Value>> = None;
     let mut retry = DEFAULT_RETRY;
     let mut failures: u32 = 0;
     loop {
@@ -92,10 +101,15 @@ pub async fn run(args: &WatchArgs) -> Result<(), WatchError> {
                             if !events.is_empty() {
                                 failures = 0;
                             }
+                            let mut lost = false;
                             for ev in events {
-                                apply(&mut view, ev);
+                                lost |= !apply(&mut view, &mut board, ev);
                             }
                             screen.draw(&view)?;
+                            if lost {
+                                view.last_id = None;
+                                break "a change that did not apply: reloading the board".to_string();
+                            }
                         }
                         // A key or a signal while streaming.
                         input = controls.next() => match input {
@@ -128,15 +142,28 @@ pub async fn run(args: &WatchArgs) -> Result<(), WatchError> {
     }
 }
 
-/// Takes one event into the view: `update` replaces the board, `reset`
-/// says the history was lost (the current board follows it at once).
-fn apply(view: &mut View, ev: SseEvent) {
+/// Takes one event into the view: `update` replaces the board, `patch`
+/// changes it, `reset` says the history was lost (the current board follows
+/// it at once). False when a patch cannot apply: the stream must start over.
+fn apply(view: &mut View, board: &mut Option<Vec<serde_json::Value>>, ev: SseEvent) -> bool {
     match ev.event.as_str() {
-        "update" => match serde_json::from_str::<Vec<Game>>(&ev.data) {
-            Ok(games) => view.games = games,
+        "update" => match serde_json::from_str::<Vec<serde_json::Value>>(&ev.data) {
+            Ok(raw) => show(view, board, raw),
             Err(err) => view.note = Some(format!("unreadable update: {err}")),
         },
+        "patch" => {
+            let patch = serde_json::from_str::<serde_json::Value>(&ev.data);
+            let Some(mut raw) = board.take() else {
+                return false;
+            };
+            match patch {
+                Ok(p) if apply_to_board(&mut raw, &p) => show(view, board, raw),
+                _ => return false,
+            }
+        }
         "reset" => {
+            // The board is from the old history: nothing may build on it.
+            *board = None;
             let reason = serde_json::from_str::<serde_json::Value>(&ev.data)
                 .ok()
                 .and_then(|v| v["reason"].as_str().map(str::to_string))
@@ -144,6 +171,21 @@ fn apply(view: &mut View, ev: SseEvent) {
             view.note = Some(format!("history reset ({reason}): showing current scores"));
         }
         _ => {}
+    }
+    true
+}
+
+/// Shows a board (as JSON) and keeps it for the next patch.
+fn show(view: &mut View, board: &mut Option<Vec<serde_json::Value>>, raw: Vec<serde_json::Value>) {
+    match serde_json::from_value::<Vec<Game>>(serde_json::Value::Array(raw.clone())) {
+        Ok(games) => {
+            view.games = games;
+            *board = Some(raw);
+        }
+        Err(err) => {
+            view.note = Some(format!("unreadable board: {err}"));
+            *board = None;
+        }
     }
 }
 
@@ -189,19 +231,76 @@ mod tests {
             event: event.into(),
             data: data.into(),
         };
-        apply(
+        let mut board = None;
+        assert!(apply(
             &mut view,
+            &mut board,
             ev("reset", r#"{"reason":"epoch","last_id":"b-1"}"#),
-        );
+        ));
         assert_eq!(
             view.note.as_deref(),
             Some("history reset (epoch): showing current scores")
         );
-        apply(&mut view, ev("update", "[]"));
+        assert!(apply(&mut view, &mut board, ev("update", "[]")));
         assert!(view.games.is_empty());
         assert_eq!(
             view.status_line(),
             "live from http://x/  · last event a-1  · history reset (epoch): showing current scores"
+        );
+    }
+
+    #[test]
+    fn a_patch_changes_the_board_it_applies_to_and_only_that() {
+        let mut view = View {
+            url: "http://x/".into(),
+            games: Vec::new(),
+            status: Status::Connected,
+            last_id: None,
+            note: None,
+            keys: false,
+        };
+        let ev = |event: &str, data: String| SseEvent {
+            id: "a-2".into(),
+            event: event.into(),
+            data,
+        };
+        let game = serde_json::json!({
+            "eid": "2015091000", "season": 2015, "week": 1, "season_type": "REG",
+            "kickoff": "2015-09-11T00:30:00Z", "day": "Thu", "time": "8:30",
+            "state": "live", "quarter": "1", "clock": "10:00",
+            "possession": "NE", "red_zone": false,
+            "home": {"abbr": "NE", "nickname": "patriots", "score": 0},
+            "away": {"abbr": "PIT", "nickname": "steelers", "score": 0}
+        });
+        let patch = r#"{"2015091000":{"clock":"05:11","home":{"score":7}}}"#;
+        let mut board = None;
+        // No board yet: the patch cannot apply and the stream starts over.
+        assert!(!apply(&mut view, &mut board, ev("patch", patch.into())));
+        assert!(apply(
+            &mut view,
+            &mut board,
+            ev("update", format!("[{game}]"))
+        ));
+        assert!(apply(&mut view, &mut board, ev("patch", patch.into())));
+        assert_eq!(view.games[0].home.score, 7);
+        assert_eq!(view.games[0].away.score, 0);
+        assert_eq!(view.games[0].clock.as_deref(), Some("05:11"));
+        // A game the board lacks, or after a reset: start over.
+        let mut kept = board.clone();
+        assert!(!apply(
+            &mut view,
+            &mut kept,
+            ev("patch", r#"{"1":{"clock":"01:00"}}"#.into())
+        ));
+        assert!(apply(
+            &mut view,
+            &mut board,
+            ev("reset", r#"{"reason":"epoch"}"#.into())
+        ));
+        assert!(!apply(&mut view, &mut board, ev("patch", patch.into())));
+        assert_eq!(
+            view.games[0].home.score, 7,
+            "the last good board stays on screen"
         );
     }
 }

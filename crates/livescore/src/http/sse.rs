@@ -23,12 +23,12 @@ use utoipa::openapi::RefOr;
 use super::auth::request_token;
 use super::error::{ApiError, ErrorBody};
 use super::metrics::ConnectionGuard;
-use super::subscription::{stream_params, wants_event_stream};
+use super::subscription::{stream_params, wants_deltas, wants_event_stream};
 use super::AppState;
 use crate::bus::now_us;
 use crate::hub::direct::Slot;
 use crate::hub::{Frame, Next, Start, Subscriber};
-use crate::model;
+use crate::model::{self, EventId};
 
 /// Most bytes gathered into one write for a client that is behind; more
 /// waits for the next write. A client that stops reading pins the batch
@@ -47,6 +47,13 @@ pub const EXPIRED: &[u8] = b"event: expired\ndata: {\"reason\":\"token expired\"
 /// Without `Accept: text/event-stream` it is a browser or script that wants
 /// the JSON, so it is sent there.
 #[utoipa::path(get, path = "/api/livescore", tag = "stream",
+    params(
+        ("delta" = Option<bool>, Query,
+            description = "`true`: after the first board, a board that changes only some games \
+                goes out as `event: patch` under the same id, its data an RFC 7396 merge patch of \
+                the board keyed by eid (`{\"2015091000\":{\"home\":{\"score\":7}}}`), whenever \
+                this client holds the board it applies to; otherwise the whole board as usual"),
+    ),
     responses(
         (status = 200, description = "With `Accept: text/event-stream`: a never-ending SSE stream; \
             `event: update` with the JSON array of all games at once, then after every change",
@@ -54,6 +61,7 @@ pub const EXPIRED: &[u8] = b"event: expired\ndata: {\"reason\":\"token expired\"
             headers(("Cache-Control" = String, description = "no-cache"))),
         (status = 302, description = "Without `Accept: text/event-stream`: the JSON is at /api/",
             headers(("Location" = String, description = "/api/"))),
+        (status = 400, description = "A `delta` that is not true or false", body = ErrorBody),
         (status = 401, description = "`--auth required` and no valid token", body = ErrorBody),
         (status = 403, description = "The token does not cover `scores`", body = ErrorBody),
     ))]
@@ -71,7 +79,11 @@ pub async fn livescore(
             .into_response());
     }
     let token = request_token(&headers, query.as_deref());
-    Ok(respond(livescore_body(&st, token.as_deref())?))
+    Ok(respond(livescore_body(
+        &st,
+        query.as_deref(),
+        token.as_deref(),
+    )?))
 }
 
 /// `GET /api/stream?topic=T[&topic=T2…]`, resumable with `Last-Event-ID`
@@ -89,13 +101,19 @@ pub async fn livescore(
         ("access_token" = Option<String>, Query,
             description = "A token for private topics, for clients that can set neither \
                 `Authorization: Bearer` nor the `livescore_token` cookie"),
+        ("delta" = Option<bool>, Query,
+            description = "`true`: after the first board, a board that changes only some games \
+                goes out as `event: patch` under the same id, its data an RFC 7396 merge patch of \
+                the board keyed by eid (`{\"2015091000\":{\"home\":{\"score\":7}}}`), whenever \
+                this client holds the board it applies to; otherwise the whole board as usual"),
     ),
     responses(
         (status = 200, description = "A never-ending SSE stream of the topics' events, resumed \
             after the last id when given (or `event: reset` first when it cannot be)",
             content_type = "text/event-stream", body = StreamEvent,
             headers(("Cache-Control" = String, description = "no-cache"))),
-        (status = 400, description = "No topic, a bad topic or too many topics", body = ErrorBody),
+        (status = 400, description = "No topic, a bad topic or too many topics, or a `delta` \
+            that is not true or false", body = ErrorBody),
         (status = 401, description = "A private topic and no valid token (missing, expired, \
             not yet valid, bad signature)", body = ErrorBody),
         (status = 403, description = "A valid token whose grant does not cover a private topic",
@@ -124,16 +142,32 @@ pub fn stream_body(
     token: Option<&str>,
 ) -> Result<SseBody, ApiError> {
     let (topics, start) = stream_params(query, last_event_id)?;
-    authorized_body(st, topics, start, token)
+    let delta = wants_deltas(query)?;
+    let resumed = match start {
+        Start::After(id) => Some(id),
+        _ => None,
+    };
+    let body = authorized_body(st, topics, start, token)?;
+    Ok(if delta {
+        body.with_deltas(resumed)
+    } else {
+        body
+    })
 }
 
 /// The body of `GET /api/livescore`: the scores topic, from the current
 /// list.
-pub fn livescore_body(st: &AppState, token: Option<&str>) -> Result<SseBody, ApiError> {
+pub fn livescore_body(
+    st: &AppState,
+    query: Option<&str>,
+    token: Option<&str>,
+) -> Result<SseBody, ApiError> {
     // The classic stream ignores Last-Event-ID on purpose: the current list
     // on every (re)connect is what makes it impossible to miss a final.
     let topics = vec![model::TOPIC_SCORES.to_string()];
-    authorized_body(st, topics, Start::Current, token)
+    let delta = wants_deltas(query)?;
+    let body = authorized_body(st, topics, Start::Current, token)?;
+    Ok(if delta { body.with_deltas(None) } else { body })
 }
 
 /// The one `authorize` before a stream subscribes; a grant that was
@@ -195,6 +229,12 @@ pub struct SseBody {
     expires: Option<Pin<Box<Sleep>>>,
     /// The `expired` event went out; the stream ends.
     expired: bool,
+    /// `?delta=true`: boards go out as patches when the client has the one
+    /// a patch applies to.
+    delta: bool,
+    /// The id of the board this client has: the last `update` sent, or the
+    /// `Last-Event-ID` it resumed from.
+    board: Option<EventId>,
 }
 
 impl SseBody {
@@ -214,6 +254,36 @@ impl SseBody {
             latency: crate::hub::latency::of("sse"),
             expires: None,
             expired: false,
+            delta: false,
+            board: None,
+        }
+    }
+
+    /// Sends boards as patches (`?delta=true`), the client holding the
+    /// board of `resumed_from` if it resumes.
+    pub fn with_deltas(mut self, resumed_from: Option<EventId>) -> Self {
+        self.delta = true;
+        self.board = resumed_from;
+        self
+    }
+
+    /// The bytes that carry `frame` to this client: its patch instead of
+    /// the whole board when the client has exactly the board it applies to.
+    fn wire<'f>(&mut self, frame: &'f Frame) -> &'f Bytes {
+        if !self.delta {
+            return &frame.sse;
+        }
+        if frame.topic != model::TOPIC_SCORES || frame.event != model::EVENT_UPDATE {
+            // After a reset the client's board is not to be built on.
+            if frame.event == crate::hub::EVENT_RESET {
+                self.board = None;
+            }
+            return &frame.sse;
+        }
+        let had = self.board.replace(frame.id);
+        match &frame.patch {
+            Some(p) if had == Some(p.base) => &p.frame.sse,
+            _ => &frame.sse,
         }
     }
 
@@ -271,12 +341,12 @@ impl SseBody {
         let mut buf = BytesMut::new();
         match self.sub.try_next() {
             Next::Frame(second) => {
-                buf.extend_from_slice(&first.sse);
-                buf.extend_from_slice(&second.sse);
+                buf.extend_from_slice(self.wire(&first));
+                buf.extend_from_slice(self.wire(&second));
                 self.count(&second, now);
             }
             // The common case, one event: share the encoded bytes as is.
-            Next::Empty | Next::Closed => return Some(first.sse.clone()),
+            Next::Empty | Next::Closed => return Some(self.wire(&first).clone()),
         }
         self.gather(&mut buf, now);
         Some(buf.freeze())
@@ -285,8 +355,11 @@ impl SseBody {
     /// Hands the socket behind `slot` to the hub's fast path when this
     /// stream owes nothing (its opening chunk and every pending frame are
     /// out): until it is handed back, the hub writes each event to it.
+    /// A delta stream stays here: the hub writes one form of each event to
+    /// every socket, and which form this client needs depends on what it
+    /// was sent.
     pub fn go_fast(&mut self, slot: &Arc<Slot>) -> bool {
-        self.retry.is_none() && !self.expired && self.sub.go_fast(slot)
+        self.retry.is_none() && !self.delta && !self.expired && self.sub.go_fast(slot)
     }
 
     /// While the hub writes the socket: resolves when this stream must
@@ -339,7 +412,7 @@ impl SseBody {
         while buf.len() < MAX_BATCH_BYTES {
             match self.sub.try_next() {
                 Next::Frame(f) => {
-                    buf.extend_from_slice(&f.sse);
+                    buf.extend_from_slice(self.wire(&f));
                     self.count(&f, now);
                 }
                 Next::Empty => return true,
@@ -387,8 +460,8 @@ impl utoipa::PartialSchema for Topic {
 impl utoipa::ToSchema for Topic {}
 
 /// One event of `GET /api/livescore` as an SSE client reads it (OpenAPI
-/// 3.1 has a `text/event-stream` schema describe each event): always
-/// `update`, the data a JSON array of every game.
+/// 3.1 has a `text/event-stream` schema describe each event): `update`,
+/// the data a JSON array of every game, or with `?delta=true` a `patch`.
 pub struct LivescoreEvent;
 
 impl utoipa::PartialSchema for LivescoreEvent {
@@ -397,10 +470,16 @@ impl utoipa::PartialSchema for LivescoreEvent {
             "type": "array",
             "items": {"$ref": "#/components/schemas/Game"}
         });
+        let data = serde_json::json!({"oneOf": [games, {
+            "type": "object",
+            "description": "`patch`: an RFC 7396 merge patch of the board keyed by eid",
+            "additionalProperties": {"type": "object"}
+        }]});
         sse_event(
-            "`event: update`, data: the JSON array of all games of the week",
-            Some(["update"]),
-            games,
+            "`event: update`, data: the JSON array of all games of the week; with \
+             `?delta=true`, `event: patch` and a merge patch of the board keyed by eid",
+            Some(["update", "patch"]),
+            data,
         )
     }
 }
@@ -414,7 +493,8 @@ pub struct StreamEvent;
 impl utoipa::PartialSchema for StreamEvent {
     fn schema() -> RefOr<Schema> {
         sse_event(
-            "An event of a followed topic (SPEC: `update` on scores, `game` and `score` on \
+            "An event of a followed topic (SPEC: `update` on scores (or `patch`, a merge patch \
+             of the board keyed by eid, with `?delta=true`), `game` and `score` on \
              game/{eid}, `chat` on chat/{eid}, as published on others), or `reset` \
              ({\"reason\",\"last_id\"}) when a resume point cannot be honoured",
             None::<[&str; 0]>,

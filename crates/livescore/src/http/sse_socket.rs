@@ -40,7 +40,7 @@ pub fn subscribe(req: &StreamRequest, st: &AppState) -> Option<SseBody> {
         req.query.as_deref(),
     );
     if req.livescore {
-        return livescore_body(st, token.as_deref()).ok();
+        return livescore_body(st, req.query.as_deref(), token.as_deref()).ok();
     }
     stream_body(
         st,

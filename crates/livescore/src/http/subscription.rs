@@ -29,6 +29,27 @@ pub fn stream_params(
     Ok((topics, parse_start(last_id.as_deref())))
 }
 
+/// The `delta` query parameter of a stream (`true`/`false`, `1`/`0`;
+/// absent: false): whether boards may go out as merge patches.
+pub fn wants_deltas(query: Option<&str>) -> Result<bool, ApiError> {
+    let mut delta = false;
+    for (k, v) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        if k == "delta" {
+            delta = match &*v {
+                "true" | "1" => true,
+                "false" | "0" => false,
+                other => {
+                    let shown: String = other.chars().take(20).collect();
+                    return Err(ApiError::BadRequest(format!(
+                        "delta must be true or false, not {shown:?}"
+                    )));
+                }
+            };
+        }
+    }
+    Ok(delta)
+}
+
 /// Validates, sorts and deduplicates the topics of a subscription. The
 /// limit counts the topics as asked, repeats included, as the documented
 /// `maxItems` does (and so a huge list is refused before it is sorted).

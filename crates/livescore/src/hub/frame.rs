@@ -37,6 +37,19 @@ pub struct Frame {
     /// state that follows an epoch `reset` sent down a live channel (one
     /// channel message, so nothing can come between the two).
     pub(crate) then: Box<[Arc<Frame>]>,
+    /// On a board `update`: the same change as a merge patch of the board
+    /// before it (`hub::patch`), for streams that asked for deltas.
+    pub patch: Option<Box<Patch>>,
+}
+
+/// A board `update` as the change from the previous board.
+#[derive(Debug)]
+pub struct Patch {
+    /// The id of the board it applies to: sent only to a client that has
+    /// exactly that board.
+    pub base: EventId,
+    /// `event: patch` under the update's own id, data the merge patch.
+    pub frame: Frame,
 }
 
 impl Frame {
@@ -66,7 +79,21 @@ impl Frame {
             ws_text: OnceLock::new(),
             ws_wire: OnceLock::new(),
             then: Box::default(),
+            patch: None,
         }
+    }
+
+    /// Attaches the change from `base` (the previous board) when this is a
+    /// board `update` and the change can be a patch.
+    pub fn with_patch_from(mut self, base: &Frame) -> Self {
+        if let Some(data) = super::patch::board_patch(&base.data, &self.data) {
+            let frame = Self::new(self.id, self.topic.clone(), EVENT_PATCH.into(), data);
+            self.patch = Some(Box::new(Patch {
+                base: base.id,
+                frame,
+            }));
+        }
+        self
     }
 
     /// The same event under another id: the state carried into a new
@@ -84,7 +111,12 @@ impl Frame {
     /// honoured (SPEC "Gaps are never silent").
     pub fn reset(id: EventId, reason: ResetReason, sent: &str) -> Self {
         let data = serde_json::json!({"reason": reason.as_str(), "last_id": sent});
-        Self::new(id, String::new(), "reset".into(), crate::feed::json(&data))
+        Self::new(
+            id,
+            String::new(),
+            EVENT_RESET.into(),
+            crate::feed::json(&data),
+        )
     }
 
     /// A `reset` that carries the frames to send right after it.
@@ -141,6 +173,12 @@ impl Frame {
         })
     }
 }
+
+/// The event name of a gap the server tells a resuming client about.
+pub const EVENT_RESET: &str = "reset";
+
+/// The event name of a board's merge patch (`?delta=true` streams).
+pub const EVENT_PATCH: &str = "patch";
 
 /// The opcode of a WebSocket text frame (RFC 6455 section 5.2).
 pub const WS_TEXT: u8 = 0x1;

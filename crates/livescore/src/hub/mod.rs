@@ -28,6 +28,7 @@ pub mod direct;
 mod extend;
 mod frame;
 pub mod latency;
+pub mod patch;
 mod subscriber;
 
 use std::collections::{HashMap, VecDeque};
@@ -40,7 +41,7 @@ use crate::bus::{Bus, BusError, Envelope};
 use crate::model::{self, EventId};
 
 pub use extend::CHAT_REPLAY;
-pub use frame::{ws_frame_header, Frame, WS_TEXT};
+pub use frame::{ws_frame_header, Frame, Patch, EVENT_PATCH, EVENT_RESET, WS_TEXT};
 pub use subscriber::{Next, Subscriber};
 
 /// Events kept per topic for resume (SPEC: at least the last 1,000).
@@ -273,8 +274,17 @@ impl Hub {
         }
         inner.epoch = env.id.epoch;
         inner.last = Some(env.id);
-        let frame = Arc::new(Frame::encode(env));
         let entry = inner.topics.entry(env.topic.clone()).or_default();
+        let mut frame = Frame::encode(env);
+        if env.topic == model::TOPIC_SCORES && env.event == model::EVENT_UPDATE {
+            // The board before this one, in this history: what a delta
+            // stream's client holds when it is sent the patch.
+            let base = entry.state.iter().find(|f| f.event == env.event);
+            if let Some(base) = base.filter(|b| b.id.epoch == env.id.epoch) {
+                frame = frame.with_patch_from(base);
+            }
+        }
+        let frame = Arc::new(frame);
         if entry.history.len() == HISTORY_PER_TOPIC {
             if let Some(old) = entry.history.pop_front() {
                 entry.evicted_upto = old.id.seq;

@@ -694,3 +694,41 @@ async fn a_fast_subscriber_taken_back_after_a_new_history_skips_the_old_frames_i
         "the reset and the new history, nothing of the old one again"
     );
 }
+
+#[test]
+fn a_board_update_carries_its_patch_from_the_board_before_it_in_its_history() {
+    let hub = Hub::new(1);
+    let board = |score: u32| format!(r#"[{{"eid":"1","home":{{"score":{score}}}}}]"#);
+    hub.ingest(&env(1, "scores", "update", &board(0)));
+    hub.ingest(&env(2, "game/1", "game", "{}"));
+    hub.ingest(&env(3, "scores", "update", &board(7)));
+    let mut sub = hub.subscribe(topics(&["scores"]), Start::After(EventId::new(1, 0)));
+    let frames: Vec<_> = std::iter::from_fn(|| match sub.try_next() {
+        Next::Frame(f) => Some(f),
+        _ => None,
+    })
+    .collect();
+    assert_eq!(frames.len(), 2);
+    assert!(
+        frames[0].patch.is_none(),
+        "the first board has nothing before it"
+    );
+    let patch = frames[1].patch.as_ref().expect("a patch");
+    assert_eq!(
+        patch.base,
+        EventId::new(1, 1),
+        "the scores board before, not game/1"
+    );
+    assert_eq!(&patch.frame.data[..], br#"{"1":{"home":{"score":7}}}"#);
+    assert_eq!(patch.frame.event, EVENT_PATCH);
+    assert_eq!(patch.frame.id, frames[1].id);
+    // In a new history, the first board is patched from the state carried
+    // into it (restamped), which is what a reset client is sent first.
+    hub.ingest(&env_in(2, 1, "scores", "update", &board(14)));
+    let mut sub = hub.subscribe(topics(&["scores"]), Start::Current);
+    let Next::Frame(now) = sub.try_next() else {
+        panic!("the current board")
+    };
+    assert_eq!(now.id, EventId::new(2, 1));
+    assert!(now.patch.as_ref().is_none_or(|p| p.base.epoch == 2));
+}

@@ -1,0 +1,202 @@
+//! `?delta=true` against the real binary: the board once, then merge
+//! patches that rebuild exactly the boards a full stream sees, a fraction
+//! of the bytes; whole boards again wherever the client's board is not the
+//! one a patch applies to (a fresh connect, a resume from an older id, a
+//! reset).
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use common::{Server, SseEvent, SseStream};
+use serde_json::Value;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// RFC 7396 section 2, written here on its own so the test does not check
+/// the server's patches with the server's code.
+fn merge(target: &mut Value, patch: &Value) {
+    let Value::Object(p) = patch else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = Value::Object(Default::default());
+    }
+    let t = target.as_object_mut().expect("made an object above");
+    for (k, v) in p {
+        if v.is_null() {
+            t.remove(k);
+        } else {
+            merge(t.entry(k.clone()).or_insert(Value::Null), v);
+        }
+    }
+}
+
+/// A client's board after `ev` (None: a patch with no board to apply to).
+fn take(board: Option<Value>, ev: &SseEvent) -> Option<Value> {
+    match ev.event.as_str() {
+        "update" => Some(serde_json::from_str(&ev.data).expect("a board")),
+        "patch" => {
+            let mut board = board?;
+            let patch: Value = serde_json::from_str(&ev.data).expect("a patch");
+            for (eid, change) in patch.as_object().expect("keyed by eid") {
+                let game = board
+                    .as_array_mut()
+                    .expect("a list")
+                    .iter_mut()
+                    .find(|g| g["eid"] == *eid)
+                    .expect("a patch names games on the board");
+                merge(game, change);
+            }
+            Some(board)
+        }
+        other => panic!("unexpected event {other}"),
+    }
+}
+
+fn finished(board: &Value) -> bool {
+    board.as_array().is_some_and(|gs| {
+        gs.len() == 16
+            && gs
+                .iter()
+                .all(|g| matches!(g["state"].as_str(), Some("final" | "final_overtime")))
+    })
+}
+
+/// Every event of `s` until its board is the week's end (both streams read
+/// at once, so neither falls behind and is skipped ahead).
+async fn until_finished(mut s: SseStream) -> Vec<SseEvent> {
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let (mut out, mut board) = (Vec::new(), None);
+    while !board.as_ref().is_some_and(finished) {
+        assert!(Instant::now() < deadline, "the replay did not finish");
+        let ev = s.next_event(WAIT).await.expect("the stream goes on");
+        board = take(board, &ev);
+        out.push(ev);
+    }
+    out
+}
+
+#[tokio::test]
+async fn patches_rebuild_every_board_of_the_week_in_a_tenth_of_the_bytes() {
+    let server = Server::start(&["demo", "--speed", "2000"]);
+    let full_url = format!("{}/api/stream?topic=scores", server.url);
+    let full = SseStream::connect(&full_url, None).await;
+    let delta = SseStream::connect(&format!("{full_url}&delta=true"), None).await;
+    let (full, delta) = tokio::join!(until_finished(full), until_finished(delta));
+
+    // Every board the full stream saw, by id.
+    let boards: HashMap<String, (Value, usize)> = full
+        .iter()
+        .map(|ev| {
+            assert_eq!(ev.event, "update");
+            let b = serde_json::from_str(&ev.data).expect("a board");
+            (ev.id.clone().expect("an id"), (b, ev.data.len()))
+        })
+        .collect();
+    assert_eq!(
+        delta[0].event, "update",
+        "a fresh client gets the whole board first"
+    );
+    let mut board = None;
+    let (mut patches, mut patch_bytes, mut their_bytes) = (0, 0, 0);
+    for ev in &delta {
+        let id = ev.id.clone().expect("an id");
+        board = take(board, ev);
+        let (want, full_len) = boards
+            .get(&id)
+            .unwrap_or_else(|| panic!("{id}: an id the full stream did not have"));
+        assert_eq!(
+            board.as_ref(),
+            Some(want),
+            "{id}: the board after it differs"
+        );
+        if ev.event == "patch" {
+            patches += 1;
+            patch_bytes += ev.data.len();
+            their_bytes += full_len;
+        }
+    }
+    assert!(
+        patches * 2 > delta.len(),
+        "most changes went as patches ({patches} of {})",
+        delta.len()
+    );
+    let ratio = their_bytes as f64 / patch_bytes as f64;
+    assert!(
+        ratio >= 10.0,
+        "a patch is at least 10x smaller than its board: {ratio:.1}x over {patches} patches"
+    );
+}
+
+/// A delta stream resumed from `from` (with `Last-Event-ID`): its first
+/// scores event.
+async fn first_after(server: &Server, from: &str) -> SseEvent {
+    let url = format!("{}/api/stream?topic=scores&delta=true", server.url);
+    let mut s = SseStream::connect(&url, Some(from)).await;
+    s.next_event(WAIT).await.expect("an event")
+}
+
+#[tokio::test]
+async fn a_resumed_client_is_patched_from_its_own_board_and_anything_else_gets_boards() {
+    let server = Server::start(&["demo", "--speed", "600"]);
+    let url = format!("{}/api/stream?topic=scores&delta=true", server.url);
+    let mut s = SseStream::connect(&url, None).await;
+    // Three boards in: the ids of the first, second and third.
+    let mut seen = Vec::new();
+    let mut board = None;
+    while seen.len() < 3 {
+        let ev = s.next_event(WAIT).await.expect("the stream goes on");
+        board = take(board, &ev);
+        seen.push((ev.id.clone().expect("id"), board.clone().expect("a board")));
+    }
+    drop(s);
+
+    // Resumed from the second: what comes next is the third's change, as
+    // a patch of the second board (the client said it has that one).
+    let ev = first_after(&server, &seen[1].0).await;
+    assert_eq!(ev.id.as_deref(), Some(seen[2].0.as_str()));
+    if ev.event == "patch" {
+        let rebuilt = take(Some(seen[1].1.clone()), &ev);
+        assert_eq!(rebuilt.as_ref(), Some(&seen[2].1));
+    } else {
+        // A change no patch can say (a value turning null) goes whole.
+        assert_eq!(ev.event, "update");
+    }
+
+    // Resumed from the first: the replay starts with the second's change,
+    // again from the client's own board, then the third's from the second.
+    let mut r = SseStream::connect(&url, Some(&seen[0].0)).await;
+    let mut b = Some(seen[0].1.clone());
+    for want in &seen[1..] {
+        let ev = r.next_event(WAIT).await.expect("the replay");
+        assert_eq!(ev.id.as_deref(), Some(want.0.as_str()));
+        b = take(b, &ev);
+        assert_eq!(b.as_ref(), Some(&want.1));
+    }
+
+    // An id it cannot resume from: reset, then the whole board, never a
+    // patch of whatever that client holds.
+    let mut r = SseStream::connect(&url, Some("zzzz-1")).await;
+    let reset = r.next_event(WAIT).await.expect("reset");
+    assert_eq!(reset.event, "reset");
+    let next = r.next_event(WAIT).await.expect("the board");
+    assert_eq!(next.event, "update");
+
+    // The classic stream takes the option too, and starts whole.
+    let mut c = SseStream::connect(&format!("{}/api/livescore?delta=true", server.url), None).await;
+    assert_eq!(c.next_event(WAIT).await.expect("board").event, "update");
+
+    // A delta that is neither true nor false is a clear 400.
+    let resp = common::client()
+        .get(format!("{url}x"))
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(resp.status(), 400);
+    let body = resp.text().await.expect("body");
+    assert!(body.contains("delta must be true or false"), "{body}");
+}
