@@ -391,13 +391,14 @@
     return !!(a && b && a.epoch === b.epoch && a.seq >= b.seq);
   }
 
+  /** Equal as boards: a missing key and `null` are the same (a patch removes a value that turns null). */
   function sameJson(a, b) {
-    if (a === b) return true;
+    if (a === b || (a == null && b == null)) return true;
     if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
     if (Array.isArray(a) !== Array.isArray(b)) return false;
-    const ka = Object.keys(a);
-    if (ka.length !== Object.keys(b).length) return false;
-    return ka.every((k) => Object.prototype.hasOwnProperty.call(b, k) && sameJson(a[k], b[k]));
+    if (Array.isArray(a)) return a.length === b.length && a.every((v, i) => sameJson(v, b[i]));
+    const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+    return [...keys].every((k) => sameJson(a[k], b[k]));
   }
 
   /** RFC 7396: `patch` applied to `target`, as a new value (the old one untouched). */
