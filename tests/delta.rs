@@ -212,3 +212,26 @@ async fn a_resumed_client_is_patched_from_its_own_board_and_anything_else_gets_b
     let body = resp.text().await.expect("body");
     assert!(body.contains("delta must be true or false"), "{body}");
 }
+
+#[tokio::test]
+async fn a_delta_stream_that_keeps_up_is_written_by_the_hub_patches_included() {
+    let server = Server::start(&["demo", "--speed", "2000"]);
+    let url = format!("{}/api/stream?topic=scores&delta=true", server.url);
+    let events = until_finished(SseStream::connect(&url, None).await).await;
+    let patches = events.iter().filter(|e| e.event == "patch").count();
+    assert_eq!(patches + 1, events.len(), "the board, then patches only");
+    // The only client: whatever the hub wrote itself went to this stream.
+    let text = common::get_text(format!("{}/metrics", server.url)).await;
+    let fast = common::metric_in(&text, "livescore_fast_path_writes_total{transport=\"sse\"}");
+    assert!(
+        fast >= 1.0,
+        "the hub wrote to the delta stream ({fast} writes of {patches} patches)"
+    );
+    // And what it wrote rebuilds the final board.
+    let mut board = None;
+    for ev in &events {
+        board = take(board, ev);
+    }
+    let api: Value = common::get_json(format!("{}/api/", server.url)).await;
+    assert_eq!(board.as_ref().map(seen), Some(seen(&api["games"])));
+}

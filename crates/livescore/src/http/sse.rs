@@ -26,7 +26,7 @@ use super::metrics::ConnectionGuard;
 use super::subscription::{stream_params, wants_deltas, wants_event_stream};
 use super::AppState;
 use crate::bus::now_us;
-use crate::hub::direct::Slot;
+use crate::hub::direct::{delta_form, Slot};
 use crate::hub::{Frame, Next, Start, Subscriber};
 use crate::model::{self, EventId};
 
@@ -273,18 +273,7 @@ impl SseBody {
         if !self.delta {
             return &frame.sse;
         }
-        if frame.topic != model::TOPIC_SCORES || frame.event != model::EVENT_UPDATE {
-            // After a reset the client's board is not to be built on.
-            if frame.event == crate::hub::EVENT_RESET {
-                self.board = None;
-            }
-            return &frame.sse;
-        }
-        let had = self.board.replace(frame.id);
-        match &frame.patch {
-            Some(p) if had == Some(p.base) => &p.frame.sse,
-            _ => &frame.sse,
-        }
+        &delta_form(frame, &mut self.board).sse
     }
 
     /// Ends the stream at `deadline` (a token's `exp`) with a last
@@ -355,11 +344,15 @@ impl SseBody {
     /// Hands the socket behind `slot` to the hub's fast path when this
     /// stream owes nothing (its opening chunk and every pending frame are
     /// out): until it is handed back, the hub writes each event to it.
-    /// A delta stream stays here: the hub writes one form of each event to
-    /// every socket, and which form this client needs depends on what it
-    /// was sent.
     pub fn go_fast(&mut self, slot: &Arc<Slot>) -> bool {
-        self.retry.is_none() && !self.delta && !self.expired && self.sub.go_fast(slot)
+        if self.retry.is_some() || self.expired {
+            return false;
+        }
+        if self.delta {
+            // The hub picks board or patch by what this client has.
+            slot.set_board(self.board);
+        }
+        self.sub.go_fast(slot)
     }
 
     /// While the hub writes the socket: resolves when this stream must
@@ -392,6 +385,9 @@ impl SseBody {
         let taken = self.sub.take_back(slot);
         if let Some(wrote) = instant_of(taken.wrote_us) {
             self.last_write = self.last_write.max(wrote);
+        }
+        if self.delta {
+            self.board = taken.board;
         }
         taken.rest
     }

@@ -83,6 +83,11 @@ struct State {
     /// When the hub last wrote here ([`crate::bus::now_us`]), for the
     /// task's keep-alive timer.
     wrote_us: u64,
+    /// A delta stream (`?delta=true`): a board goes out as its patch when
+    /// the client has the board it applies to.
+    delta: bool,
+    /// The board the client has (a delta stream's).
+    board: Option<EventId>,
 }
 
 /// What the task finds when it takes its socket back.
@@ -97,6 +102,8 @@ pub struct Taken {
     /// The task took it while the hub still had it (rather than being
     /// handed it back): its channel went unread meanwhile, with nothing owed.
     pub was_fast: bool,
+    /// The board the client has now (a delta stream's).
+    pub board: Option<EventId>,
 }
 
 impl Slot {
@@ -110,6 +117,8 @@ impl Slot {
                 written: EventId::new(0, 0),
                 rest: None,
                 wrote_us: 0,
+                delta: false,
+                board: None,
             }),
             fast: AtomicBool::new(false),
             handed_back: Notify::new(),
@@ -119,6 +128,14 @@ impl Slot {
     /// True while the hub writes this socket.
     pub fn is_fast(&self) -> bool {
         self.fast.load(Ordering::Acquire)
+    }
+
+    /// Makes this a delta stream's socket whose client has `board`: set by
+    /// its task, which owns it, before each hand-over to the hub.
+    pub fn set_board(&self, board: Option<EventId>) {
+        let mut st = self.lock();
+        st.delta = true;
+        st.board = board;
     }
 
     /// When the hub last wrote here (µs since the epoch; 0: never).
@@ -152,6 +169,7 @@ impl Slot {
             rest: st.rest.take(),
             wrote_us: st.wrote_us,
             was_fast,
+            board: st.board,
         }
     }
 
@@ -199,6 +217,11 @@ impl Slot {
             // hands back for anyway): the subscription sorts it out.
             return self.give_back(st);
         }
+        let frame = if st.delta {
+            delta_form(frame, &mut st.board)
+        } else {
+            frame
+        };
         let bytes = self.wire.bytes(frame);
         // Straight to the kernel: tokio's `try_write` would first check and
         // then clear the socket's readiness, another cache line per
@@ -220,6 +243,25 @@ impl Slot {
         // Its start went out (or none of it): the task sends the rest.
         st.rest = Some(bytes.slice(sent..));
         self.give_back(st)
+    }
+}
+
+/// What a delta stream's client is sent for `frame`, its board `board`
+/// moved on to it: the patch when it has the board the patch applies to.
+/// One rule for the fast path and the task (`sse::SseBody`).
+pub fn delta_form<'f>(frame: &'f Frame, board: &mut Option<EventId>) -> &'f Frame {
+    use crate::model::{EVENT_UPDATE, TOPIC_SCORES};
+    if frame.topic != TOPIC_SCORES || frame.event != EVENT_UPDATE {
+        // After a reset the client's board is not to be built on.
+        if frame.event == super::EVENT_RESET {
+            *board = None;
+        }
+        return frame;
+    }
+    let had = board.replace(frame.id);
+    match &frame.patch {
+        Some(p) if had == Some(p.base) => &p.frame,
+        _ => frame,
     }
 }
 
