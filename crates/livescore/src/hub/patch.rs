@@ -199,6 +199,10 @@ mod tests {
         );
     }
 
+    /// A game's home and away score, clock, possession and whether it has
+    /// details, as generated.
+    type Gen = (u8, u8, Option<String>, Option<String>, bool);
+
     proptest::proptest! {
         /// Whatever two boards of the same games, the patch applied to the
         /// first gives the second (nulls read as missing).
@@ -208,7 +212,7 @@ mod tests {
             changes in proptest::collection::vec((0u8..60, 0u8..60, proptest::option::of("[0-9]{2}:[0-9]{2}"), proptest::option::of("[A-Z]{2,3}"), proptest::bool::ANY), 1..6),
         ) {
             let n = scores.len().min(changes.len());
-            let board = |s: &[(u8, u8, Option<String>, Option<String>, bool)]| {
+            let board = |s: &[Gen]| {
                 Value::Array(s[..n].iter().enumerate().map(|(i, (h, a, clock, ball, details))| {
                     let mut g = json!({"eid": i.to_string(), "clock": clock, "possession": ball,
                         "home": {"score": h}, "away": {"score": a}});
