@@ -24,6 +24,7 @@
 //! then takes every event of it, however far its old position was.
 
 mod channels;
+pub mod deflate;
 pub mod direct;
 mod extend;
 mod frame;
