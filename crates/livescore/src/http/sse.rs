@@ -21,11 +21,13 @@ use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::RefOr;
 
 use super::auth::request_token;
+use super::encoding::AcceptEncoding;
 use super::error::{ApiError, ErrorBody};
 use super::metrics::ConnectionGuard;
 use super::subscription::{stream_params, wants_event_stream};
 use super::AppState;
 use crate::bus::now_us;
+use crate::hub::deflate::{Deflated, GzipSum, GZIP_HEADER};
 use crate::hub::direct::Slot;
 use crate::hub::{Frame, Next, Start, Subscriber};
 use crate::model;
@@ -42,6 +44,14 @@ const KEEPALIVE: &[u8] = b": keep-alive\n\n";
 /// The last event of a stream whose token expired (no id: the client
 /// resumes from the last real event with a fresh token, losing nothing).
 pub const EXPIRED: &[u8] = b"event: expired\ndata: {\"reason\":\"token expired\"}\n\n";
+
+/// [`KEEPALIVE`] deflated, once for every gzip stream.
+static KEEPALIVE_GZIP: std::sync::LazyLock<Deflated> =
+    std::sync::LazyLock::new(|| Deflated::of(KEEPALIVE));
+
+/// [`EXPIRED`] deflated, once for every gzip stream.
+static EXPIRED_GZIP: std::sync::LazyLock<Deflated> =
+    std::sync::LazyLock::new(|| Deflated::of(EXPIRED));
 
 /// `GET /api/livescore`: the full list at once, then after every change.
 /// Without `Accept: text/event-stream` it is a browser or script that wants
@@ -71,7 +81,8 @@ pub async fn livescore(
             .into_response());
     }
     let token = request_token(&headers, query.as_deref());
-    Ok(respond(livescore_body(&st, token.as_deref())?))
+    let gzip = AcceptEncoding::of(&headers).gzip();
+    Ok(respond(livescore_body(&st, token.as_deref())?.gzip(gzip)))
 }
 
 /// `GET /api/stream?topic=T[&topic=T2…]`, resumable with `Last-Event-ID`
@@ -107,12 +118,16 @@ pub async fn stream(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let token = request_token(&headers, query.as_deref());
-    Ok(respond(stream_body(
-        &st,
-        query.as_deref(),
-        headers.get("last-event-id").map(|v| v.as_bytes()),
-        token.as_deref(),
-    )?))
+    let gzip = AcceptEncoding::of(&headers).gzip();
+    Ok(respond(
+        stream_body(
+            &st,
+            query.as_deref(),
+            headers.get("last-event-id").map(|v| v.as_bytes()),
+            token.as_deref(),
+        )?
+        .gzip(gzip),
+    ))
 }
 
 /// The body of `GET /api/stream`, for hyper and the socket path alike:
@@ -150,12 +165,16 @@ fn authorized_body(
 }
 
 fn respond(body: SseBody) -> Response {
-    let stream = futures::stream::unfold(body, |mut b| async move {
-        b.next_chunk()
-            .await
-            .map(|chunk| (Ok::<_, Infallible>(chunk), b))
+    let gzip = body.is_gzip();
+    // A stream the server ends gets the gzip trailer as its last chunk.
+    let stream = futures::stream::unfold(Some(body), |b| async move {
+        let mut b = b?;
+        match b.next_chunk().await {
+            Some(chunk) => Some((Ok::<_, Infallible>(chunk), Some(b))),
+            None => b.finish().map(|end| (Ok(end), None)),
+        }
     });
-    (
+    let mut res = (
         StatusCode::OK,
         [
             (
@@ -170,7 +189,13 @@ fn respond(body: SseBody) -> Response {
         ],
         Body::from_stream(stream),
     )
-        .into_response()
+        .into_response();
+    if gzip {
+        let h = res.headers_mut();
+        h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        h.append(header::VARY, HeaderValue::from_static("accept-encoding"));
+    }
+    res
 }
 
 /// One stream's state, shared by the hyper body and the socket path.
@@ -195,6 +220,9 @@ pub struct SseBody {
     expires: Option<Pin<Box<Sleep>>>,
     /// The `expired` event went out; the stream ends.
     expired: bool,
+    /// A gzip stream (`Content-Encoding: gzip`): every piece is sent
+    /// deflated, and this sums what was sent for the trailer.
+    gzip: Option<GzipSum>,
 }
 
 impl SseBody {
@@ -214,7 +242,50 @@ impl SseBody {
             latency: crate::hub::latency::of("sse"),
             expires: None,
             expired: false,
+            gzip: None,
         }
+    }
+
+    /// Sends this stream gzip-encoded when `on` (the request's
+    /// `Accept-Encoding` allows it).
+    pub fn gzip(mut self, on: bool) -> Self {
+        self.gzip = on.then(GzipSum::default);
+        self
+    }
+
+    /// Whether it is sent gzip-encoded.
+    pub fn is_gzip(&self) -> bool {
+        self.gzip.is_some()
+    }
+
+    /// The last bytes of a stream the server ends (shutdown, the end of
+    /// its subscription, an expired token), after `next_chunk` said
+    /// `None`: on a gzip stream, the final block and trailer that make it
+    /// a whole gzip member; nothing on a plain one.
+    pub fn finish(&mut self) -> Option<Bytes> {
+        self.gzip.take().map(|sum| sum.trailer())
+    }
+
+    /// `piece` as this stream sends it: as is, or deflated (`deflated`
+    /// makes the shared deflated form) and counted in the gzip sum.
+    fn piece<'a>(
+        gzip: &mut Option<GzipSum>,
+        plain: &'a Bytes,
+        deflated: impl FnOnce() -> &'a Deflated,
+    ) -> &'a Bytes {
+        match gzip {
+            None => plain,
+            Some(sum) => {
+                let d = deflated();
+                sum.add(d);
+                &d.bytes
+            }
+        }
+    }
+
+    /// A frame as this stream sends it.
+    fn frame_bytes<'a>(gzip: &mut Option<GzipSum>, f: &'a Frame) -> &'a Bytes {
+        Self::piece(gzip, &f.sse, || f.sse_gzip())
     }
 
     /// Ends the stream at `deadline` (a token's `exp`) with a last
@@ -233,9 +304,23 @@ impl SseBody {
             return None;
         }
         if let Some(retry) = self.retry.take() {
-            let mut buf = BytesMut::from(&retry[..]);
+            let mut buf = BytesMut::new();
+            match &mut self.gzip {
+                None => buf.extend_from_slice(&retry),
+                Some(sum) => {
+                    // The stream's header, then the `retry:` line as a
+                    // stored block: it may differ per connection, and
+                    // storing costs 5 bytes where a compressor costs
+                    // hundreds of KiB.
+                    let stored = Deflated::stored(&retry);
+                    sum.add(&stored);
+                    buf.extend_from_slice(&GZIP_HEADER);
+                    buf.extend_from_slice(&stored.bytes);
+                }
+            }
+            let opening = buf.len();
             let open = self.gather(&mut buf, now_us());
-            return (open || buf.len() > retry.len()).then(|| buf.freeze());
+            return (open || buf.len() > opening).then(|| buf.freeze());
         }
         let first = loop {
             tokio::select! {
@@ -248,7 +333,8 @@ impl SseBody {
                 // client comes back with a fresh token and its last id).
                 () = expiry(&mut self.expires) => {
                     self.expired = true;
-                    return Some(Bytes::from_static(EXPIRED));
+                    const PLAIN: Bytes = Bytes::from_static(EXPIRED);
+                    return Some(Self::piece(&mut self.gzip, &PLAIN, || &*EXPIRED_GZIP).clone());
                 }
                 // Idle: a comment keeps proxies and browsers from timing
                 // out; if something was written since the timer was armed,
@@ -261,7 +347,8 @@ impl SseBody {
                     }
                     self.last_write = Instant::now();
                     self.idle.as_mut().reset(self.last_write + self.keepalive);
-                    return Some(Bytes::from_static(KEEPALIVE));
+                    const PLAIN: Bytes = Bytes::from_static(KEEPALIVE);
+                    return Some(Self::piece(&mut self.gzip, &PLAIN, || &*KEEPALIVE_GZIP).clone());
                 }
             }
         };
@@ -271,12 +358,14 @@ impl SseBody {
         let mut buf = BytesMut::new();
         match self.sub.try_next() {
             Next::Frame(second) => {
-                buf.extend_from_slice(&first.sse);
-                buf.extend_from_slice(&second.sse);
+                buf.extend_from_slice(Self::frame_bytes(&mut self.gzip, &first));
+                buf.extend_from_slice(Self::frame_bytes(&mut self.gzip, &second));
                 self.count(&second, now);
             }
             // The common case, one event: share the encoded bytes as is.
-            Next::Empty | Next::Closed => return Some(first.sse.clone()),
+            Next::Empty | Next::Closed => {
+                return Some(Self::frame_bytes(&mut self.gzip, &first).clone())
+            }
         }
         self.gather(&mut buf, now);
         Some(buf.freeze())
@@ -320,6 +409,9 @@ impl SseBody {
         if let Some(wrote) = instant_of(taken.wrote_us) {
             self.last_write = self.last_write.max(wrote);
         }
+        if let Some(sum) = &mut self.gzip {
+            sum.extend(taken.gzip);
+        }
         taken.rest
     }
 
@@ -339,7 +431,7 @@ impl SseBody {
         while buf.len() < MAX_BATCH_BYTES {
             match self.sub.try_next() {
                 Next::Frame(f) => {
-                    buf.extend_from_slice(&f.sse);
+                    buf.extend_from_slice(Self::frame_bytes(&mut self.gzip, &f));
                     self.count(&f, now);
                 }
                 Next::Empty => return true,

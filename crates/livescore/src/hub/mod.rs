@@ -41,7 +41,7 @@ use crate::bus::{Bus, BusError, Envelope};
 use crate::model::{self, EventId};
 
 pub use extend::CHAT_REPLAY;
-pub use frame::{ws_frame_header, Frame, WS_TEXT};
+pub use frame::{ws_frame_header, Frame, WS_RSV1, WS_TEXT};
 pub use subscriber::{Next, Subscriber};
 
 /// Events kept per topic for resume (SPEC: at least the last 1,000).
