@@ -95,7 +95,10 @@ impl Curl {
 
 /// Python's zlib on a raw gzip body (see tests/interop/gunzip_stream.py).
 async fn python_gunzip(file: &Path, complete: bool) -> (bool, Vec<u8>, String) {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/gunzip_stream.py");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/interop/gunzip_stream.py"
+    );
     let mut cmd = tokio::process::Command::new("python3");
     cmd.arg(script).arg(file);
     if complete {
@@ -143,7 +146,12 @@ async fn gzip_sse_decodes_to_exactly_what_a_plain_client_got_on_both_paths() {
             }
             v
         };
-        curls.push(Curl::start(&url, dir.path(), &format!("{path}-plain"), &with(&[])));
+        curls.push(Curl::start(
+            &url,
+            dir.path(),
+            &format!("{path}-plain"),
+            &with(&[]),
+        ));
         curls.push(Curl::start(
             &url,
             dir.path(),
@@ -227,15 +235,17 @@ async fn gzip_sse_decodes_to_exactly_what_a_plain_client_got_on_both_paths() {
         );
         // And it was compressed: the large events shrink.
         let raw_len = std::fs::metadata(&raw).expect("raw").len() as usize;
-        assert!(raw_len * 3 < plain.len(), "{path}: {raw_len} of {}", plain.len());
+        assert!(
+            raw_len * 3 < plain.len(),
+            "{path}: {raw_len} of {}",
+            plain.len()
+        );
     }
     // Also against flate2's reader, which checks the trailer too.
     let mut decoded = Vec::new();
-    flate2::read::GzDecoder::new(
-        std::fs::File::open(dir.path().join("socket-raw")).expect("raw"),
-    )
-    .read_to_end(&mut decoded)
-    .expect("a whole gzip stream");
+    flate2::read::GzDecoder::new(std::fs::File::open(dir.path().join("socket-raw")).expect("raw"))
+        .read_to_end(&mut decoded)
+        .expect("a whole gzip stream");
 }
 
 /// `gzip;q=0` (and no Accept-Encoding) get the plain stream.
@@ -261,7 +271,10 @@ async fn a_client_that_refuses_gzip_gets_the_plain_stream() {
 #[tokio::test]
 async fn python_websockets_negotiates_permessage_deflate() {
     let server = Server::start(&["demo", "--speed", "2000", "--publish-token", TOKEN]);
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/ws_deflate_client.py");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/interop/ws_deflate_client.py"
+    );
     let n = events().len().to_string();
     let mut child = tokio::process::Command::new("python3")
         .args([script, &ws_url(&server), "news", &n, GAME])
@@ -519,7 +532,8 @@ async fn compressed_frames_by_hand() {
     // inflated.
     let mut ws = RawWs::open(&server, Some("permessage-deflate")).await;
     ws.ping().await;
-    ws.send(0x80 | 0x40 | 0x01, &deflate(&vec![b' '; 1 << 20])).await;
+    ws.send(0x80 | 0x40 | 0x01, &deflate(&vec![b' '; 1 << 20]))
+        .await;
     assert_eq!(ws.close_code().await, 1009);
 
     let mut ws = RawWs::open(&server, Some("permessage-deflate")).await;

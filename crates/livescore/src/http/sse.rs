@@ -3,7 +3,9 @@
 //!
 //! Frames come pre-encoded from the hub; this module only frames the
 //! response, adds `retry:` and keep-alives, and writes whatever is pending
-//! for a client in one chunk rather than one write per event.
+//! for a client in one chunk rather than one write per event. A client
+//! whose `Accept-Encoding` allows gzip gets each piece in its deflated
+//! form, shared like the plain one (`hub::deflate`).
 
 use std::convert::Infallible;
 use std::pin::Pin;

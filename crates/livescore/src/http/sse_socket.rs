@@ -221,7 +221,9 @@ mod tests {
         let head = response_head(false, false, false).freeze();
         let t = text(&head);
         assert!(t.starts_with("HTTP/1.1 200 OK\r\n"));
-        assert!(text(&response_head(true, false, false).freeze()).starts_with("HTTP/1.0 200 OK\r\n"));
+        assert!(
+            text(&response_head(true, false, false).freeze()).starts_with("HTTP/1.0 200 OK\r\n")
+        );
         assert!(!t.contains("content-encoding"));
         let gz = response_head(false, false, true).freeze();
         assert!(text(&gz).contains("content-encoding: gzip\r\nvary: accept-encoding\r\n"));

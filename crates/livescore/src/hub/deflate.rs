@@ -306,8 +306,8 @@ mod tests {
 
     #[test]
     fn repetitive_json_gets_much_smaller() {
-        let board = r#"{"eid":"2015091000","home":"PIT","away":"NE","score":[21,28],"q":"F"},"#
-            .repeat(16);
+        let board =
+            r#"{"eid":"2015091000","home":"PIT","away":"NE","score":[21,28],"q":"F"},"#.repeat(16);
         let d = Deflated::of(board.as_bytes());
         assert!(d.bytes.len() * 5 < board.len(), "{} bytes", d.bytes.len());
     }
@@ -352,7 +352,8 @@ mod tests {
         let mut msgs = Vec::new();
         for text in [&b"hello hello hello world"[..], b"hello hello hello world!"] {
             let mut out = Vec::with_capacity(256);
-            c.compress_vec(text, &mut out, FlushCompress::Sync).expect("ok");
+            c.compress_vec(text, &mut out, FlushCompress::Sync)
+                .expect("ok");
             out.truncate(out.len() - 4);
             msgs.push(out);
         }

@@ -58,7 +58,10 @@ fn offer(element: &[u8]) -> Option<Agreed> {
     for param in parts {
         let param = param.trim_ascii();
         let (key, value) = match param.iter().position(|&b| b == b'=') {
-            Some(i) => (param[..i].trim_ascii(), Some(unquote(param[i + 1..].trim_ascii())?)),
+            Some(i) => (
+                param[..i].trim_ascii(),
+                Some(unquote(param[i + 1..].trim_ascii())?),
+            ),
             None => (param, None),
         };
         let which = [
@@ -150,10 +153,7 @@ mod tests {
     fn honourable_offers_are_taken() {
         assert_eq!(of(&["permessage-deflate"]), PLAIN);
         // What Python's websockets offers by default.
-        assert_eq!(
-            of(&["permessage-deflate; client_max_window_bits"]),
-            PLAIN
-        );
+        assert_eq!(of(&["permessage-deflate; client_max_window_bits"]), PLAIN);
         // What browsers offer.
         assert_eq!(
             of(&["permessage-deflate; client_max_window_bits=\"10\""]),
@@ -199,7 +199,9 @@ mod tests {
     #[test]
     fn the_answer_always_has_server_no_context_takeover() {
         for a in [PLAIN, NO_CLIENT_CONTEXT].into_iter().flatten() {
-            assert!(a.response().starts_with("permessage-deflate; server_no_context_takeover"));
+            assert!(a
+                .response()
+                .starts_with("permessage-deflate; server_no_context_takeover"));
         }
         assert!(NO_CLIENT_CONTEXT
             .expect("agreed")

@@ -27,6 +27,9 @@
 //!   instead of slowing anyone or buffering without bound; one that falls
 //!   behind its hub channel is conflated or dropped by the [`Subscriber`]
 //!   policy, then closed with 1013 ("try again later") to resume.
+//! - **Compression** (see [`deflate`]): permessage-deflate when offered,
+//!   always with `server_no_context_takeover`, so each event message is
+//!   compressed once for every client that agreed (`Frame::ws_deflate_wire`).
 //! - **Chat** (see [`chat`]): checked, rate limited per client address and
 //!   per game, published on the bus; it comes back through the hub like
 //!   any event.
@@ -191,7 +194,11 @@ pub async fn handler(
                         // What hyper read past the request, then what it
                         // had not read yet.
                         let ahead = [parts.read_buf, ahead].concat().into();
-                        let form = if deflate.is_some() { Wire::WsDeflate } else { Wire::Ws };
+                        let form = if deflate.is_some() {
+                            Wire::WsDeflate
+                        } else {
+                            Wire::Ws
+                        };
                         let slot = Slot::new(sock.clone(), form);
                         let socket = wire::WsSocket::new(
                             Shared::new(sock, ahead, place),

@@ -410,7 +410,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsSocket<S> {
         }
         let max = self.max_message;
         let Some(deflate) = self.deflate.as_mut() else {
-            return Err(WireError::Protocol("a compressed message, and no extension was agreed"));
+            return Err(WireError::Protocol(
+                "a compressed message, and no extension was agreed",
+            ));
         };
         let inflater = deflate
             .inflater
