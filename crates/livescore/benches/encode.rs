@@ -47,6 +47,17 @@ fn encode(c: &mut Criterion) {
             f.ws_json().len()
         })
     });
+    // Compression encoded once: what gzip SSE and permessage-deflate cost
+    // per event (not per client), on top of the plain encoding.
+    for (name, env) in [("sse 128 B event", &small), ("sse scores update", &scores)] {
+        group.throughput(Throughput::Bytes(env.data.len() as u64));
+        group.bench_function(format!("{name}, gzip"), |b| {
+            b.iter(|| {
+                let f = Frame::encode(std::hint::black_box(env));
+                f.sse_gzip().bytes.len()
+            })
+        });
+    }
     group.finish();
 }
 

@@ -121,6 +121,12 @@ pub struct BenchArgs {
     #[arg(long, env = "LIVESCORE_BENCH_TRANSPORT", value_enum, default_value_t = Transport::Sse)]
     pub transport: Transport,
 
+    /// SSE subscribers ask for gzip (`Accept-Encoding: gzip`) and inflate
+    /// what they get: the memory and CPU of compressed streams.
+    /// Example: --gzip
+    #[arg(long, env = "LIVESCORE_BENCH_GZIP")]
+    pub gzip: bool,
+
     /// Events to publish.
     /// Example: --events 1000
     #[arg(

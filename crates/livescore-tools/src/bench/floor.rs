@@ -174,6 +174,7 @@ pub async fn measure(plan: FloorPlan) -> Result<Floor, BenchError> {
         slow_percent: 0,
         connect_concurrency: plan.connect_concurrency,
         connect_timeout: plan.connect_timeout,
+        gzip: false,
     };
     let connect_start = Instant::now();
     let fleet = match super::start_subscribers(&readers, workers, n) {
@@ -468,6 +469,7 @@ mod tests {
             slow_percent: 0,
             connect_concurrency: 1,
             connect_timeout: Duration::from_secs(30),
+            gzip: false,
         };
         // `connect` returns once the floor's answer is in: by then the
         // acceptor holds the socket.

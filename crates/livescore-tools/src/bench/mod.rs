@@ -158,6 +158,7 @@ fn plan(args: &BenchArgs, target: &Target, topic: String) -> Plan {
         slow_percent: args.slow_percent,
         connect_concurrency: args.connect_concurrency,
         connect_timeout: args.connect_timeout,
+        gzip: args.gzip,
     }
 }
 

@@ -26,6 +26,8 @@ pub struct Plan {
     pub connect_concurrency: usize,
     /// Longest one connection may take to be subscribed.
     pub connect_timeout: Duration,
+    /// SSE subscribers ask for gzip.
+    pub gzip: bool,
 }
 
 impl Plan {

@@ -199,6 +199,7 @@ impl Worker {
             .args(["--transport", plan.transport.as_str()])
             .args(["--events", &plan.events.to_string()])
             .args(["--slow-percent", &plan.slow_percent.to_string()])
+            .args(plan.gzip.then_some("--gzip"))
             .args([
                 "--connect-concurrency",
                 &plan.connect_concurrency.to_string(),

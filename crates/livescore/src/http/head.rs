@@ -56,6 +56,8 @@ pub struct StreamRequest {
     pub cookie: Option<Vec<u8>>,
     /// An HTTP/1.0 request, answered as 1.0 (as hyper does).
     pub http10: bool,
+    /// Its `Accept-Encoding` allows gzip: the stream is sent compressed.
+    pub gzip: bool,
 }
 
 /// Reads the first head (up to `limit` bytes) and classifies it. The
@@ -117,6 +119,7 @@ pub fn classify(bytes: Bytes, cors: bool) -> First {
     let mut event_stream = false;
     let mut last_event_id = None;
     let (mut authorization, mut cookie) = (None, None);
+    let mut encoding = super::encoding::AcceptEncoding::default();
     for h in req.headers.iter() {
         let name = h.name;
         if name.eq_ignore_ascii_case("upgrade")
@@ -129,6 +132,8 @@ pub fn classify(bytes: Bytes, cors: bool) -> First {
         }
         if name.eq_ignore_ascii_case("accept") {
             event_stream |= super::subscription::accepts_event_stream(h.value);
+        } else if name.eq_ignore_ascii_case("accept-encoding") {
+            encoding.add(h.value);
         } else if name.eq_ignore_ascii_case("last-event-id") {
             // Two of them: let hyper's path pick as it always did.
             if last_event_id.is_some() {
@@ -160,6 +165,7 @@ pub fn classify(bytes: Bytes, cors: bool) -> First {
         authorization,
         cookie,
         http10: req.version == Some(0),
+        gzip: encoding.gzip(),
     })
 }
 
@@ -217,6 +223,10 @@ mod tests {
         assert!(!r.livescore);
         assert_eq!(r.query.as_deref(), Some("topic=scores&topic=game/1"));
         assert_eq!(r.last_event_id.as_deref(), Some(&b"42"[..]));
+        assert!(!r.gzip);
+        let gz = stream("GET /api/stream?topic=a HTTP/1.1\r\nAccept-Encoding: br\r\naccept-encoding: gzip;q=0.5\r\n\r\n")
+            .expect("a stream request");
+        assert!(gz.gzip);
         // Bare `\n` line endings parse too.
         assert!(stream("GET /api/stream?topic=a HTTP/1.0\n\n").is_some());
     }

@@ -6,6 +6,7 @@
 pub mod api;
 pub mod auth;
 pub mod client_addr;
+pub mod encoding;
 pub mod error;
 pub mod guard;
 pub mod head;

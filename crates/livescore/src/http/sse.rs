@@ -3,7 +3,9 @@
 //!
 //! Frames come pre-encoded from the hub; this module only frames the
 //! response, adds `retry:` and keep-alives, and writes whatever is pending
-//! for a client in one chunk rather than one write per event.
+//! for a client in one chunk rather than one write per event. A client
+//! whose `Accept-Encoding` allows gzip gets each piece in its deflated
+//! form, shared like the plain one (`hub::deflate`).
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -21,11 +23,13 @@ use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::RefOr;
 
 use super::auth::request_token;
+use super::encoding::AcceptEncoding;
 use super::error::{ApiError, ErrorBody};
 use super::metrics::ConnectionGuard;
 use super::subscription::{stream_params, wants_deltas, wants_event_stream};
 use super::AppState;
 use crate::bus::now_us;
+use crate::hub::deflate::{Deflated, GzipSum, GZIP_HEADER};
 use crate::hub::direct::{delta_form, Slot};
 use crate::hub::{Frame, Next, Start, Subscriber};
 use crate::model::{self, EventId};
@@ -42,6 +46,14 @@ const KEEPALIVE: &[u8] = b": keep-alive\n\n";
 /// The last event of a stream whose token expired (no id: the client
 /// resumes from the last real event with a fresh token, losing nothing).
 pub const EXPIRED: &[u8] = b"event: expired\ndata: {\"reason\":\"token expired\"}\n\n";
+
+/// [`KEEPALIVE`] deflated, once for every gzip stream.
+static KEEPALIVE_GZIP: std::sync::LazyLock<Deflated> =
+    std::sync::LazyLock::new(|| Deflated::of(KEEPALIVE));
+
+/// [`EXPIRED`] deflated, once for every gzip stream.
+static EXPIRED_GZIP: std::sync::LazyLock<Deflated> =
+    std::sync::LazyLock::new(|| Deflated::of(EXPIRED));
 
 /// `GET /api/livescore`: the full list at once, then after every change.
 /// Without `Accept: text/event-stream` it is a browser or script that wants
@@ -79,11 +91,10 @@ pub async fn livescore(
             .into_response());
     }
     let token = request_token(&headers, query.as_deref());
-    Ok(respond(livescore_body(
-        &st,
-        query.as_deref(),
-        token.as_deref(),
-    )?))
+    let gzip = AcceptEncoding::of(&headers).gzip();
+    Ok(respond(
+        livescore_body(&st, query.as_deref(), token.as_deref())?.gzip(gzip),
+    ))
 }
 
 /// `GET /api/stream?topic=T[&topic=T2…]`, resumable with `Last-Event-ID`
@@ -125,12 +136,16 @@ pub async fn stream(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let token = request_token(&headers, query.as_deref());
-    Ok(respond(stream_body(
-        &st,
-        query.as_deref(),
-        headers.get("last-event-id").map(|v| v.as_bytes()),
-        token.as_deref(),
-    )?))
+    let gzip = AcceptEncoding::of(&headers).gzip();
+    Ok(respond(
+        stream_body(
+            &st,
+            query.as_deref(),
+            headers.get("last-event-id").map(|v| v.as_bytes()),
+            token.as_deref(),
+        )?
+        .gzip(gzip),
+    ))
 }
 
 /// The body of `GET /api/stream`, for hyper and the socket path alike:
@@ -184,12 +199,16 @@ fn authorized_body(
 }
 
 fn respond(body: SseBody) -> Response {
-    let stream = futures::stream::unfold(body, |mut b| async move {
-        b.next_chunk()
-            .await
-            .map(|chunk| (Ok::<_, Infallible>(chunk), b))
+    let gzip = body.is_gzip();
+    // A stream the server ends gets the gzip trailer as its last chunk.
+    let stream = futures::stream::unfold(Some(body), |b| async move {
+        let mut b = b?;
+        match b.next_chunk().await {
+            Some(chunk) => Some((Ok::<_, Infallible>(chunk), Some(b))),
+            None => b.finish().map(|end| (Ok(end), None)),
+        }
     });
-    (
+    let mut res = (
         StatusCode::OK,
         [
             (
@@ -204,7 +223,13 @@ fn respond(body: SseBody) -> Response {
         ],
         Body::from_stream(stream),
     )
-        .into_response()
+        .into_response();
+    if gzip {
+        let h = res.headers_mut();
+        h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        h.append(header::VARY, HeaderValue::from_static("accept-encoding"));
+    }
+    res
 }
 
 /// One stream's state, shared by the hyper body and the socket path.
@@ -235,6 +260,9 @@ pub struct SseBody {
     /// The id of the board this client has: the last `update` sent, or the
     /// `Last-Event-ID` it resumed from.
     board: Option<EventId>,
+    /// A gzip stream (`Content-Encoding: gzip`): every piece is sent
+    /// deflated, and this sums what was sent for the trailer.
+    gzip: Option<GzipSum>,
 }
 
 impl SseBody {
@@ -256,7 +284,50 @@ impl SseBody {
             expired: false,
             delta: false,
             board: None,
+            gzip: None,
         }
+    }
+
+    /// Sends this stream gzip-encoded when `on` (the request's
+    /// `Accept-Encoding` allows it).
+    pub fn gzip(mut self, on: bool) -> Self {
+        self.gzip = on.then(GzipSum::default);
+        self
+    }
+
+    /// Whether it is sent gzip-encoded.
+    pub fn is_gzip(&self) -> bool {
+        self.gzip.is_some()
+    }
+
+    /// The last bytes of a stream the server ends (shutdown, the end of
+    /// its subscription, an expired token), after `next_chunk` said
+    /// `None`: on a gzip stream, the final block and trailer that make it
+    /// a whole gzip member; nothing on a plain one.
+    pub fn finish(&mut self) -> Option<Bytes> {
+        self.gzip.take().map(|sum| sum.trailer())
+    }
+
+    /// `piece` as this stream sends it: as is, or deflated (`deflated`
+    /// makes the shared deflated form) and counted in the gzip sum.
+    fn piece<'a>(
+        gzip: &mut Option<GzipSum>,
+        plain: &'a Bytes,
+        deflated: impl FnOnce() -> &'a Deflated,
+    ) -> &'a Bytes {
+        match gzip {
+            None => plain,
+            Some(sum) => {
+                let d = deflated();
+                sum.add(d);
+                &d.bytes
+            }
+        }
+    }
+
+    /// A frame as this stream sends it.
+    fn frame_bytes<'a>(gzip: &mut Option<GzipSum>, f: &'a Frame) -> &'a Bytes {
+        Self::piece(gzip, &f.sse, || f.sse_gzip())
     }
 
     /// Sends boards as patches (`?delta=true`), the client holding the
@@ -267,13 +338,16 @@ impl SseBody {
         self
     }
 
-    /// The bytes that carry `frame` to this client: its patch instead of
-    /// the whole board when the client has exactly the board it applies to.
+    /// The bytes that carry `frame` to this client, in its encoding: its
+    /// patch instead of the whole board when it is a delta stream whose
+    /// client has exactly the board the patch applies to.
     fn wire<'f>(&mut self, frame: &'f Frame) -> &'f Bytes {
-        if !self.delta {
-            return &frame.sse;
-        }
-        &delta_form(frame, &mut self.board).sse
+        let form = if self.delta {
+            delta_form(frame, &mut self.board)
+        } else {
+            frame
+        };
+        Self::frame_bytes(&mut self.gzip, form)
     }
 
     /// Ends the stream at `deadline` (a token's `exp`) with a last
@@ -292,9 +366,23 @@ impl SseBody {
             return None;
         }
         if let Some(retry) = self.retry.take() {
-            let mut buf = BytesMut::from(&retry[..]);
+            let mut buf = BytesMut::new();
+            match &mut self.gzip {
+                None => buf.extend_from_slice(&retry),
+                Some(sum) => {
+                    // The stream's header, then the `retry:` line as a
+                    // stored block: it may differ per connection, and
+                    // storing costs 5 bytes where a compressor costs
+                    // hundreds of KiB.
+                    let stored = Deflated::stored(&retry);
+                    sum.add(&stored);
+                    buf.extend_from_slice(&GZIP_HEADER);
+                    buf.extend_from_slice(&stored.bytes);
+                }
+            }
+            let opening = buf.len();
             let open = self.gather(&mut buf, now_us());
-            return (open || buf.len() > retry.len()).then(|| buf.freeze());
+            return (open || buf.len() > opening).then(|| buf.freeze());
         }
         let first = loop {
             tokio::select! {
@@ -307,7 +395,8 @@ impl SseBody {
                 // client comes back with a fresh token and its last id).
                 () = expiry(&mut self.expires) => {
                     self.expired = true;
-                    return Some(Bytes::from_static(EXPIRED));
+                    const PLAIN: Bytes = Bytes::from_static(EXPIRED);
+                    return Some(Self::piece(&mut self.gzip, &PLAIN, || &*EXPIRED_GZIP).clone());
                 }
                 // Idle: a comment keeps proxies and browsers from timing
                 // out; if something was written since the timer was armed,
@@ -320,7 +409,8 @@ impl SseBody {
                     }
                     self.last_write = Instant::now();
                     self.idle.as_mut().reset(self.last_write + self.keepalive);
-                    return Some(Bytes::from_static(KEEPALIVE));
+                    const PLAIN: Bytes = Bytes::from_static(KEEPALIVE);
+                    return Some(Self::piece(&mut self.gzip, &PLAIN, || &*KEEPALIVE_GZIP).clone());
                 }
             }
         };
@@ -388,6 +478,9 @@ impl SseBody {
         }
         if self.delta {
             self.board = taken.board;
+        }
+        if let Some(sum) = &mut self.gzip {
+            sum.extend(taken.gzip);
         }
         taken.rest
     }

@@ -39,16 +39,17 @@ pub fn subscribe(req: &StreamRequest, st: &AppState) -> Option<SseBody> {
         req.cookie.as_deref(),
         req.query.as_deref(),
     );
-    if req.livescore {
-        return livescore_body(st, req.query.as_deref(), token.as_deref()).ok();
-    }
-    stream_body(
-        st,
-        req.query.as_deref(),
-        req.last_event_id.as_deref(),
-        token.as_deref(),
-    )
-    .ok()
+    let body = if req.livescore {
+        livescore_body(st, req.query.as_deref(), token.as_deref())
+    } else {
+        stream_body(
+            st,
+            req.query.as_deref(),
+            req.last_event_id.as_deref(),
+            token.as_deref(),
+        )
+    };
+    body.ok().map(|b| b.gzip(req.gzip))
 }
 
 /// Streams `body` to the client until shutdown, the end of the
@@ -73,8 +74,13 @@ pub fn serve(
     st: &AppState,
 ) -> impl Future<Output = ()> + Send + 'static {
     let (sock, _, place) = io.into_shared();
-    let slot = Slot::new(sock.clone(), Wire::Sse);
-    let mut pending = Some(response_head(http10, st.config.cors_origins.enabled()));
+    let gzip = body.is_gzip();
+    let slot = Slot::new(sock.clone(), if gzip { Wire::SseGzip } else { Wire::Sse });
+    let mut pending = Some(response_head(
+        http10,
+        st.config.cors_origins.enabled(),
+        gzip,
+    ));
     let fast_path = st.config.fast_path;
     let cancel = st.cancel.clone();
     async move {
@@ -98,7 +104,15 @@ pub fn serve(
                 biased;
                 chunk = body.next_chunk() => match chunk {
                     Some(chunk) => chunk,
-                    None => break,
+                    None => {
+                        // The server ends it: a gzip stream's trailer (a
+                        // whole head went out with the first chunk, which
+                        // is always before this).
+                        if let (None, Some(end)) = (&pending, body.finish()) {
+                            write(&sock, &end, &cancel).await;
+                        }
+                        break;
+                    }
                 },
                 // A closed (or reset) client is noticed at once rather than
                 // at the next write, so its place and its subscription are
@@ -169,7 +183,7 @@ async fn write(sock: &TcpStream, mut bytes: &[u8], cancel: &CancellationToken) -
 /// The response head, byte for byte what the router's stream response
 /// carries, with `connection: close` in place of chunked encoding, in the
 /// request's HTTP version.
-fn response_head(http10: bool, cors: bool) -> BytesMut {
+fn response_head(http10: bool, cors: bool, gzip: bool) -> BytesMut {
     let mut head = BytesMut::with_capacity(512);
     head.put_slice(if http10 { b"HTTP/1.0" } else { b"HTTP/1.1" });
     head.put_slice(
@@ -178,6 +192,9 @@ fn response_head(http10: bool, cors: bool) -> BytesMut {
           cache-control: no-cache\r\n\
           x-accel-buffering: no\r\n",
     );
+    if gzip {
+        head.put_slice(b"content-encoding: gzip\r\nvary: accept-encoding\r\n");
+    }
     if cors {
         // What the CORS layer adds to every response of a CORS-enabled node.
         head.put_slice(
@@ -201,14 +218,19 @@ mod tests {
 
     #[test]
     fn the_head_is_a_close_delimited_event_stream() {
-        let head = response_head(false, false).freeze();
+        let head = response_head(false, false, false).freeze();
         let t = text(&head);
         assert!(t.starts_with("HTTP/1.1 200 OK\r\n"));
-        assert!(text(&response_head(true, false).freeze()).starts_with("HTTP/1.0 200 OK\r\n"));
+        assert!(
+            text(&response_head(true, false, false).freeze()).starts_with("HTTP/1.0 200 OK\r\n")
+        );
+        assert!(!t.contains("content-encoding"));
+        let gz = response_head(false, false, true).freeze();
+        assert!(text(&gz).contains("content-encoding: gzip\r\nvary: accept-encoding\r\n"));
         assert!(t.contains("content-type: text/event-stream\r\n"));
         assert!(t.contains("connection: close\r\n"));
         assert!(!t.contains("vary"));
         assert!(t.ends_with(" GMT\r\n\r\n"));
-        assert!(text(&response_head(false, true).freeze()).contains("vary: origin"));
+        assert!(text(&response_head(false, true, false).freeze()).contains("vary: origin"));
     }
 }

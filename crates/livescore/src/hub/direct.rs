@@ -32,6 +32,7 @@ use bytes::Bytes;
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
+use super::deflate::GzipSum;
 use super::Frame;
 use crate::model::EventId;
 
@@ -42,21 +43,32 @@ pub enum Wire {
     Sse,
     /// The WebSocket text frame ([`Frame::ws_wire`]).
     Ws,
+    /// The SSE frame deflated, a piece of a gzip stream
+    /// ([`Frame::sse_gzip`]).
+    SseGzip,
+    /// The permessage-deflate text frame ([`Frame::ws_deflate_wire`]).
+    WsDeflate,
 }
 
 impl Wire {
-    fn bytes(self, frame: &Frame) -> &Bytes {
+    /// Every wire, in the order of their `as usize`.
+    const ALL: [Wire; 4] = [Wire::Sse, Wire::Ws, Wire::SseGzip, Wire::WsDeflate];
+
+    /// What a client on this wire gets for `frame`.
+    pub fn bytes(self, frame: &Frame) -> &Bytes {
         match self {
             Wire::Sse => &frame.sse,
             Wire::Ws => frame.ws_wire(),
+            Wire::SseGzip => &frame.sse_gzip().bytes,
+            Wire::WsDeflate => frame.ws_deflate_wire(),
         }
     }
 
     /// The `transport` label of its metrics.
     fn transport(self) -> &'static str {
         match self {
-            Wire::Sse => "sse",
-            Wire::Ws => "ws",
+            Wire::Sse | Wire::SseGzip => "sse",
+            Wire::Ws | Wire::WsDeflate => "ws",
         }
     }
 }
@@ -88,6 +100,9 @@ struct State {
     delta: bool,
     /// The board the client has (a delta stream's).
     board: Option<EventId>,
+    /// On a gzip stream: what the hub wrote since it last took the
+    /// socket, for the stream's trailer.
+    gzip: GzipSum,
 }
 
 /// What the task finds when it takes its socket back.
@@ -104,6 +119,9 @@ pub struct Taken {
     pub was_fast: bool,
     /// The board the client has now (a delta stream's).
     pub board: Option<EventId>,
+    /// On a gzip stream: the sum of what the hub wrote meanwhile, to be
+    /// added to the stream's.
+    pub gzip: GzipSum,
 }
 
 impl Slot {
@@ -119,10 +137,16 @@ impl Slot {
                 wrote_us: 0,
                 delta: false,
                 board: None,
+                gzip: GzipSum::default(),
             }),
             fast: AtomicBool::new(false),
             handed_back: Notify::new(),
         })
+    }
+
+    /// What the hub writes here.
+    pub fn wire(&self) -> Wire {
+        self.wire
     }
 
     /// True while the hub writes this socket.
@@ -155,6 +179,7 @@ impl Slot {
         st.fast = true;
         st.written = written;
         st.rest = None;
+        st.gzip = GzipSum::default();
         self.fast.store(true, Ordering::Release);
     }
 
@@ -170,6 +195,7 @@ impl Slot {
             wrote_us: st.wrote_us,
             was_fast,
             board: st.board,
+            gzip: std::mem::take(&mut st.gzip),
         }
     }
 
@@ -236,6 +262,10 @@ impl Slot {
             }
         };
         st.written = frame.id;
+        if self.wire == Wire::SseGzip {
+            // Sent, or started: the task sends the rest.
+            st.gzip.add(frame.sse_gzip());
+        }
         if sent == bytes.len() {
             st.wrote_us = now_us;
             return Offer::Written;
@@ -333,7 +363,7 @@ pub(super) fn fan_out(slots: &[Arc<Slot>], frame: &Frame, behind: &Behind<'_>) -
         })
     };
     let mut total = 0;
-    for wire in [Wire::Sse, Wire::Ws] {
+    for wire in Wire::ALL {
         let n = tally.written[wire as usize];
         if n > 0 {
             let transport = wire.transport();
@@ -365,7 +395,7 @@ const CHECK_EVERY: usize = 256;
 #[derive(Debug, Default)]
 struct Tally {
     /// Whole writes, by [`Wire`].
-    written: [u64; 2],
+    written: [u64; 4],
     handed_back: u64,
     /// The hub fell behind: the rest went back to their tasks.
     yielded: bool,
@@ -374,10 +404,7 @@ struct Tally {
 impl Tally {
     fn add(self, other: Tally) -> Tally {
         Tally {
-            written: [
-                self.written[0] + other.written[0],
-                self.written[1] + other.written[1],
-            ],
+            written: std::array::from_fn(|i| self.written[i] + other.written[i]),
             handed_back: self.handed_back + other.handed_back,
             yielded: self.yielded || other.yielded,
         }

@@ -4,6 +4,7 @@ use std::sync::{Arc, OnceLock};
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+use super::deflate::Deflated;
 use super::ResetReason;
 use crate::bus::Envelope;
 use crate::model::EventId;
@@ -33,6 +34,11 @@ pub struct Frame {
     ws_text: OnceLock<Bytes>,
     /// `ws_text` as a whole WebSocket frame, for the hub's fast path.
     ws_wire: OnceLock<Bytes>,
+    /// `sse` deflated on its own, for gzip streams (made on first use,
+    /// like every form below: a node whose clients never ask pays nothing).
+    sse_gzip: OnceLock<Deflated>,
+    /// `ws_text` as a whole permessage-deflate frame (RSV1 set).
+    ws_deflate_wire: OnceLock<Bytes>,
     /// Frames a live subscriber takes right after this one: the current
     /// state that follows an epoch `reset` sent down a live channel (one
     /// channel message, so nothing can come between the two).
@@ -78,6 +84,8 @@ impl Frame {
             ws: OnceLock::new(),
             ws_text: OnceLock::new(),
             ws_wire: OnceLock::new(),
+            sse_gzip: OnceLock::new(),
+            ws_deflate_wire: OnceLock::new(),
             then: Box::default(),
             patch: None,
         }
@@ -173,6 +181,35 @@ impl Frame {
         })
     }
 }
+
+impl Frame {
+    /// [`Frame::sse`] deflated on its own (`hub::deflate`): the piece of a
+    /// gzip stream this event is, the same bytes for every client.
+    pub fn sse_gzip(&self) -> &Deflated {
+        self.sse_gzip.get_or_init(|| Deflated::of(&self.sse))
+    }
+
+    /// [`Frame::ws_text`] compressed on its own as one whole
+    /// permessage-deflate text frame (RFC 7692: RSV1 set, the sync flush's
+    /// tail removed). Each message stands alone, which is what
+    /// `server_no_context_takeover` promises, so every client that agreed
+    /// to it gets these same bytes.
+    pub fn ws_deflate_wire(&self) -> &Bytes {
+        self.ws_deflate_wire.get_or_init(|| {
+            let deflated = Deflated::of(&self.ws_text());
+            let payload = deflated.message();
+            let mut out = Vec::with_capacity(payload.len() + 10);
+            ws_frame_header(&mut out, WS_TEXT, payload.len());
+            out[0] |= WS_RSV1;
+            out.extend_from_slice(payload);
+            out.into()
+        })
+    }
+}
+
+/// RSV1 of a WebSocket frame's first byte: "per-message compressed"
+/// under permessage-deflate (RFC 7692 section 6).
+pub const WS_RSV1: u8 = 0x40;
 
 /// The event name of a gap the server tells a resuming client about.
 pub const EVENT_RESET: &str = "reset";

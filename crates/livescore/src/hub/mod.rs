@@ -24,6 +24,7 @@
 //! then takes every event of it, however far its old position was.
 
 mod channels;
+pub mod deflate;
 pub mod direct;
 mod extend;
 mod frame;
@@ -41,7 +42,7 @@ use crate::bus::{Bus, BusError, Envelope};
 use crate::model::{self, EventId};
 
 pub use extend::CHAT_REPLAY;
-pub use frame::{ws_frame_header, Frame, Patch, EVENT_PATCH, EVENT_RESET, WS_TEXT};
+pub use frame::{ws_frame_header, Frame, Patch, EVENT_PATCH, EVENT_RESET, WS_RSV1, WS_TEXT};
 pub use subscriber::{Next, Subscriber};
 
 /// Events kept per topic for resume (SPEC: at least the last 1,000).

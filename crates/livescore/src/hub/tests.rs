@@ -495,6 +495,13 @@ async fn a_hub_that_fell_past_the_bus_ring_still_delivers_every_score() {
 /// A loopback pair: the server side in a fast-path slot, the client side
 /// to read what the hub wrote.
 async fn slot_pair(receive_buffer: Option<u32>) -> (Arc<direct::Slot>, tokio::net::TcpStream) {
+    slot_pair_on(receive_buffer, direct::Wire::Sse).await
+}
+
+async fn slot_pair_on(
+    receive_buffer: Option<u32>,
+    wire: direct::Wire,
+) -> (Arc<direct::Slot>, tokio::net::TcpStream) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -512,10 +519,7 @@ async fn slot_pair(receive_buffer: Option<u32>) -> (Arc<direct::Slot>, tokio::ne
             .set_send_buffer_size(4096)
             .expect("sndbuf");
     }
-    (
-        direct::Slot::new(Arc::new(server), direct::Wire::Sse),
-        client,
-    )
+    (direct::Slot::new(Arc::new(server), wire), client)
 }
 
 /// Reads `n` bytes off the client side (the hub's writes are in the
@@ -576,6 +580,50 @@ async fn the_hub_writes_a_fast_subscriber_and_its_channel_skips_what_was_written
     hub.ingest(&six);
     let wire = read_bytes(&client, sse_of(std::slice::from_ref(&six)).len()).await;
     assert_eq!(ids_in(&wire), vec![6]);
+}
+
+/// A gzip stream's fast path: the hub writes each event's shared
+/// deflated bytes and sums what it wrote, so the task can end the stream
+/// with a trailer that covers those events too.
+#[tokio::test]
+async fn the_hub_writes_a_gzip_subscriber_deflated_and_sums_what_it_wrote() {
+    use super::deflate::{GzipSum, GZIP_HEADER};
+    use std::io::Read;
+    let hub = Hub::new(1);
+    let mut sub = hub.subscribe(topics(&["news"]), Start::Current);
+    let (slot, client) = slot_pair_on(None, direct::Wire::SseGzip).await;
+    assert!(sub.go_fast(&slot));
+    let news: Vec<Envelope> = (1..=3)
+        .map(|seq| env(seq, "news", "m", &format!("{{\"n\":{seq}}}")))
+        .collect();
+    let frames: Vec<Frame> = news.iter().map(Frame::encode).collect();
+    let deflated: usize = frames.iter().map(|f| f.sse_gzip().bytes.len()).sum();
+    for e in &news {
+        hub.ingest(e);
+    }
+    let mut wire = vec![0u8; deflated];
+    let mut got = 0;
+    while got < deflated {
+        client.readable().await.expect("readable");
+        match client.try_read(&mut wire[got..]) {
+            Ok(0) => panic!("closed"),
+            Ok(k) => got += k,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => panic!("read: {e}"),
+        }
+    }
+    let taken = sub.take_back(&slot);
+    let mut sum = GzipSum::default();
+    for f in &frames {
+        sum.add(f.sse_gzip());
+    }
+    assert_eq!(taken.gzip, sum);
+    let stream = [&GZIP_HEADER[..], &wire, &sum.trailer()].concat();
+    let mut plain = String::new();
+    flate2::read::GzDecoder::new(&stream[..])
+        .read_to_string(&mut plain)
+        .expect("a whole gzip stream");
+    assert_eq!(plain, sse_of(&news));
 }
 
 #[tokio::test]

@@ -209,6 +209,9 @@ impl Connection {
                 match (err.code(), &err) {
                     (Some(code), WireError::Protocol(why)) => Flow::Close(code, why),
                     (Some(code), WireError::TooBig { .. }) => Flow::Close(code, "message too big"),
+                    (Some(code), WireError::BadDeflate) => {
+                        Flow::Close(code, "compressed message does not inflate")
+                    }
                     (Some(code), _) => Flow::Close(code, "text is not UTF-8"),
                     (None, _) => Flow::Drop,
                 }
@@ -360,7 +363,7 @@ impl Connection {
                 break;
             }
             let n = batch.len() as u64;
-            let flow = self.send(batch).await;
+            let flow = self.send_frames(&batch).await;
             if !matches!(flow, Flow::Continue) {
                 return flow;
             }
@@ -488,7 +491,7 @@ impl Connection {
         };
         let (batch, open) = gather(sub, Some(first), self.latency);
         let n = batch.len() as u64;
-        let flow = self.send(batch).await;
+        let flow = self.send_frames(&batch).await;
         if matches!(flow, Flow::Continue) {
             self.delivered.increment(n);
         }
@@ -520,6 +523,20 @@ impl Connection {
         }
         for msg in &batch {
             self.socket.feed(msg);
+        }
+        self.flush().await
+    }
+
+    /// Writes hub frames in one flush under the send deadline, each as
+    /// the bytes the hub's fast path would write for this connection
+    /// (plain or compressed, as agreed): encoded once, shared.
+    async fn send_frames(&mut self, frames: &[Arc<Frame>]) -> Flow {
+        if frames.is_empty() {
+            return Flow::Continue;
+        }
+        let wire = self.slot.wire();
+        for f in frames {
+            self.socket.feed_raw(wire.bytes(f));
         }
         self.flush().await
     }
@@ -575,14 +592,13 @@ async fn next_frame(sub: &mut Option<Subscriber>) -> Option<Arc<Frame>> {
     }
 }
 
-/// `first` and every frame ready after it, up to [`MAX_BATCH_BYTES`], as
-/// text messages sharing the hub's encoding; false once the subscription
-/// is over.
+/// `first` and every frame ready after it, up to [`MAX_BATCH_BYTES`];
+/// false once the subscription is over.
 fn gather(
     sub: &mut Subscriber,
     first: Option<Arc<Frame>>,
     latency: &Histogram,
-) -> (Vec<Message>, bool) {
+) -> (Vec<Arc<Frame>>, bool) {
     let mut out = Vec::new();
     let mut bytes = 0;
     let now = now_us();
@@ -590,10 +606,10 @@ fn gather(
     loop {
         if let Some(f) = next.take() {
             bytes += f.ws_json().len();
-            out.push(Message::Text(f.ws_text()));
             if sub.is_live(&f) {
                 latency.observe(&f, now);
             }
+            out.push(f);
         }
         if bytes >= MAX_BATCH_BYTES {
             break;

@@ -27,6 +27,9 @@
 //!   instead of slowing anyone or buffering without bound; one that falls
 //!   behind its hub channel is conflated or dropped by the [`Subscriber`]
 //!   policy, then closed with 1013 ("try again later") to resume.
+//! - **Compression** (see [`deflate`]): permessage-deflate when offered,
+//!   always with `server_no_context_takeover`, so each event message is
+//!   compressed once for every client that agreed (`Frame::ws_deflate_wire`).
 //! - **Chat** (see [`chat`]): checked, rate limited per client address and
 //!   per game, published on the bus; it comes back through the hub like
 //!   any event.
@@ -37,6 +40,7 @@
 
 pub mod chat;
 mod connection;
+pub mod deflate;
 mod protocol;
 pub mod wire;
 
@@ -164,6 +168,12 @@ pub async fn handler(
         .map(|k| wire::accept_key(k.as_bytes()))
         .unwrap_or_default();
     let cfg = st.config.ws.clone();
+    let deflate = deflate::negotiate(
+        req.headers()
+            .get_all(header::SEC_WEBSOCKET_EXTENSIONS)
+            .iter()
+            .map(|v| v.as_bytes()),
+    );
     let client = st.config.trusted_proxies.client(peer, req.headers());
     // Kept for the subscriptions to come: each `subscribe` is authorized
     // with it, as SSE requests are (never logged).
@@ -184,12 +194,18 @@ pub async fn handler(
                         // What hyper read past the request, then what it
                         // had not read yet.
                         let ahead = [parts.read_buf, ahead].concat().into();
-                        let slot = Slot::new(sock.clone(), Wire::Ws);
+                        let form = if deflate.is_some() {
+                            Wire::WsDeflate
+                        } else {
+                            Wire::Ws
+                        };
+                        let slot = Slot::new(sock.clone(), form);
                         let socket = wire::WsSocket::new(
                             Shared::new(sock, ahead, place),
                             cfg.max_message_bytes,
                             READ_BUFFER_BYTES,
-                        );
+                        )
+                        .with_deflate(deflate);
                         // Its own task, sized for the connection alone:
                         // this one also holds the upgrade and what the
                         // connection was built from, for its whole life.
@@ -215,6 +231,12 @@ pub async fn handler(
         header::SEC_WEBSOCKET_ACCEPT,
         HeaderValue::from_str(&key).expect("base64 is a valid header value"),
     );
+    if let Some(agreed) = deflate {
+        h.insert(
+            header::SEC_WEBSOCKET_EXTENSIONS,
+            HeaderValue::from_static(agreed.response()),
+        );
+    }
     res
 }
 

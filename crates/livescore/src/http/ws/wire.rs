@@ -12,12 +12,19 @@
 //!
 //! What it takes: masked client frames, text and binary messages in any
 //! number of fragments with control frames between them, ping, pong and
-//! close. No extension is negotiated, so a frame with a reserved bit set
+//! close. The one extension is permessage-deflate ([`super::deflate`]):
+//! when agreed, RSV1 on a message's first frame marks it compressed and it
+//! is inflated here, bounded by the same limit; otherwise a reserved bit
 //! is a protocol error. Errors name their close code ([`WireError::code`]):
-//! 1002 protocol, 1007 text that is not UTF-8, 1009 over the limit (found
-//! at the frame header, before the payload is read).
+//! 1002 protocol, 1007 text that is not UTF-8 or a compressed message that
+//! does not inflate, 1009 over the limit (found at the frame header,
+//! before the payload is read, or while inflating).
 
 use bytes::{Buf, Bytes, BytesMut};
+use flate2::Decompress;
+
+use super::deflate::Agreed;
+use crate::hub::deflate::{inflate_message, InflateError};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// A buffer with more capacity than this after a message is replaced by a
@@ -67,6 +74,9 @@ pub enum WireError {
     /// A text message or close reason that is not UTF-8.
     #[error("text that is not UTF-8")]
     NotUtf8,
+    /// A compressed message that is not a valid deflate stream.
+    #[error("a compressed message that does not inflate")]
+    BadDeflate,
 }
 
 impl WireError {
@@ -77,7 +87,7 @@ impl WireError {
             WireError::Io(_) => None,
             WireError::TooBig { .. } => Some(MESSAGE_TOO_BIG),
             WireError::Protocol(_) => Some(PROTOCOL_ERROR),
-            WireError::NotUtf8 => Some(INVALID_PAYLOAD),
+            WireError::NotUtf8 | WireError::BadDeflate => Some(INVALID_PAYLOAD),
         }
     }
 }
@@ -99,6 +109,8 @@ enum Parsed {
     Frame {
         fin: bool,
         opcode: u8,
+        /// RSV1: the message this frame starts is compressed.
+        compressed: bool,
         payload: Vec<u8>,
     },
     /// Not yet: this many bytes in all are needed.
@@ -113,6 +125,11 @@ pub struct WsSocket<S> {
     rx: BytesMut,
     /// A fragmented message so far: its opcode and payload.
     partial: Option<(u8, Vec<u8>)>,
+    /// The message in `partial` is compressed.
+    partial_compressed: bool,
+    /// permessage-deflate, when agreed: how to inflate the client's
+    /// compressed messages.
+    deflate: Option<Inflate>,
     /// Frames encoded and not yet written.
     tx: Vec<u8>,
     /// Largest frame, and largest message, a client may send.
@@ -134,11 +151,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsSocket<S> {
             io,
             rx: BytesMut::new(),
             partial: None,
+            partial_compressed: false,
+            deflate: None,
             tx: Vec::new(),
             max_message,
             read_chunk: read_chunk.max(16),
             grown: false,
         }
+    }
+
+    /// Takes RSV1 as "compressed" on the client's messages, as agreed
+    /// in the handshake.
+    pub fn with_deflate(mut self, agreed: Option<Agreed>) -> Self {
+        self.deflate = agreed.map(|a| Inflate {
+            keep_window: !a.client_no_context_takeover,
+            inflater: None,
+        });
+        self
     }
 
     /// The next message; `Ok(None)` when the client closed the connection
@@ -149,9 +178,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsSocket<S> {
                 Parsed::Frame {
                     fin,
                     opcode,
+                    compressed,
                     payload,
                 } => {
-                    if let Some(msg) = self.on_frame(fin, opcode, payload)? {
+                    if let Some(msg) = self.on_frame(fin, opcode, compressed, payload)? {
                         self.shrink();
                         return Ok(Some(msg));
                     }
@@ -243,12 +273,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsSocket<S> {
             return Ok(Parsed::Need(2));
         }
         let fin = b[0] & 0x80 != 0;
-        if b[0] & 0x70 != 0 {
+        let opcode = b[0] & 0x0F;
+        let compressed = b[0] & crate::hub::WS_RSV1 != 0;
+        if b[0] & 0x30 != 0 || (compressed && self.deflate.is_none()) {
             return Err(WireError::Protocol(
                 "reserved bits set, and no extension was agreed",
             ));
         }
-        let opcode = b[0] & 0x0F;
+        // RFC 7692 6.1: RSV1 only on a data message's first frame.
+        if compressed && !matches!(opcode, TEXT | BINARY) {
+            return Err(WireError::Protocol(
+                "RSV1 set on a frame that does not start a message",
+            ));
+        }
         if !matches!(opcode, CONTINUATION | TEXT | BINARY | CLOSE | PING | PONG) {
             return Err(WireError::Protocol("unknown opcode"));
         }
@@ -309,6 +346,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsSocket<S> {
         Ok(Parsed::Frame {
             fin,
             opcode,
+            compressed,
             payload,
         })
     }
@@ -318,6 +356,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsSocket<S> {
         &mut self,
         fin: bool,
         opcode: u8,
+        compressed: bool,
         payload: Vec<u8>,
     ) -> Result<Option<Message>, WireError> {
         let (opcode, payload) = match opcode {
@@ -334,7 +373,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsSocket<S> {
                 if !fin {
                     return Ok(None);
                 }
-                self.partial.take().expect("checked above")
+                let (opcode, payload) = self.partial.take().expect("checked above");
+                let compressed = std::mem::take(&mut self.partial_compressed);
+                (opcode, self.inflated(compressed, payload)?)
             }
             _ => {
                 if self.partial.is_some() {
@@ -344,9 +385,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsSocket<S> {
                 }
                 if !fin {
                     self.partial = Some((opcode, payload));
+                    self.partial_compressed = compressed;
                     return Ok(None);
                 }
-                (opcode, payload)
+                (opcode, self.inflated(compressed, payload)?)
             }
         };
         match opcode {
@@ -356,6 +398,36 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsSocket<S> {
             },
             _ => Ok(Some(Message::Binary(payload.into()))),
         }
+    }
+
+    /// A whole message's payload, inflated when it came compressed. The
+    /// inflater is made for the first compressed message (an idle
+    /// connection, or one that never compresses, has none) and kept for
+    /// the next unless the client takes no context over.
+    fn inflated(&mut self, compressed: bool, payload: Vec<u8>) -> Result<Vec<u8>, WireError> {
+        if !compressed {
+            return Ok(payload);
+        }
+        let max = self.max_message;
+        let Some(deflate) = self.deflate.as_mut() else {
+            return Err(WireError::Protocol(
+                "a compressed message, and no extension was agreed",
+            ));
+        };
+        let inflater = deflate
+            .inflater
+            .get_or_insert_with(|| Box::new(Decompress::new(false)));
+        let out = inflate_message(inflater, &payload, max);
+        if !deflate.keep_window || out.is_err() {
+            deflate.inflater = None;
+        }
+        out.map_err(|e| match e {
+            InflateError::TooBig(max) => WireError::TooBig {
+                size: max as u64 + 1,
+                max,
+            },
+            InflateError::Invalid => WireError::BadDeflate,
+        })
     }
 
     /// Gives back a read buffer a large frame grew, keeping what is in it.
@@ -369,6 +441,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsSocket<S> {
             self.grown = false;
         }
     }
+}
+
+/// A client's permessage-deflate side, once agreed.
+#[derive(Debug)]
+struct Inflate {
+    /// Keep the inflater (and its 32 KiB window) between messages: the
+    /// client may refer back into its earlier ones.
+    keep_window: bool,
+    /// Made when the client first sends a compressed message.
+    inflater: Option<Box<Decompress>>,
 }
 
 /// A close frame's payload: nothing, or a code and a UTF-8 reason.
