@@ -100,7 +100,52 @@ async fn patches_rebuild_every_board_of_the_week_in_a_tenth_of_the_bytes() {
     let full_url = format!("{}/api/stream?topic=scores", server.url);
     let full = SseStream::connect(&full_url, None).await;
     let delta = SseStream::connect(&format!("{full_url}&delta=true"), None).await;
+    // The same delta stream gzip-encoded, decoded by curl.
+    let mut curl = tokio::process::Command::new("curl")
+        .args(["-sN", "--compressed", "-H", "Accept: text/event-stream"])
+        .arg(format!("{full_url}&delta=true"))
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("curl");
+    let mut curl_out = curl.stdout.take().expect("stdout");
+    let text = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let into = text.clone();
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 16 * 1024];
+        while let Ok(n @ 1..) = tokio::io::AsyncReadExt::read(&mut curl_out, &mut buf).await {
+            let chunk = String::from_utf8_lossy(&buf[..n]).into_owned();
+            into.lock().expect("text").push_str(&chunk);
+        }
+    });
     let (full, delta) = tokio::join!(until_finished(full), until_finished(delta));
+    // Every event the plain delta client got came through gzip the same.
+    let last = format!(
+        "id: {}\n",
+        delta.last().and_then(|e| e.id.clone()).expect("an id")
+    );
+    common::wait_until("curl has the last event", Duration::from_secs(30), || {
+        let t = text.lock().expect("text");
+        let done = t.find(&last).is_some_and(|at| t[at..].contains("\n\n"));
+        async move { done }
+    })
+    .await;
+    curl.kill().await.expect("kill curl");
+    let text = text.lock().expect("text").clone();
+    let frames: Vec<&str> = text
+        .split("\n\n")
+        .filter(|f| f.contains("\nevent: "))
+        .collect();
+    assert_eq!(frames.len(), delta.len(), "as many events through gzip");
+    for (got, ev) in frames.iter().zip(&delta) {
+        let want = format!(
+            "id: {}\nevent: {}\ndata: {}",
+            ev.id.as_deref().unwrap_or(""),
+            ev.event,
+            ev.data
+        );
+        assert!(got.ends_with(&want), "through gzip: {got:.200}");
+    }
 
     // Every board the full stream saw, by id.
     let boards: HashMap<String, (Value, usize)> = full
