@@ -82,6 +82,8 @@ pub async fn livescore(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    // A bad `delta` is a 400 whatever the client accepts.
+    wants_deltas(query.as_deref())?;
     if !wants_event_stream(&headers) {
         // SPEC: `302 Found` (axum's `Redirect::to` would be a 303).
         return Ok((
