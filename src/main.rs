@@ -171,6 +171,7 @@ async fn main() -> anyhow::Result<()> {
 /// setting that needs a key), checked before anything starts.
 fn server_checks(args: &ServerArgs) -> Result<livescore::http::auth::Auth, String> {
     let auth = args.auth.build()?;
+    args.retry_range()?;
     if args.ws.chat_auth == livescore::http::ws::chat::ChatAuth::Required && !auth.accepts_tokens()
     {
         return Err(
@@ -195,6 +196,7 @@ fn server_config(args: &ServerArgs, feed: FeedSource, announce_url: bool) -> Ser
         feed,
         http: HttpConfig {
             keepalive: args.keepalive,
+            retry: args.retry_range().expect("checked by server_checks"),
             fast_path: args.fast_path,
             publish_token: PublishTokenCell::new(
                 args.publish_token.as_deref().and_then(PublishToken::new),
@@ -217,6 +219,7 @@ fn server_config(args: &ServerArgs, feed: FeedSource, announce_url: bool) -> Ser
         shutdown_timeout: args.limits.shutdown_timeout,
         announce_url,
         send_buffer_bytes: args.send_buffer,
+        accept_pace: args.limits.accept_pace(),
         conn_caps: livescore::http::limit::ConnCaps::new(
             args.max_connections,
             args.max_connections_per_ip,
