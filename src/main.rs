@@ -191,12 +191,11 @@ fn server_config(args: &ServerArgs, feed: FeedSource, announce_url: bool) -> Ser
         }
     };
     livescore::hub::direct::set_threads(args.fanout_threads);
-    ServerConfig {
+    let mut config = ServerConfig {
         addr: args.addr,
         feed,
         http: HttpConfig {
             keepalive: args.keepalive,
-            retry: args.retry_range().expect("checked by server_checks"),
             fast_path: args.fast_path,
             publish_token: PublishTokenCell::new(
                 args.publish_token.as_deref().and_then(PublishToken::new),
@@ -235,7 +234,9 @@ fn server_config(args: &ServerArgs, feed: FeedSource, announce_url: bool) -> Ser
             &args.nats,
             args.publish_timeout,
         ),
-    }
+    };
+    config.http.retry = args.retry_range().expect("checked by server_checks");
+    config
 }
 
 /// The command line, with `--config FILE` (serve, demo) read into it (see

@@ -46,13 +46,13 @@ pub struct LimitArgs {
     /// New connections accepted per second at most, sustained; past it
     /// newcomers wait in the kernel's listen backlog, so a reconnect storm
     /// cannot starve the streams already open. `0` turns pacing off.
-    /// Example: --accept-rate 2000
+    /// Example: --accept-rate 5000
     #[arg(long, env = "LIVESCORE_ACCEPT_RATE", default_value_t = crate::http::limit::AcceptPace::default().rate, value_parser = parse_accept_rate)]
     pub accept_rate: f64,
 
     /// New connections accepted at once after a quiet spell, before
     /// --accept-rate applies.
-    /// Example: --accept-burst 1000
+    /// Example: --accept-burst 2000
     #[arg(long, env = "LIVESCORE_ACCEPT_BURST", default_value_t = crate::http::limit::AcceptPace::default().burst, value_parser = clap::value_parser!(u32).range(1..))]
     pub accept_burst: u32,
 
