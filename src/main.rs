@@ -171,6 +171,7 @@ async fn main() -> anyhow::Result<()> {
 /// setting that needs a key), checked before anything starts.
 fn server_checks(args: &ServerArgs) -> Result<livescore::http::auth::Auth, String> {
     let auth = args.auth.build()?;
+    args.retry_range()?;
     if args.ws.chat_auth == livescore::http::ws::chat::ChatAuth::Required && !auth.accepts_tokens()
     {
         return Err(
@@ -190,7 +191,7 @@ fn server_config(args: &ServerArgs, feed: FeedSource, announce_url: bool) -> Ser
         }
     };
     livescore::hub::direct::set_threads(args.fanout_threads);
-    ServerConfig {
+    let mut config = ServerConfig {
         addr: args.addr,
         feed,
         http: HttpConfig {
@@ -217,6 +218,7 @@ fn server_config(args: &ServerArgs, feed: FeedSource, announce_url: bool) -> Ser
         shutdown_timeout: args.limits.shutdown_timeout,
         announce_url,
         send_buffer_bytes: args.send_buffer,
+        accept_pace: args.limits.accept_pace(),
         conn_caps: livescore::http::limit::ConnCaps::new(
             args.max_connections,
             args.max_connections_per_ip,
@@ -232,7 +234,9 @@ fn server_config(args: &ServerArgs, feed: FeedSource, announce_url: bool) -> Ser
             &args.nats,
             args.publish_timeout,
         ),
-    }
+    };
+    config.http.retry = args.retry_range().expect("checked by server_checks");
+    config
 }
 
 /// The command line, with `--config FILE` (serve, demo) read into it (see

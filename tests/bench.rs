@@ -51,3 +51,89 @@ fn several_nodes_on_the_memory_bus_is_refused_with_a_reason() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("bus"), "{stderr}");
 }
+
+/// `bench --storm` (issue 20): the server it started is restarted while
+/// events are published; every subscriber comes back on its own
+/// `retry:`, resumes with Last-Event-ID and gets every accepted event
+/// exactly once, with no reset.
+#[test]
+fn a_restart_storm_brings_every_subscriber_back_with_nothing_lost() {
+    let out = bench(&[
+        "--spawn", "--storm", "restart", "-n", "100", "--events", "60", "--rate", "20", "--json",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "storm failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON report");
+    assert_eq!(report["storm"], "restart", "{report}");
+    assert_eq!(report["connected"], 100, "{report}");
+    assert_eq!(report["dropped"], 100, "{report}");
+    assert_eq!(report["back"], 100, "{report}");
+    assert_eq!(report["lost"], 0, "{report}");
+    assert_eq!(report["duplicates"], 0, "{report}");
+    assert_eq!(report["resets"], 0, "{report}");
+    assert!(
+        report["accepted"].as_u64().is_some_and(|n| n > 0),
+        "{report}"
+    );
+    // The server's jitter: the subscribers were given different retries.
+    let retry = &report["retry_ms"];
+    assert!(retry[0].as_u64() < retry[1].as_u64(), "{report}");
+}
+
+/// `--storm drop`: a share of the subscribers drop at once and come back;
+/// the others stay, and their latency from the storm on is reported.
+#[test]
+fn a_drop_storm_resumes_the_dropped_and_keeps_the_others() {
+    let out = bench(&[
+        "--spawn",
+        "--storm",
+        "drop",
+        "--storm-percent",
+        "50",
+        "-n",
+        "100",
+        "--events",
+        "60",
+        "--rate",
+        "20",
+        "--json",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "storm failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON report");
+    assert_eq!(report["dropped"], 50, "{report}");
+    assert_eq!(report["back"], 50, "{report}");
+    assert_eq!(report["lost"], 0, "{report}");
+    assert_eq!(
+        report["publish_errors"], 0,
+        "nothing was restarted: {report}"
+    );
+    assert!(report["steady_latency_ms"].is_object(), "{report}");
+}
+
+#[test]
+fn a_storm_that_cannot_resume_is_refused_with_a_reason() {
+    // A restart needs a server the bench started.
+    let out = bench(&[
+        "--storm",
+        "restart",
+        "--url",
+        "http://127.0.0.1:9",
+        "--token",
+        "x",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--spawn"));
+    // More events than the server's history keeps could not be resumed.
+    let out = bench(&["--spawn", "--storm", "--events", "5000"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("history"));
+}

@@ -295,7 +295,16 @@ fn has(needle: &'static str) -> impl Fn(&[u8]) -> bool {
 /// must still get the router's answers.
 #[tokio::test]
 async fn stream_requests_get_the_same_answers_on_the_socket_and_through_the_router() {
-    let server = Server::start(&["demo", "--speed", "1"]);
+    // One `retry:` value, so the opening line is known exactly.
+    let server = Server::start(&[
+        "demo",
+        "--speed",
+        "1",
+        "--retry-min",
+        "2s",
+        "--retry-max",
+        "2s",
+    ]);
 
     // The socket path: the event stream, delimited by the connection.
     let got = raw(

@@ -53,7 +53,10 @@ function waitFor(what, fn, arg, timeout) {
 }
 
 function demoArgs(addr) {
-  return ['demo', '--speed', SPEED, '--database-url', `sqlite://${path.join(workDir, 'demo.db')}`, '--addr', addr];
+  // One `retry:` value (not the default 1-5 s range), so the outage below
+  // is known to outlast it.
+  return ['demo', '--speed', SPEED, '--database-url', `sqlite://${path.join(workDir, 'demo.db')}`, '--addr', addr,
+    '--retry-min', '2s', '--retry-max', '2s'];
 }
 
 /** Signature of the board's scores and states, to see that it changes. */

@@ -98,6 +98,9 @@ pub struct ServerConfig {
     /// client IP (0: no cap; leave it off behind a proxy, where every
     /// client has the proxy's address). Changed live by a config reload.
     pub conn_caps: limit::ConnCaps,
+    /// How fast new connections are accepted (`--accept-rate`,
+    /// `--accept-burst`).
+    pub accept_pace: limit::AcceptPace,
     /// Header read and keep-alive timeouts, head size cap.
     pub conn: http::server::ConnConfig,
     /// Longest shutdown: past it the process exits with whatever is still
@@ -290,6 +293,7 @@ pub async fn serve(
         ceiling: limit::default_max_connections(fd_ceiling),
         caps: config.conn_caps.clone(),
         send_buffer: config.send_buffer_bytes,
+        pace: config.accept_pace,
     };
     let listener = LimitedListener::new(listener, limits);
     tracing::info!(

@@ -42,7 +42,7 @@
    * below), the replay counts as over after this long without an update.
    */
   const CATCHUP_QUIET_MS = 3000;
-  /** Back-off for when the browser gives up on the EventSource (HTTP error). */
+  /** Back-off ceilings (full jitter under them) for when the browser gives up on the EventSource (HTTP error). */
   const RETRY_MIN_MS = 1000;
   const RETRY_MAX_MS = 30000;
 
@@ -554,7 +554,9 @@
       if (source.readyState === EventSource.CLOSED) {
         // The browser gave up (e.g. an HTTP error from a proxy): retry ourselves.
         source.close();
-        retryTimer = setTimeout(connect, retryMs);
+        // Exponential back-off with full jitter (anywhere up to the
+        // doubling ceiling), so pages cut off together do not return together.
+        retryTimer = setTimeout(connect, Math.random() * retryMs);
         retryMs = Math.min(retryMs * 2, RETRY_MAX_MS);
       }
       // Otherwise readyState is CONNECTING: the browser retries on its own,

@@ -15,7 +15,7 @@
 'use strict';
 
 (() => {
-  const RETRY_MIN_MS = 1000;
+  const RETRY_MIN_MS = 5000;
   const RETRY_MAX_MS = 30000;
   /** The page's token (`/?access_token=...`), for private game topics. */
   const TOKEN = new URLSearchParams(location.search).get('access_token');
@@ -236,7 +236,10 @@
       ws = null;
       if (!eid) return;
       setConn('reconnecting');
-      retryTimer = setTimeout(connect, retryMs);
+      // Exponential back-off with full jitter (anywhere up to the doubling
+      // ceiling, from 5 s like the stream's `retry:`), so the pages a
+      // restart cut off together do not all return in the same instant.
+      retryTimer = setTimeout(connect, Math.random() * retryMs);
       retryMs = Math.min(retryMs * 2, RETRY_MAX_MS);
     });
   }

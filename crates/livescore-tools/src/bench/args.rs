@@ -27,6 +27,17 @@ impl Transport {
     }
 }
 
+/// What hits the subscribers in a `--storm` run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Storm {
+    /// The server is stopped (SIGTERM, as a deploy does) and started again
+    /// on the same address over the same database: needs --spawn.
+    Restart,
+    /// Every subscriber (or --storm-percent of them) drops its connection
+    /// at once, as on a network blip, and reconnects.
+    Drop,
+}
+
 /// `livescore bench`.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
@@ -206,6 +217,24 @@ pub struct BenchArgs {
     #[arg(long, hide = true, default_value_t = 0)]
     pub worker_first: usize,
 
+    /// A reconnect storm (SSE): connect the subscribers, start publishing,
+    /// then `restart` the server (the default; --spawn) or `drop` the
+    /// subscribers' connections, while the events keep coming. Subscribers
+    /// come back as a browser does: after the server's `retry:`, with
+    /// back-off and jitter on failed connects, resuming with Last-Event-ID.
+    /// Reports how long until all are back, the failed connects, and exits
+    /// non-zero unless every subscriber got every accepted event exactly
+    /// once with no `reset`. --events must fit the server's history (1000).
+    /// Example: --storm restart
+    #[arg(long, env = "LIVESCORE_BENCH_STORM", value_enum, num_args = 0..=1, default_missing_value = "restart")]
+    pub storm: Option<Storm>,
+
+    /// With --storm drop: the share of subscribers that drop (the others
+    /// stay, and their latency from the storm on is reported apart).
+    /// Example: --storm-percent 90
+    #[arg(long, env = "LIVESCORE_BENCH_STORM_PERCENT", default_value_t = 100, value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub storm_percent: u8,
+
     /// Print the report as JSON on stdout instead of a table.
     /// Example: --json
     #[arg(long, env = "LIVESCORE_BENCH_JSON")]
@@ -245,6 +274,27 @@ impl BenchArgs {
                     "--nodes {} needs a bus the nodes share: --bus redis://… or --bus nats://… \
                      (the memory bus is per process)",
                     self.nodes
+                )));
+            }
+        }
+        if let Some(storm) = self.storm {
+            if storm == Storm::Restart && !self.spawn {
+                return Err(BenchError::Usage(
+                    "--storm restart restarts the server it started: it needs --spawn (with \
+                     --url use --storm drop)"
+                        .into(),
+                ));
+            }
+            if self.transport != Transport::Sse || self.nchan || self.multi_node() {
+                return Err(BenchError::Usage(
+                    "--storm runs SSE subscribers on one livescore node".into(),
+                ));
+            }
+            if self.events > livescore::hub::HISTORY_PER_TOPIC as u64 {
+                return Err(BenchError::Usage(format!(
+                    "--storm resumes from the server's history, {} events a topic: use --events {} or fewer",
+                    livescore::hub::HISTORY_PER_TOPIC,
+                    livescore::hub::HISTORY_PER_TOPIC
                 )));
             }
         }

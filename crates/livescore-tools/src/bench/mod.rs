@@ -32,13 +32,14 @@ mod report;
 mod server;
 mod sse;
 mod stats;
+mod storm;
 mod worker;
 mod ws;
 
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
-pub use args::{BenchArgs, Transport};
+pub use args::{BenchArgs, Storm, Transport};
 use fleet::{Fleet, Tally};
 use plan::Plan;
 use publisher::{PublishPlan, Published};
@@ -76,6 +77,9 @@ pub async fn main(args: BenchArgs) -> i32 {
     }
     if args.floor {
         return floor_main(&args).await;
+    }
+    if args.storm.is_some() {
+        return storm::main(&args).await;
     }
     match run(&args).await {
         Ok(report) => {

@@ -12,7 +12,7 @@ use super::fleet::unix_nanos;
 use super::BenchError;
 
 /// What the publish phase did.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Published {
     /// Events the server accepted (202).
     pub ok: u64,
@@ -22,6 +22,9 @@ pub struct Published {
     pub start_ns: u64,
     /// How long publishing took.
     pub elapsed: Duration,
+    /// Which events the server accepted: bit `n % 64` of word `n / 64`
+    /// (a storm's subscribers must get exactly these).
+    pub accepted: Vec<u64>,
 }
 
 /// Publishing settings.
@@ -65,19 +68,25 @@ pub async fn run(plan: PublishPlan) -> Result<Published, BenchError> {
     let next = Arc::new(AtomicU64::new(0));
     let ok = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
+    let accepted: Arc<Vec<AtomicU64>> = Arc::new(
+        (0..plan.events.div_ceil(64))
+            .map(|_| AtomicU64::new(0))
+            .collect(),
+    );
     let first_error = Arc::new(std::sync::Mutex::new(None::<String>));
     let start = Instant::now();
     let start_ns = unix_nanos();
     let plan = Arc::new(plan);
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..plan.concurrency.max(1) {
-        let (client, plan, next, ok, errors, first_error) = (
+        let (client, plan, next, ok, errors, first_error, accepted) = (
             client.clone(),
             plan.clone(),
             next.clone(),
             ok.clone(),
             errors.clone(),
             first_error.clone(),
+            accepted.clone(),
         );
         tasks.spawn(async move {
             loop {
@@ -107,6 +116,9 @@ pub async fn run(plan: PublishPlan) -> Result<Published, BenchError> {
                     // livescore answers 202; nchan 201 or 202.
                     Ok(r) if r.status().is_success() => {
                         ok.fetch_add(1, Ordering::Relaxed);
+                        if let Some(word) = accepted.get((n / 64) as usize) {
+                            word.fetch_or(1 << (n % 64), Ordering::Relaxed);
+                        }
                     }
                     other => {
                         errors.fetch_add(1, Ordering::Relaxed);
@@ -137,6 +149,7 @@ pub async fn run(plan: PublishPlan) -> Result<Published, BenchError> {
         errors,
         start_ns,
         elapsed: start.elapsed(),
+        accepted: accepted.iter().map(|w| w.load(Ordering::Relaxed)).collect(),
     })
 }
 

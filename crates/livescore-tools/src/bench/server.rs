@@ -39,12 +39,29 @@ impl Target {
         token: String,
         bus: Option<&SharedBus>,
     ) -> Result<Self, BenchError> {
+        Self::spawn_with(
+            log,
+            token,
+            bus,
+            &["--addr", "127.0.0.1:0", "--database-url", "sqlite::memory:"],
+        )
+        .await
+    }
+
+    /// [`Target::spawn`] with `args` (`--addr` and `--database-url` among
+    /// them) instead of a free port and an in-memory database.
+    pub async fn spawn_with(
+        log: &str,
+        token: String,
+        bus: Option<&SharedBus>,
+        args: &[&str],
+    ) -> Result<Self, BenchError> {
         let exe = std::env::current_exe()
             .map_err(|e| BenchError::Server(format!("cannot find this executable: {e}")))?;
         let mut command = Command::new(exe);
         command
-            .args(["serve", "--addr", "127.0.0.1:0"])
-            .args(["--database-url", "sqlite::memory:"])
+            .arg("serve")
+            .args(args)
             // Through the environment, not argv, so `ps` does not show it.
             .env("LIVESCORE_PUBLISH_TOKEN", &token)
             .env("LIVESCORE_LOG", log);
@@ -112,6 +129,24 @@ impl Target {
             format!("http://{}/pub?id={topic}", self.authority)
         } else {
             format!("http://{}/api/publish", self.authority)
+        }
+    }
+
+    /// Stops the server we started as a deploy would (SIGTERM: streams end,
+    /// queued database writes are flushed) and waits for it to exit, killing
+    /// it after `grace`.
+    pub async fn terminate(mut self, grace: Duration) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        if let Some(pid) = child.id() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status()
+                .await;
+        }
+        if tokio::time::timeout(grace, child.wait()).await.is_err() {
+            let _ = child.kill().await;
         }
     }
 

@@ -34,6 +34,8 @@ enum Chunk {
 pub struct SseConn {
     stream: TcpStream,
     dec: Decoder,
+    /// Body bytes that came with the head are not decoded yet.
+    fresh: bool,
 }
 
 /// The body decoder: chunked framing, gzip when asked, then lines.
@@ -51,12 +53,26 @@ pub(super) struct Decoder {
 /// Connects and subscribes to the plan's topic; `Ok` once the server
 /// answered 200 with an event stream. Errors are one line for the report.
 pub async fn connect(plan: &Plan) -> Result<SseConn, String> {
+    let mut conn = open(plan, None).await?;
+    // Whatever came with the head (the `retry:` line) holds no bench event.
+    conn.dec
+        .decode(&mut Vec::new())
+        .map_err(|e| format!("bad body: {e}"))?;
+    Ok(conn)
+}
+
+/// [`connect`], resuming after `last_event_id` when given, with whatever
+/// body bytes came with the head left for the first [`SseConn::next_lines`].
+pub async fn open(plan: &Plan, last_event_id: Option<&str>) -> Result<SseConn, String> {
     let mut stream = TcpStream::connect(plan.addr)
         .await
         .map_err(|e| format!("connect: {e}"))?;
     let _ = stream.set_nodelay(true);
+    let resume = last_event_id
+        .map(|id| format!("Last-Event-ID: {id}\r\n"))
+        .unwrap_or_default();
     let request = format!(
-        "GET /api/stream?topic={} HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n{}\r\n",
+        "GET /api/stream?topic={} HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n{}{resume}\r\n",
         plan.topic,
         plan.authority,
         if plan.gzip { "Accept-Encoding: gzip\r\n" } else { "" }
@@ -94,16 +110,17 @@ pub async fn connect(plan: &Plan) -> Result<SseConn, String> {
         return Err("asked for gzip, got a plain stream".into());
     }
     raw.advance(head_end);
-    let mut dec = Decoder {
+    let dec = Decoder {
         raw,
         gunzip: gzip.then(Gunzip::new),
         text: Vec::new(),
         chunk: chunked.then_some(Chunk::Size),
     };
-    // Whatever came with the head (the `retry:` line) holds no bench event.
-    dec.decode(&mut Vec::new())
-        .map_err(|e| format!("bad body: {e}"))?;
-    Ok(SseConn { stream, dec })
+    Ok(SseConn {
+        stream,
+        dec,
+        fresh: true,
+    })
 }
 
 fn closed_early(raw: &[u8]) -> String {
@@ -127,6 +144,23 @@ impl SseConn {
         }
         self.dec.decode(out)
     }
+
+    /// Every whole line of the body from the next read (the first call:
+    /// from what came with the head), without its `\n`, the blank lines
+    /// that end events included; `Ok(false)` when the stream ended.
+    pub async fn next_lines(&mut self, on_line: impl FnMut(&[u8])) -> io::Result<bool> {
+        if std::mem::take(&mut self.fresh) {
+            return self.dec.decode_lines(on_line);
+        }
+        let raw = &mut self.dec.raw;
+        if raw.capacity() - raw.len() < READ_BUF_BYTES / 4 {
+            raw.reserve(READ_BUF_BYTES);
+        }
+        if self.stream.read_buf(raw).await? == 0 {
+            return Ok(false);
+        }
+        self.dec.decode_lines(on_line)
+    }
 }
 
 impl Decoder {
@@ -148,8 +182,19 @@ impl Decoder {
         self.decode(out)
     }
 
-    /// Decodes the chunked framing, then scans whole lines.
+    /// Decodes the chunked framing, then scans whole lines for bench events.
     fn decode(&mut self, out: &mut Vec<(u64, u64)>) -> io::Result<bool> {
+        self.decode_lines(|line| {
+            if let Some(data) = line.strip_prefix(b"data: ") {
+                if let Some(d) = parse_delivery(data) {
+                    out.push(d);
+                }
+            }
+        })
+    }
+
+    /// Decodes the chunked framing, then hands every whole line over.
+    fn decode_lines(&mut self, mut on_line: impl FnMut(&[u8])) -> io::Result<bool> {
         let bad = |why: &str| io::Error::new(io::ErrorKind::InvalidData, why.to_string());
         match self.chunk {
             None => {
@@ -202,11 +247,7 @@ impl Decoder {
         }
         if let Some(last_nl) = self.text.iter().rposition(|&b| b == b'\n') {
             for line in self.text[..last_nl].split(|&b| b == b'\n') {
-                if let Some(data) = line.strip_prefix(b"data: ") {
-                    if let Some(d) = parse_delivery(data) {
-                        out.push(d);
-                    }
-                }
+                on_line(line);
             }
             self.text.drain(..=last_nl);
         }

@@ -1,7 +1,8 @@
 //! Following the stream: the reconnect loop. Connects, feeds the bytes to
 //! the SSE parser, takes `update`, `patch` and `reset` into the view, and on
-//! any failure waits (the server's `retry:`, doubling) and reconnects with
-//! the last event id. Keys, signals and drawing are `screen`'s.
+//! any failure waits (the server's `retry:`, then doubling with full
+//! jitter) and reconnects with the last event id. Keys, signals and drawing
+//! are `screen`'s.
 //!
 //! A `patch` (`?delta=true`) is a merge patch of the board this client
 //! holds, which the server checked from the last id; the board is kept as
@@ -190,14 +191,19 @@ fn show(view: &mut View, board: &mut Option<Vec<serde_json::Value>>, raw: Vec<se
 }
 
 /// The wait before reconnect number `failures` (from 1): the server's
-/// `retry:` first, doubling after each failure up to [`MAX_BACKOFF`], times
-/// `jitter` in 0..1 spread over ±20% so clients dropped together by a
-/// restart do not all come back in the same instant.
+/// `retry:` first, as a browser waits (the server draws it at random per
+/// connection, so clients dropped together by a restart come back spread
+/// out); after a failed connect, exponential back-off with full jitter:
+/// anywhere up to `retry` doubled per failure, capped at [`MAX_BACKOFF`],
+/// `jitter` in 0..1 picking where, so clients refused together do not
+/// come back together either.
 fn backoff(retry: Duration, failures: u32, jitter: f64) -> Duration {
-    let doublings = failures.saturating_sub(1).min(8);
-    let base = retry.saturating_mul(1 << doublings).min(MAX_BACKOFF);
-    base.mul_f64(0.8 + 0.4 * jitter.clamp(0.0, 1.0))
-        .min(MAX_BACKOFF)
+    if failures <= 1 {
+        return retry.min(MAX_BACKOFF);
+    }
+    let doublings = (failures - 1).min(8);
+    let ceiling = retry.saturating_mul(1 << doublings).min(MAX_BACKOFF);
+    ceiling.mul_f64(jitter.clamp(0.0, 1.0))
 }
 
 #[cfg(test)]
@@ -205,14 +211,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn backoff_starts_at_retry_doubles_and_caps() {
+    fn backoff_starts_at_retry_then_doubles_with_full_jitter_and_caps() {
         let two = Duration::from_secs(2);
-        assert_eq!(backoff(two, 1, 0.5), two);
-        assert_eq!(backoff(two, 2, 0.5), Duration::from_secs(4));
-        assert_eq!(backoff(two, 3, 0.5), Duration::from_secs(8));
-        assert_eq!(backoff(two, 50, 0.5), MAX_BACKOFF);
-        assert_eq!(backoff(two, 1, 0.0), Duration::from_millis(1600));
-        assert_eq!(backoff(two, 1, 1.0), Duration::from_millis(2400));
+        // The server's (already random) retry, as is.
+        assert_eq!(backoff(two, 1, 0.0), two);
+        assert_eq!(backoff(two, 1, 1.0), two);
+        // Then anywhere from nothing to the doubled ceiling.
+        assert_eq!(backoff(two, 2, 1.0), Duration::from_secs(4));
+        assert_eq!(backoff(two, 2, 0.5), Duration::from_secs(2));
+        assert_eq!(backoff(two, 2, 0.0), Duration::ZERO);
+        assert_eq!(backoff(two, 3, 1.0), Duration::from_secs(8));
+        assert_eq!(backoff(two, 50, 1.0), MAX_BACKOFF);
+        assert_eq!(backoff(two, 50, 0.25), MAX_BACKOFF / 4);
         assert_eq!(backoff(two, u32::MAX, 1.0), MAX_BACKOFF);
     }
 

@@ -43,10 +43,42 @@ pub struct LimitArgs {
     #[arg(long, env = "LIVESCORE_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<crate::http::client_addr::Cidr>,
 
+    /// New connections accepted per second at most, sustained; past it
+    /// newcomers wait in the kernel's listen backlog, so a reconnect storm
+    /// cannot starve the streams already open. `0` turns pacing off.
+    /// Example: --accept-rate 5000
+    #[arg(long, env = "LIVESCORE_ACCEPT_RATE", default_value_t = crate::http::limit::AcceptPace::default().rate, value_parser = parse_accept_rate)]
+    pub accept_rate: f64,
+
+    /// New connections accepted at once after a quiet spell, before
+    /// --accept-rate applies.
+    /// Example: --accept-burst 2000
+    #[arg(long, env = "LIVESCORE_ACCEPT_BURST", default_value_t = crate::http::limit::AcceptPace::default().burst, value_parser = clap::value_parser!(u32).range(1..))]
+    pub accept_burst: u32,
+
     /// Longest graceful shutdown (SIGTERM, Ctrl-C): streams end, WebSockets
     /// close with 1001 and queued database writes are flushed within it;
     /// then the process exits anyway.
     /// Example: --shutdown-timeout 10s
     #[arg(long, env = "LIVESCORE_SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = super::parse_duration)]
     pub shutdown_timeout: Duration,
+}
+
+impl LimitArgs {
+    /// The accept loop's pacing.
+    pub fn accept_pace(&self) -> crate::http::limit::AcceptPace {
+        crate::http::limit::AcceptPace {
+            rate: self.accept_rate,
+            burst: self.accept_burst,
+        }
+    }
+}
+
+fn parse_accept_rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!(
+            "{s:?}: a rate is connections per second, 0 or more (0: no pacing)"
+        )),
+    }
 }

@@ -55,6 +55,18 @@ pub struct ServerArgs {
     #[arg(long, env = "LIVESCORE_KEEPALIVE", default_value = "15s", value_parser = parse_duration)]
     pub keepalive: Duration,
 
+    /// Shortest `retry:` an SSE stream opens with: each connection gets
+    /// its own random value from --retry-min to --retry-max, so clients
+    /// dropped together (a deploy, a node lost) come back spread out.
+    /// Example: --retry-min 1s
+    #[arg(long, env = "LIVESCORE_RETRY_MIN", default_value = "1s", value_parser = parse_duration)]
+    pub retry_min: Duration,
+
+    /// Longest `retry:` an SSE stream opens with (at least --retry-min).
+    /// Example: --retry-max 5s
+    #[arg(long, env = "LIVESCORE_RETRY_MAX", default_value = "5s", value_parser = parse_duration)]
+    pub retry_max: Duration,
+
     /// Let the hub write each event straight to the sockets of SSE
     /// subscribers that keep up, instead of waking each one's task (docs/
     /// BENCHMARKS.md, "Fan-out at the floor"); `false` sends every delivery
@@ -148,6 +160,12 @@ pub struct ServerArgs {
 }
 
 impl ServerArgs {
+    /// The range of SSE `retry:` values; an error when --retry-min is
+    /// above --retry-max.
+    pub fn retry_range(&self) -> Result<crate::http::sse::RetryRange, String> {
+        crate::http::sse::RetryRange::new(self.retry_min, self.retry_max)
+    }
+
     /// The bounds on stored chat (`0` turns a bound off).
     pub fn chat_retention(&self) -> crate::store::retention::ChatRetention {
         crate::store::retention::ChatRetention {

@@ -10,6 +10,7 @@
 //! | `tcp_connections` | gauge | | open TCP connections (all kinds) |
 //! | `connections_rejected_total` | counter | `reason` = `max_connections`, `per_ip` | turned away at accept |
 //! | `accept_errors_total` | counter | | `accept` failed (EMFILE...) |
+//! | `accepts_paced_total` | counter | | connections the accept loop waited for a token to take (`--accept-rate`) |
 //! | `events_total` | counter | | events published on the bus, as this node's hub took them |
 //! | `bus_connected` | gauge | | 1 while the bus is usable, set at each scrape |
 //! | `bus_lag_events` | gauge | | events in the shared log this node has not delivered yet (Redis), set at each scrape |
@@ -91,6 +92,7 @@ pub fn handle() -> PrometheusHandle {
 /// Counters exported at 0 from the start, with the label sets they get.
 const COUNTERS: &[(&str, &str, &[&str])] = &[
     ("livescore_accept_errors_total", "", &[]),
+    ("livescore_accepts_paced_total", "", &[]),
     ("livescore_bus_corrupt_total", "", &[]),
     ("livescore_bus_epoch_resets_total", "", &[]),
     ("livescore_bus_late_dropped_total", "", &[]),

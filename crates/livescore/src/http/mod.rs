@@ -48,8 +48,9 @@ pub struct HttpConfig {
     /// Idle time after which an SSE stream gets a `: keep-alive` comment
     /// (SPEC: at most 15 s, so proxies with 30-60 s idle timeouts keep it).
     pub keepalive: Duration,
-    /// The `retry:` an SSE client waits before reconnecting.
-    pub retry: Duration,
+    /// The range each SSE stream's `retry:` is drawn from
+    /// (`--retry-min`, `--retry-max`).
+    pub retry: sse::RetryRange,
     /// SSE streams on the socket path go on the hub's fast path when they
     /// keep up (`--fast-path`).
     pub fast_path: bool,
@@ -79,7 +80,7 @@ impl Default for HttpConfig {
     fn default() -> Self {
         Self {
             keepalive: Duration::from_secs(15),
-            retry: Duration::from_secs(2),
+            retry: sse::RetryRange::default(),
             fast_path: true,
             publish_token: publish::PublishTokenCell::default(),
             publish_ack: publish::Ack::Bus,

@@ -234,6 +234,48 @@ fn respond(body: SseBody) -> Response {
     res
 }
 
+/// The range a stream's opening `retry:` is drawn from, one random value
+/// per connection: clients dropped together (a deploy, a node lost) then
+/// come back spread over the range instead of all in the same second.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryRange {
+    min_ms: u64,
+    max_ms: u64,
+}
+
+impl Default for RetryRange {
+    /// SPEC's defaults: 1 to 5 s.
+    fn default() -> Self {
+        Self {
+            min_ms: 1_000,
+            max_ms: 5_000,
+        }
+    }
+}
+
+impl RetryRange {
+    /// `min` to `max`, both included, whole milliseconds (what `retry:`
+    /// carries); an error that names the flags when `min` is above `max`.
+    pub fn new(min: Duration, max: Duration) -> Result<Self, String> {
+        let (min_ms, max_ms) = (millis(min), millis(max));
+        if min_ms > max_ms {
+            return Err(format!(
+                "--retry-min ({min_ms} ms) is above --retry-max ({max_ms} ms)"
+            ));
+        }
+        Ok(Self { min_ms, max_ms })
+    }
+
+    /// One connection's `retry:`, in milliseconds.
+    pub fn pick(&self) -> u64 {
+        fastrand::u64(self.min_ms..=self.max_ms)
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
 /// One stream's state, shared by the hyper body and the socket path.
 pub struct SseBody {
     sub: Subscriber,
@@ -277,7 +319,7 @@ impl SseBody {
             last_write: Instant::now(),
             retry: Some(Bytes::from(format!(
                 "retry: {}\n\n",
-                st.config.retry.as_millis()
+                st.config.retry.pick()
             ))),
             _guard: ConnectionGuard::new("sse"),
             delivered: super::metrics::delivered("sse"),
