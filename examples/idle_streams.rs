@@ -11,6 +11,7 @@
 //! `--mode h1`: one connection per stream, `--connections` of them
 //! (`--streams` is ignored); `--mode h2`: `--connections` HTTP/2
 //! connections with `--streams` streams each (at most the server's 100).
+//! `--in-flight N` (default 500): requests being opened at once.
 
 use std::time::Duration;
 
@@ -23,6 +24,7 @@ struct Args {
     h2: bool,
     connections: usize,
     streams: usize,
+    in_flight: usize,
 }
 
 fn args() -> Result<Args, Error> {
@@ -33,6 +35,7 @@ fn args() -> Result<Args, Error> {
         h2: false,
         connections: 1000,
         streams: 1,
+        in_flight: 500,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -44,6 +47,7 @@ fn args() -> Result<Args, Error> {
             "--mode" => a.h2 = value()? == "h2",
             "--connections" => a.connections = value()?.parse()?,
             "--streams" => a.streams = value()?.parse()?,
+            "--in-flight" => a.in_flight = value()?.parse()?,
             other => return Err(format!("unknown flag {other}").into()),
         }
     }
@@ -131,7 +135,7 @@ async fn main() -> Result<(), Error> {
             });
         }
         // Not all at once: the accept backlog and the client's own pool.
-        while opening.len() > 500 {
+        while opening.len() > args.in_flight {
             if let Some(r) = opening.join_next().await {
                 held.push(r??);
             }
