@@ -146,7 +146,10 @@ async fn main() -> Result<(), Error> {
     }
     let after = settled(args.pid).await;
     let n = held.len();
-    let version = held.first().map(|(v, _, _)| format!("{v:?}")).unwrap_or_default();
+    let version = held
+        .first()
+        .map(|(v, _, _)| format!("{v:?}"))
+        .unwrap_or_default();
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
         "{n} idle streams ({version}) on {} connections: server RSS {before} -> {after} KiB, {:.2} KiB per stream; load average {}",
