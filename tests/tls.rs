@@ -473,3 +473,58 @@ async fn bad_certificate_flags_are_refused_at_start_with_the_reason() {
         );
     }
 }
+
+#[tokio::test]
+async fn sigterm_ends_http2_streams_cleanly_and_the_process_exits() {
+    let dir = TempDir::new("tls-shutdown");
+    let pair = Pair::write(dir.path());
+    let mut server = start(&pair, &[]);
+    let client = https_client(&pair.cert_pem);
+    // Two streams on one HTTP/2 connection, and one idle connection.
+    let resp = |topic: &'static str| {
+        client
+            .get(format!("{}/api/stream?topic={topic}", server.url))
+            .header("accept", "text/event-stream")
+            .send()
+    };
+    let (a, b) = tokio::join!(resp("news"), resp("other"));
+    let (a, b) = (a.expect("stream a"), b.expect("stream b"));
+    assert_eq!(a.version(), reqwest::Version::HTTP_2);
+    let _idle = tls_connect(&server, &pair.cert_pem, &[b"h2"]).await;
+    let status = Command::new("kill")
+        .args(["-TERM", &server.pid().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    // Each body ends without a transport error (a GOAWAY, not a reset).
+    for resp in [a, b] {
+        let mut body = resp.bytes_stream();
+        tokio::time::timeout(WAIT, async {
+            while let Some(chunk) = body.next().await {
+                chunk.expect("the stream ends cleanly, not with an error");
+            }
+        })
+        .await
+        .expect("the stream ends on shutdown");
+    }
+    let deadline = std::time::Instant::now() + WAIT;
+    let code = loop {
+        if let Some(status) = server.child.try_wait().expect("wait") {
+            break status.code();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still running: {}",
+            server.logs()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(code, Some(0), "{}", server.logs());
+    assert!(
+        !server
+            .logs()
+            .contains("tasks still running after the shutdown deadline"),
+        "{}",
+        server.logs()
+    );
+}
