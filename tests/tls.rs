@@ -528,3 +528,51 @@ async fn sigterm_ends_http2_streams_cleanly_and_the_process_exits() {
         server.logs()
     );
 }
+
+#[tokio::test]
+async fn past_the_per_ip_cap_tls_clients_get_429_on_both_protocols_and_probes_are_served() {
+    let dir = TempDir::new("tls-cap");
+    let pair = Pair::write(dir.path());
+    let server = start(&pair, &["--max-connections-per-ip", "1"]);
+    // The one connection this address may have, held by a stream.
+    let holder = https_client(&pair.cert_pem);
+    let _stream = h2_stream(&holder, &server.url).await;
+
+    let h1 = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(
+            reqwest::Certificate::from_pem(pair.cert_pem.as_bytes()).expect("pem"),
+        )
+        .http1_only()
+        .build()
+        .expect("client");
+    for (name, client) in [("HTTP/1.1", h1), ("HTTP/2", https_client(&pair.cert_pem))] {
+        let resp = client
+            .get(format!("{}/api/", server.url))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{name}: an answer, not {e:?}"));
+        assert_eq!(resp.status(), 429, "{name}");
+        assert_eq!(
+            resp.headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok()),
+            Some("5"),
+            "{name}"
+        );
+        let body: Value = resp.json().await.expect("JSON");
+        assert!(
+            body["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("too many")),
+            "{name}: {body}"
+        );
+        let probe = client
+            .get(format!("{}/healthz", server.url))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{name}: the probe answered, not {e:?}"));
+        assert_eq!(probe.status(), 200, "{name}: a probe is served");
+    }
+}
