@@ -169,9 +169,18 @@ async fn main() -> anyhow::Result<()> {
 
 /// What the flags cannot say alone (a key file that cannot be read, a
 /// setting that needs a key), checked before anything starts.
-fn server_checks(args: &ServerArgs) -> Result<livescore::http::auth::Auth, String> {
+fn server_checks(
+    args: &ServerArgs,
+) -> Result<
+    (
+        livescore::http::auth::Auth,
+        Option<livescore::http::tls::Tls>,
+    ),
+    String,
+> {
     let auth = args.auth.build()?;
     args.retry_range()?;
+    let tls = args.limits.tls()?;
     if args.ws.chat_auth == livescore::http::ws::chat::ChatAuth::Required && !auth.accepts_tokens()
     {
         return Err(
@@ -179,12 +188,12 @@ fn server_checks(args: &ServerArgs) -> Result<livescore::http::auth::Auth, Strin
                 .into(),
         );
     }
-    Ok(auth)
+    Ok((auth, tls))
 }
 
 fn server_config(args: &ServerArgs, feed: FeedSource, announce_url: bool) -> ServerConfig {
-    let auth = match server_checks(args) {
-        Ok(auth) => auth,
+    let (auth, tls) = match server_checks(args) {
+        Ok(checked) => checked,
         Err(err) => {
             eprintln!("livescore: {err}");
             std::process::exit(1);
@@ -215,6 +224,7 @@ fn server_config(args: &ServerArgs, feed: FeedSource, announce_url: bool) -> Ser
             header_timeout: args.limits.header_timeout,
             max_header_bytes: args.limits.max_header_bytes,
         },
+        tls,
         shutdown_timeout: args.limits.shutdown_timeout,
         announce_url,
         send_buffer_bytes: args.send_buffer,

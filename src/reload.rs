@@ -1,4 +1,7 @@
-//! SIGHUP: re-read the `--config` file and apply what can change while
+//! SIGHUP: read the TLS certificate and key again (`--tls-cert`,
+//! `--tls-key`: new handshakes get the new pair, open connections stay; a
+//! pair that does not load is logged and the old one kept), then re-read
+//! the `--config` file and apply what can change while
 //! the server runs: the static publish token, the log level, the chat
 //! rates, the connection caps, the allowed origins and the token key
 //! (`jwt-secret` or `jwt-public-key`, its file read again: a rotated key
@@ -52,6 +55,8 @@ pub struct Live {
     auth: Auth,
     /// The polled feed's source and interval (none without `--feed`).
     feed: Option<FeedPlan>,
+    /// The certificate served (none without `--tls-cert`).
+    tls: Option<livescore::http::tls::Tls>,
 }
 
 impl Live {
@@ -67,6 +72,18 @@ impl Live {
                 FeedSource::Poll { plan, .. } => Some(plan.clone()),
                 _ => None,
             },
+            tls: config.tls.clone(),
+        }
+    }
+
+    /// Reads the certificate pair again, the files named at start.
+    fn reload_tls(&self) {
+        let Some(tls) = &self.tls else { return };
+        match tls.reload() {
+            Ok(()) => tracing::info!("TLS certificate reloaded"),
+            Err(err) => {
+                tracing::error!(%err, "TLS certificate reload rejected; the old one stays")
+            }
         }
     }
 
@@ -131,8 +148,9 @@ pub struct Started {
 }
 
 /// Starts the reloader for a server started as `started`; the caller
-/// aborts it when the server has stopped. Without `--config` a SIGHUP is
-/// logged and ignored (rather than ending the process, its default).
+/// aborts it when the server has stopped. Without `--config` a SIGHUP
+/// reloads only the certificate, or with none is logged and ignored
+/// (rather than ending the process, its default).
 pub fn spawn(started: Started, live: Live, log: LogLevel) -> tokio::task::JoinHandle<()> {
     use tokio::signal::unix::{signal, SignalKind};
     // Installed now, not when the task first runs: the server says it is
@@ -153,6 +171,7 @@ pub fn spawn(started: Started, live: Live, log: LogLevel) -> tokio::task::JoinHa
         } = started;
         let root = crate::cli::Cli::command();
         while hup.recv().await.is_some() {
+            live.reload_tls();
             match crate::config::parse_with_file(&root, &argv) {
                 Err(err) => {
                     tracing::error!(%err, "config reload rejected; the running settings stay")
@@ -162,7 +181,9 @@ pub fn spawn(started: Started, live: Live, log: LogLevel) -> tokio::task::JoinHa
                         continue;
                     };
                     if server.config.is_none() {
-                        tracing::warn!("SIGHUP: there is no --config file to reload");
+                        if live.tls.is_none() {
+                            tracing::warn!("SIGHUP: there is no --config file to reload");
+                        }
                         continue;
                     }
                     // Key files are read again (a rotated key under the

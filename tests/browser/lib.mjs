@@ -85,12 +85,12 @@ export class Server {
     const stdout = createInterface({ input: proc.stdout });
     return new Promise((resolve, reject) => {
       const timer = setTimeout(
-        () => reject(new Error(`no "listening on http://…" line within ${this.listenTimeoutMs / 1000} s${this.tail()}`)),
+        () => reject(new Error(`no "listening on http(s)://…" line within ${this.listenTimeoutMs / 1000} s${this.tail()}`)),
         this.listenTimeoutMs,
       );
       stdout.on('line', (line) => {
         this.remember(line);
-        const m = /listening on (http:\/\/\S+)/.exec(line);
+        const m = /listening on (https?:\/\/\S+)/.exec(line);
         if (m) {
           clearTimeout(timer);
           resolve(m[1]);

@@ -103,6 +103,9 @@ pub struct ServerConfig {
     pub accept_pace: limit::AcceptPace,
     /// Header read and keep-alive timeouts, head size cap.
     pub conn: http::server::ConnConfig,
+    /// HTTPS (`--tls-cert`, `--tls-key`) with HTTP/2; none serves plain
+    /// HTTP/1.1. Its certificate is replaced by a reload.
+    pub tls: Option<http::tls::Tls>,
     /// Longest shutdown: past it the process exits with whatever is still
     /// running (logged), so a supervisor's stop never hangs.
     pub shutdown_timeout: Duration,
@@ -279,10 +282,14 @@ pub async fn serve(
             status: writer_status,
         },
     };
-    println!("livescore listening on http://{local}");
+    let scheme = match config.tls {
+        Some(_) => "https",
+        None => "http",
+    };
+    println!("livescore listening on {scheme}://{local}");
     if config.announce_url {
         println!(
-            "open http://{}/ in a browser to watch the scores",
+            "open {scheme}://{}/ in a browser to watch the scores",
             browsable(local)
         );
     }
@@ -306,6 +313,7 @@ pub async fn serve(
         http::router(state.clone()),
         state,
         config.conn,
+        config.tls.clone(),
         cancel.clone(),
     ));
     tokio::select! {

@@ -56,6 +56,29 @@ pub struct LimitArgs {
     #[arg(long, env = "LIVESCORE_ACCEPT_BURST", default_value_t = crate::http::limit::AcceptPace::default().burst, value_parser = clap::value_parser!(u32).range(1..))]
     pub accept_burst: u32,
 
+    /// Serve HTTPS (HTTP/2 and HTTP/1.1) with this certificate chain (PEM,
+    /// leaf first); needs --tls-key. Re-read on SIGHUP: new connections get
+    /// the new certificate, open ones stay. Without it: plain HTTP.
+    /// Example: --tls-cert /etc/livescore/cert.pem
+    #[arg(
+        long,
+        env = "LIVESCORE_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<std::path::PathBuf>,
+
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1); re-read
+    /// with it on SIGHUP.
+    /// Example: --tls-key /etc/livescore/key.pem
+    #[arg(
+        long,
+        env = "LIVESCORE_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<std::path::PathBuf>,
+
     /// Longest graceful shutdown (SIGTERM, Ctrl-C): streams end, WebSockets
     /// close with 1001 and queued database writes are flushed within it;
     /// then the process exits anyway.
@@ -70,6 +93,18 @@ impl LimitArgs {
         crate::http::limit::AcceptPace {
             rate: self.accept_rate,
             burst: self.accept_burst,
+        }
+    }
+
+    /// The node's TLS, when both files are given; a file that cannot be
+    /// read, is not PEM, or a key that is not the certificate's, is said
+    /// at start.
+    pub fn tls(&self) -> Result<Option<crate::http::tls::Tls>, String> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => crate::http::tls::Tls::load(cert, key)
+                .map(Some)
+                .map_err(|e| e.to_string()),
+            _ => Ok(None),
         }
     }
 }

@@ -546,21 +546,38 @@ pub struct Place(#[allow(dead_code)] Admission);
 
 /// A connection whose socket is shared with the hub's fast path (an
 /// upgraded WebSocket): read and written here through `&TcpStream`, as
-/// the hub writes it while this side only reads.
+/// the hub writes it while this side only reads. Or, over TLS, hyper's
+/// upgraded stream, which only this side writes (no fast path: the hub
+/// cannot encrypt).
 pub struct Shared {
-    sock: Arc<TcpStream>,
+    io: SharedIo,
     /// Bytes read before the hand-over (hyper's read buffer), read first.
     ahead: Bytes,
-    _place: Place,
+    _place: Option<Place>,
+}
+
+enum SharedIo {
+    Tcp(Arc<TcpStream>),
+    /// Boxed: rare, and an idle plain WebSocket should not carry its size.
+    Upgraded(Box<hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>>),
 }
 
 impl Shared {
     /// `sock`, with `ahead` to be read before it.
     pub fn new(sock: Arc<TcpStream>, ahead: Bytes, place: Place) -> Self {
         Self {
-            sock,
+            io: SharedIo::Tcp(sock),
             ahead,
-            _place: place,
+            _place: Some(place),
+        }
+    }
+
+    /// Any other upgraded connection (TLS): it holds its own place.
+    pub fn upgraded(io: hyper::upgrade::Upgraded) -> Self {
+        Self {
+            io: SharedIo::Upgraded(Box::new(hyper_util::rt::TokioIo::new(io))),
+            ahead: Bytes::new(),
+            _place: None,
         }
     }
 }
@@ -574,9 +591,13 @@ impl AsyncRead for Shared {
         if read_ahead(&mut self.ahead, buf) {
             return Poll::Ready(Ok(()));
         }
+        let sock = match &mut self.io {
+            SharedIo::Tcp(sock) => sock,
+            SharedIo::Upgraded(io) => return Pin::new(&mut **io).poll_read(cx, buf),
+        };
         loop {
-            std::task::ready!(self.sock.poll_read_ready(cx))?;
-            match self.sock.try_read(buf.initialize_unfilled()) {
+            std::task::ready!(sock.poll_read_ready(cx))?;
+            match sock.try_read(buf.initialize_unfilled()) {
                 Ok(n) => {
                     buf.advance(n);
                     return Poll::Ready(Ok(()));
@@ -591,23 +612,35 @@ impl AsyncRead for Shared {
 
 impl AsyncWrite for Shared {
     fn poll_write(
-        self: Pin<&mut Self>,
+        mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
+        let sock = match &mut self.io {
+            SharedIo::Tcp(sock) => sock,
+            SharedIo::Upgraded(io) => return Pin::new(&mut **io).poll_write(cx, buf),
+        };
         loop {
-            std::task::ready!(self.sock.poll_write_ready(cx))?;
-            match self.sock.try_write(buf) {
+            std::task::ready!(sock.poll_write_ready(cx))?;
+            match sock.try_write(buf) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                 done => return Poll::Ready(done),
             }
         }
     }
-    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match &mut self.io {
+            SharedIo::Tcp(_) => Poll::Ready(Ok(())),
+            SharedIo::Upgraded(io) => Pin::new(&mut **io).poll_flush(cx),
+        }
     }
-    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(socket2::SockRef::from(&*self.sock).shutdown(std::net::Shutdown::Write))
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match &mut self.io {
+            SharedIo::Tcp(sock) => {
+                Poll::Ready(socket2::SockRef::from(&**sock).shutdown(std::net::Shutdown::Write))
+            }
+            SharedIo::Upgraded(io) => Pin::new(&mut **io).poll_shutdown(cx),
+        }
     }
 }
 

@@ -19,6 +19,7 @@ pub mod server;
 pub mod sse;
 pub mod sse_socket;
 pub mod subscription;
+pub mod tls;
 pub mod ui;
 pub mod ws;
 

@@ -15,7 +15,7 @@ use crate::http::error::ApiError;
 use crate::http::metrics::ConnectionGuard;
 use crate::http::subscription::{check_topics, parse_start};
 use crate::http::AppState;
-use crate::hub::direct::Slot;
+use crate::hub::direct::{Slot, Wire};
 use crate::hub::latency::Histogram;
 use crate::hub::{Frame, Next, Start, Subscriber, MAX_TOPICS_PER_SUBSCRIPTION};
 
@@ -46,8 +46,9 @@ pub(super) struct Connection {
     socket: Socket,
     /// The socket as the hub's fast path writes it while this connection
     /// owes nothing (`hub::direct`); this task then wakes only for the
-    /// client, the heartbeat and the token, not for every event.
-    slot: Arc<Slot>,
+    /// client, the heartbeat and the token, not for every event. None over
+    /// TLS, where only this task can write.
+    slot: Option<Arc<Slot>>,
     st: AppState,
     /// Topics followed, sorted; empty when `sub` is None.
     topics: Vec<String>,
@@ -83,7 +84,7 @@ pub(super) struct Connection {
 impl Connection {
     pub(super) fn new(
         socket: Socket,
-        slot: Arc<Slot>,
+        slot: Option<Arc<Slot>>,
         st: AppState,
         client: std::net::IpAddr,
         token: Option<String>,
@@ -124,7 +125,7 @@ impl Connection {
                     Some(at) => at + cfg.pong_timeout,
                     None => self.last_heard + cfg.ping_interval,
                 };
-                let fast = self.slot.is_fast();
+                let fast = self.slot.as_ref().is_some_and(|s| s.is_fast());
                 let wake = tokio::select! {
                     biased;
                     // Shutdown: tell the client to go elsewhere.
@@ -132,7 +133,7 @@ impl Connection {
                     // A request, a control frame, or the end of the connection.
                     msg = self.socket.recv() => Wake::Client(msg),
                     // The hub stopped writing for us.
-                    () = self.slot.handed_back(), if fast => Wake::HandedBack,
+                    () = handed_back(&self.slot), if fast => Wake::HandedBack,
                     // The next event on the followed topics (never, if none).
                     frame = next_frame(&mut self.sub), if !fast => Wake::Event(frame),
                     // Time to ping, or the ping went unanswered.
@@ -166,10 +167,10 @@ impl Connection {
     /// Takes the socket back from the hub's fast path, if it had it, and
     /// sends what the hub left of a frame it wrote in part.
     async fn take_back(&mut self) -> Flow {
-        let Some(sub) = self.sub.as_mut() else {
+        let (Some(sub), Some(slot)) = (self.sub.as_mut(), &self.slot) else {
             return Flow::Continue;
         };
-        match sub.take_back(&self.slot).rest {
+        match sub.take_back(slot).rest {
             Some(rest) => {
                 self.socket.feed_raw(&rest);
                 self.flush().await
@@ -182,9 +183,9 @@ impl Connection {
     /// nothing: a subscription with nothing pending (see
     /// `Subscriber::go_fast`), every write flushed.
     fn go_fast(&mut self) {
-        if let Some(sub) = self.sub.as_mut() {
+        if let (Some(sub), Some(slot)) = (self.sub.as_mut(), &self.slot) {
             if self.st.config.fast_path {
-                sub.go_fast(&self.slot);
+                sub.go_fast(slot);
             }
         }
     }
@@ -534,7 +535,12 @@ impl Connection {
         if frames.is_empty() {
             return Flow::Continue;
         }
-        let wire = self.slot.wire();
+        // The slot's wire; over TLS (no slot), the same choice.
+        let wire = match &self.slot {
+            Some(slot) => slot.wire(),
+            None if self.socket.deflates() => Wire::WsDeflate,
+            None => Wire::Ws,
+        };
         for f in frames {
             self.socket.feed_raw(wire.bytes(f));
         }
@@ -621,4 +627,12 @@ fn gather(
         }
     }
     (out, true)
+}
+
+/// The hub handing `slot` back (never, without one).
+async fn handed_back(slot: &Option<Arc<Slot>>) {
+    match slot {
+        Some(slot) => slot.handed_back().await,
+        None => std::future::pending().await,
+    }
 }

@@ -210,11 +210,20 @@ pub async fn handler(
                         // this one also holds the upgrade and what the
                         // connection was built from, for its whole life.
                         let tracker = st.tracker.clone();
-                        let conn = Connection::new(socket, slot, st, client, token);
+                        let conn = Connection::new(socket, Some(slot), st, client, token);
                         tracker.spawn(conn.run().instrument(tracing::Span::current()));
                     }
-                    Err(_) => {
-                        tracing::error!("upgraded connection is not one this server accepted")
+                    // Over TLS: hyper's stream, written by this task alone.
+                    Err(upgraded) => {
+                        let socket = wire::WsSocket::new(
+                            Shared::upgraded(upgraded),
+                            cfg.max_message_bytes,
+                            READ_BUFFER_BYTES,
+                        )
+                        .with_deflate(deflate);
+                        let tracker = st.tracker.clone();
+                        let conn = Connection::new(socket, None, st, client, token);
+                        tracker.spawn(conn.run().instrument(tracing::Span::current()));
                     }
                 },
                 Err(err) => tracing::debug!(%err, "upgrade failed"),

@@ -170,6 +170,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsSocket<S> {
         self
     }
 
+    /// Whether permessage-deflate was agreed: events go out compressed.
+    pub fn deflates(&self) -> bool {
+        self.deflate.is_some()
+    }
+
     /// The next message; `Ok(None)` when the client closed the connection
     /// between frames.
     pub async fn recv(&mut self) -> Result<Option<Message>, WireError> {
