@@ -133,6 +133,12 @@ async fn gzip_sse_decodes_to_exactly_what_a_plain_client_got_on_both_paths() {
         ORIGIN,
         "--keepalive",
         "1h",
+        // One retry for every stream, so their bodies are byte for byte
+        // the same (each stream gets its own random one otherwise).
+        "--retry-min",
+        "2s",
+        "--retry-max",
+        "2s",
     ]);
     let dir = TempDir::new("compression");
     let url = format!("{}/api/stream?topic=news", server.url);
