@@ -81,27 +81,7 @@ pub async fn main(args: BenchArgs) -> i32 {
     if args.storm.is_some() {
         return storm::main(&args).await;
     }
-    match run(&args).await {
-        Ok(report) => {
-            if args.json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&report).expect("a report serializes")
-                );
-            } else {
-                print!("{}", report.table());
-            }
-            if report.ok {
-                0
-            } else {
-                1
-            }
-        }
-        Err(err) => {
-            eprintln!("livescore bench: {err}");
-            2
-        }
-    }
+    report::exit_status("livescore bench", args.json, run(&args).await)
 }
 
 /// `--floor`: the floor alone, printed like a report; 0 when every reader
@@ -111,27 +91,7 @@ async fn floor_main(args: &BenchArgs) -> i32 {
         Ok(()) => floor::measure(floor::FloorPlan::alone(args)).await,
         Err(err) => Err(err),
     };
-    match floor {
-        Ok(floor) => {
-            if args.json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&floor).expect("a report serializes")
-                );
-            } else {
-                print!("{}", floor.table());
-            }
-            if floor.ok {
-                0
-            } else {
-                1
-            }
-        }
-        Err(err) => {
-            eprintln!("livescore bench --floor: {err}");
-            2
-        }
-    }
+    report::exit_status("livescore bench --floor", args.json, floor)
 }
 
 /// `--worker`: this process's share of another bench's subscribers.

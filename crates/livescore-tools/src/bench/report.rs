@@ -384,6 +384,63 @@ impl Report {
     }
 }
 
+/// A finished run as `bench` prints it: its table, and whether it passed.
+pub trait Outcome: Serialize {
+    /// The human-readable table.
+    fn table(&self) -> String;
+    /// Every check of the run held.
+    fn ok(&self) -> bool;
+}
+
+impl Outcome for Report {
+    fn table(&self) -> String {
+        Report::table(self)
+    }
+    fn ok(&self) -> bool {
+        self.ok
+    }
+}
+
+impl Outcome for Floor {
+    fn table(&self) -> String {
+        Floor::table(self)
+    }
+    fn ok(&self) -> bool {
+        self.ok
+    }
+}
+
+/// Prints a run's outcome (JSON with `json`, else its table) and gives
+/// `bench`'s exit status: 0 passed, 1 failed a check, 2 could not run
+/// (the error on stderr after `what`, the command as the user typed it).
+pub fn exit_status<R: Outcome, E: std::fmt::Display>(
+    what: &str,
+    json: bool,
+    outcome: Result<R, E>,
+) -> i32 {
+    match outcome {
+        Ok(report) => {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).expect("a report serializes")
+                );
+            } else {
+                print!("{}", report.table());
+            }
+            if report.ok() {
+                0
+            } else {
+                1
+            }
+        }
+        Err(err) => {
+            eprintln!("{what}: {err}");
+            2
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -135,11 +135,7 @@ impl SseConn {
     /// Waits for the next read and appends the `(t, n)` of every bench
     /// event it completed; `Ok(false)` when the server ended the stream.
     pub async fn next_batch(&mut self, out: &mut Vec<(u64, u64)>) -> io::Result<bool> {
-        let raw = &mut self.dec.raw;
-        if raw.capacity() - raw.len() < READ_BUF_BYTES / 4 {
-            raw.reserve(READ_BUF_BYTES);
-        }
-        if self.stream.read_buf(raw).await? == 0 {
+        if !self.read().await? {
             return Ok(false);
         }
         self.dec.decode(out)
@@ -152,14 +148,19 @@ impl SseConn {
         if std::mem::take(&mut self.fresh) {
             return self.dec.decode_lines(on_line);
         }
+        if !self.read().await? {
+            return Ok(false);
+        }
+        self.dec.decode_lines(on_line)
+    }
+
+    /// Reads what the socket has into the decoder's buffer; false at EOF.
+    async fn read(&mut self) -> io::Result<bool> {
         let raw = &mut self.dec.raw;
         if raw.capacity() - raw.len() < READ_BUF_BYTES / 4 {
             raw.reserve(READ_BUF_BYTES);
         }
-        if self.stream.read_buf(raw).await? == 0 {
-            return Ok(false);
-        }
-        self.dec.decode_lines(on_line)
+        Ok(self.stream.read_buf(raw).await? > 0)
     }
 }
 

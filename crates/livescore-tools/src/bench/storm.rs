@@ -94,6 +94,15 @@ pub struct StormReport {
     pub ok: bool,
 }
 
+impl super::report::Outcome for StormReport {
+    fn table(&self) -> String {
+        StormReport::table(self)
+    }
+    fn ok(&self) -> bool {
+        self.ok
+    }
+}
+
 impl StormReport {
     /// The human-readable report.
     pub fn table(&self) -> String {
@@ -167,27 +176,7 @@ fn latency_line(l: &Latency) -> String {
 
 /// Runs the storm and prints the report; the exit status as `bench`'s.
 pub async fn main(args: &BenchArgs) -> i32 {
-    match run(args).await {
-        Ok(report) => {
-            if args.json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&report).expect("a report serializes")
-                );
-            } else {
-                print!("{}", report.table());
-            }
-            if report.ok {
-                0
-            } else {
-                1
-            }
-        }
-        Err(err) => {
-            eprintln!("livescore bench --storm: {err}");
-            2
-        }
-    }
+    super::report::exit_status("livescore bench --storm", args.json, run(args).await)
 }
 
 /// A temporary directory for the restarted server's database, removed on
