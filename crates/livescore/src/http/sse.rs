@@ -369,11 +369,6 @@ impl SseBody {
         }
     }
 
-    /// A frame as this stream sends it.
-    fn frame_bytes<'a>(gzip: &mut Option<GzipSum>, f: &'a Frame) -> &'a Bytes {
-        Self::piece(gzip, &f.sse, || f.sse_gzip())
-    }
-
     /// Sends boards as patches (`?delta=true`), the client holding the
     /// board of `resumed_from` if it resumes.
     pub fn with_deltas(mut self, resumed_from: Option<EventId>) -> Self {
@@ -391,7 +386,7 @@ impl SseBody {
         } else {
             frame
         };
-        Self::frame_bytes(&mut self.gzip, form)
+        Self::piece(&mut self.gzip, &form.sse, || form.sse_gzip())
     }
 
     /// Ends the stream at `deadline` (a token's `exp`) with a last
