@@ -14,29 +14,37 @@ fn bench(args: &[&str]) -> std::process::Output {
         .expect("run livescore bench")
 }
 
-#[test]
-fn every_event_published_on_one_node_reaches_subscribers_on_the_other() {
-    let out = bench(&[
-        "--spawn",
-        "--nodes",
-        "2",
-        "--bus",
-        "redis://127.0.0.1:6379",
-        "-n",
-        "200",
-        "--events",
-        "20",
-        "--rate",
-        "20",
-        "--json",
-    ]);
+/// Runs `livescore bench ARGS --json`, which must succeed (`why`: what to
+/// check when it does not), and returns its one JSON report.
+fn json_report(args: &[&str], why: &str) -> serde_json::Value {
+    let out = bench(&[args, &["--json"]].concat());
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
-        "bench failed (is Redis up on 6379?): {stdout}\n{}",
+        "{why}: {stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let report: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON report");
+    serde_json::from_str(stdout.trim()).expect("one JSON report")
+}
+
+#[test]
+fn every_event_published_on_one_node_reaches_subscribers_on_the_other() {
+    let report = json_report(
+        &[
+            "--spawn",
+            "--nodes",
+            "2",
+            "--bus",
+            "redis://127.0.0.1:6379",
+            "-n",
+            "200",
+            "--events",
+            "20",
+            "--rate",
+            "20",
+        ],
+        "bench failed (is Redis up on 6379?)",
+    );
     assert_eq!(report["nodes"], 2, "{report}");
     assert_ne!(report["publish_node"], report["subscribe_node"], "{report}");
     assert_eq!(report["lost"], 0, "{report}");
@@ -58,16 +66,12 @@ fn several_nodes_on_the_memory_bus_is_refused_with_a_reason() {
 /// exactly once, with no reset.
 #[test]
 fn a_restart_storm_brings_every_subscriber_back_with_nothing_lost() {
-    let out = bench(&[
-        "--spawn", "--storm", "restart", "-n", "100", "--events", "60", "--rate", "20", "--json",
-    ]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "storm failed: {stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    let report = json_report(
+        &[
+            "--spawn", "--storm", "restart", "-n", "100", "--events", "60", "--rate", "20",
+        ],
+        "storm failed",
     );
-    let report: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON report");
     assert_eq!(report["storm"], "restart", "{report}");
     assert_eq!(report["connected"], 100, "{report}");
     assert_eq!(report["dropped"], 100, "{report}");
@@ -88,27 +92,22 @@ fn a_restart_storm_brings_every_subscriber_back_with_nothing_lost() {
 /// the others stay, and their latency from the storm on is reported.
 #[test]
 fn a_drop_storm_resumes_the_dropped_and_keeps_the_others() {
-    let out = bench(&[
-        "--spawn",
-        "--storm",
-        "drop",
-        "--storm-percent",
-        "50",
-        "-n",
-        "100",
-        "--events",
-        "60",
-        "--rate",
-        "20",
-        "--json",
-    ]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "storm failed: {stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    let report = json_report(
+        &[
+            "--spawn",
+            "--storm",
+            "drop",
+            "--storm-percent",
+            "50",
+            "-n",
+            "100",
+            "--events",
+            "60",
+            "--rate",
+            "20",
+        ],
+        "storm failed",
     );
-    let report: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON report");
     assert_eq!(report["dropped"], 50, "{report}");
     assert_eq!(report["back"], 50, "{report}");
     assert_eq!(report["lost"], 0, "{report}");

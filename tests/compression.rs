@@ -39,19 +39,11 @@ fn events() -> Vec<(String, serde_json::Value)> {
 }
 
 async fn publish(server: &Server, topic: &str) -> Vec<String> {
+    let http = client();
     let mut ids = Vec::new();
     for (event, data) in events() {
         let body = serde_json::json!({"topic": topic, "event": event, "data": data});
-        let resp = client()
-            .post(format!("{}/api/publish", server.url))
-            .bearer_auth(TOKEN)
-            .json(&body)
-            .send()
-            .await
-            .expect("publish");
-        assert_eq!(resp.status(), 202);
-        let v: serde_json::Value = resp.json().await.expect("json");
-        ids.push(v["id"].as_str().expect("id").to_string());
+        ids.push(common::publish_event(&http, &server.url, TOKEN, &body).await);
     }
     ids
 }

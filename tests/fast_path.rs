@@ -203,16 +203,7 @@ async fn publish_each(
     let mut ids = Vec::new();
     for n in ns {
         let body = serde_json::json!({"topic": topic, "event": event, "data": data(n)});
-        let resp = http
-            .post(format!("{}/api/publish", server.url))
-            .bearer_auth(TOKEN)
-            .json(&body)
-            .send()
-            .await
-            .expect("publish");
-        assert_eq!(resp.status(), 202);
-        let v: serde_json::Value = resp.json().await.expect("json");
-        ids.push(v["id"].as_str().expect("id").to_string());
+        ids.push(common::publish_event(&http, &server.url, TOKEN, &body).await);
     }
     ids
 }

@@ -56,18 +56,11 @@ async fn until(server: &Server, series: &str, ok: impl Fn(f64) -> bool) -> Strin
 }
 
 async fn publish(server: &Server, n: usize) -> Vec<String> {
+    let http = client();
     let mut ids = Vec::new();
     for i in 0..n {
-        let resp = client()
-            .post(format!("{}/api/publish", server.url))
-            .bearer_auth(TOKEN)
-            .json(&serde_json::json!({"topic": "news", "event": "flash", "data": {"i": i}}))
-            .send()
-            .await
-            .expect("publish");
-        assert_eq!(resp.status(), 202);
-        let v: serde_json::Value = resp.json().await.expect("json");
-        ids.push(v["id"].as_str().expect("id").to_string());
+        let event = serde_json::json!({"topic": "news", "event": "flash", "data": {"i": i}});
+        ids.push(common::publish_event(&http, &server.url, TOKEN, &event).await);
     }
     ids
 }

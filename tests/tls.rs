@@ -86,16 +86,8 @@ fn https_client(cert_pem: &str) -> reqwest::Client {
 }
 
 async fn publish(client: &reqwest::Client, base: &str, text: &str) -> String {
-    let resp = client
-        .post(format!("{base}/api/publish"))
-        .bearer_auth(TOKEN)
-        .json(&json!({"topic": "news", "event": "flash", "data": {"text": text}}))
-        .send()
-        .await
-        .expect("publish");
-    assert_eq!(resp.status(), 202);
-    let body: Value = resp.json().await.expect("json");
-    body["id"].as_str().expect("id").to_string()
+    let event = json!({"topic": "news", "event": "flash", "data": {"text": text}});
+    common::publish_event(client, base, TOKEN, &event).await
 }
 
 /// `/api/stream?topic=news` over HTTP/2.

@@ -279,6 +279,21 @@ impl Drop for KillOnDrop {
     }
 }
 
+/// `livescore watch URL` following, its stdout's lines sent to the
+/// receiver as they come, killed if the test fails before it exits.
+fn follow(url: &str) -> (Child, KillOnDrop, mpsc::Receiver<String>) {
+    let mut child = watch(&[url]).spawn().expect("spawn livescore watch");
+    let guard = KillOnDrop(child.id(), false);
+    let (tx, lines) = mpsc::channel();
+    let stdout = child.stdout.take().expect("stdout");
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    (child, guard, lines)
+}
+
 /// Sends SIGTERM and waits for the exit, failing the test if it hangs.
 fn terminate(mut child: Child) -> std::process::ExitStatus {
     let term = Command::new("kill")
@@ -299,17 +314,7 @@ fn terminate(mut child: Child) -> std::process::ExitStatus {
 fn follow_shows_the_board_then_reconnects_and_quits_on_sigterm() {
     let dir = TempDir::new("watch-follow");
     let server = fixed_board_server(&dir);
-    let mut child: Child = watch(&[&server.url])
-        .spawn()
-        .expect("spawn livescore watch");
-    let mut guard = KillOnDrop(child.id(), false);
-    let (tx, lines) = mpsc::channel();
-    let stdout = child.stdout.take().expect("stdout");
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
+    let (child, mut guard, lines) = follow(&server.url);
     wait_for_line(&lines, |l| l == "NFL 2015 week 1 (REG)");
     // Piped: no escapes, the columns padded to the widest.
     wait_for_line(&lines, |l| l == "PIT 21 @ NE  28  Final");
@@ -385,15 +390,7 @@ fn follow_resumes_with_the_last_event_id_and_takes_a_reset() {
             update("f-2", 35)
         ),
     ]);
-    let mut child = watch(&[&url]).spawn().expect("spawn livescore watch");
-    let mut guard = KillOnDrop(child.id(), false);
-    let (tx, lines) = mpsc::channel();
-    let stdout = child.stdout.take().expect("stdout");
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
+    let (child, mut guard, lines) = follow(&url);
     wait_for_line(&lines, |l| l == "PIT 21 @ NE 28  Final");
     let first = heads.recv_timeout(WAIT).expect("first request");
     assert!(
@@ -435,17 +432,7 @@ async fn follow_rebuilds_the_demo_week_from_patches_to_the_official_finals() {
         })
         .collect();
     let official = common::official_finals();
-    let mut child = watch(&[&server.url])
-        .spawn()
-        .expect("spawn livescore watch");
-    let mut guard = KillOnDrop(child.id(), false);
-    let (tx, lines) = mpsc::channel();
-    let stdout = child.stdout.take().expect("stdout");
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
+    let (child, mut guard, lines) = follow(&server.url);
     // The latest final line of each game; done when all 16 are official.
     let mut finals = std::collections::BTreeMap::new();
     let deadline = std::time::Instant::now() + Duration::from_secs(180);

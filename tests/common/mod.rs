@@ -162,6 +162,26 @@ pub fn client() -> reqwest::Client {
         .expect("client")
 }
 
+/// Publishes one event (`{"topic","event","data"}`) to the node at `base`
+/// with the publish `token`; it must be accepted (202). Returns its id.
+pub async fn publish_event(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    event: &serde_json::Value,
+) -> String {
+    let resp = http
+        .post(format!("{base}/api/publish"))
+        .bearer_auth(token)
+        .json(event)
+        .send()
+        .await
+        .expect("publish");
+    assert_eq!(resp.status(), 202);
+    let v: serde_json::Value = resp.json().await.expect("json");
+    v["id"].as_str().expect("id").to_string()
+}
+
 /// `/healthz` as (status, body), whatever the status: 503 is an answer
 /// too (database or bus down, shutting down), with the same JSON.
 pub async fn health(base: &str) -> (u16, serde_json::Value) {
