@@ -18,6 +18,22 @@ async fn livescore_without_event_stream_redirects_to_the_json() {
     assert_eq!(resp.headers()["location"], "/api/");
 }
 
+/// A script (or a supervisor's readiness check) that asks the moment the
+/// server says it is listening gets the week, not an empty list: the
+/// replay's first board is on the hub before that line. Started without a
+/// terminal (stdin is /dev/null), as under systemd, cron or CI. Several
+/// starts, because the race this guards against was lost only sometimes.
+#[tokio::test]
+async fn a_demo_answers_its_week_the_moment_it_says_it_is_listening() {
+    for _ in 0..10 {
+        let server = Server::start(&["demo", "--speed", "2000"]);
+        let week: serde_json::Value = common::get_json(format!("{}/api/", server.url)).await;
+        let games = week["games"].as_array().expect("games");
+        assert_eq!(games.len(), 16, "the week at once: {week}");
+        assert_eq!(week["week"], 1);
+    }
+}
+
 #[tokio::test]
 async fn the_week_and_single_games_as_json() {
     let server = Server::start(&["demo", "--speed", "600"]);

@@ -282,7 +282,12 @@ impl Drop for KillOnDrop {
 /// `livescore watch URL` following, its stdout's lines sent to the
 /// receiver as they come, killed if the test fails before it exits.
 fn follow(url: &str) -> (Child, KillOnDrop, mpsc::Receiver<String>) {
-    let mut child = watch(&[url]).spawn().expect("spawn livescore watch");
+    // Following prints its status to stdout when piped; its stderr is not
+    // read here, so it must not be a pipe that could fill and block it.
+    let mut child = watch(&[url])
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn livescore watch");
     let guard = KillOnDrop(child.id(), false);
     let (tx, lines) = mpsc::channel();
     let stdout = child.stdout.take().expect("stdout");
@@ -431,19 +436,30 @@ async fn follow_rebuilds_the_demo_week_from_patches_to_the_official_finals() {
             )
         })
         .collect();
+    // The demo publishes its first board before it says it is listening:
+    // an empty week here made every final line below unmatchable.
+    assert_eq!(pairs.len(), 16, "the demo's week right after start: {week}");
     let official = common::official_finals();
     let (child, mut guard, lines) = follow(&server.url);
     // The latest final line of each game; done when all 16 are official.
     let mut finals = std::collections::BTreeMap::new();
+    // What watch printed, for the failure message.
+    let mut seen: Vec<String> = Vec::new();
     let deadline = std::time::Instant::now() + Duration::from_secs(180);
     while finals.len() < 16 || finals.iter().any(|(eid, s)| official.get(eid) != Some(s)) {
         assert!(
             std::time::Instant::now() < deadline,
             "not all official finals: {finals:?}"
         );
-        let line = lines
-            .recv_timeout(WAIT)
-            .unwrap_or_else(|_| panic!("no more lines; finals so far {finals:?}"));
+        let line = lines.recv_timeout(WAIT).unwrap_or_else(|_| {
+            let tail = &seen[seen.len().saturating_sub(40)..];
+            panic!(
+                "no more lines; finals so far {finals:?}\nwatch's last lines:\n{}\nserver log:\n{}",
+                tail.join("\n"),
+                server.logs()
+            )
+        });
+        seen.push(line.clone());
         if !line.contains(" Final") {
             continue;
         }

@@ -75,6 +75,9 @@ impl Server {
             .args(args)
             .args(["--addr", "127.0.0.1:0"])
             .current_dir(dir)
+            // Never the test runner's: a server must not depend on the
+            // terminal it was started from (CI has none).
+            .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

@@ -36,7 +36,7 @@ mod scale;
 
 pub use crate::bus::BusChoice;
 pub use ingest::{ingest, IngestConfig};
-use resume::{replay_from, replay_resume_point};
+use resume::{replay_first, replay_rest, replay_resume_point};
 
 /// How long shutdown waits for tasks and open responses before giving up
 /// (`--shutdown-timeout`'s default; `ingest` always uses it).
@@ -216,17 +216,18 @@ pub async fn serve(
     }
 
     if let Some(replay) = replay {
-        let bus = bus.clone();
-        let cancel = cancel.clone();
         let (resumed, from) = replay_resume_point(&replay, feed_state.as_ref());
+        let mut publisher = Publisher::new(bus.clone(), resumed);
+        tracing::info!(
+            seconds = replay.duration().as_secs(),
+            from_snapshot = from,
+            "replaying"
+        );
+        let started = replay_first(&replay, from, &mut publisher).await?;
+        board_on_hub(&hub).await;
+        let cancel = cancel.clone();
         tracker.spawn(async move {
-            let mut publisher = Publisher::new(bus, resumed);
-            tracing::info!(
-                seconds = replay.duration().as_secs(),
-                from_snapshot = from,
-                "replaying"
-            );
-            match replay_from(&replay, from, &mut publisher, &cancel).await {
+            match replay_rest(&replay, started, &mut publisher, &cancel).await {
                 Ok(()) if !cancel.is_cancelled() => {
                     tracing::info!("replay finished")
                 }
@@ -363,6 +364,31 @@ async fn wind_down(
 /// overflowed SYN costs its client a one-second retry; the kernel caps this
 /// at `net.core.somaxconn` anyway.
 const LISTEN_BACKLOG: u32 = 16_384;
+
+/// Longest wait at start for the replay's first board to reach the hub
+/// through the bus (a few milliseconds in practice).
+const BOARD_WAIT: Duration = Duration::from_secs(5);
+
+/// Waits until the hub holds a `scores` board, at most [`BOARD_WAIT`]: the
+/// bus hands events to the hub on its own task, so a publish that returned
+/// is not yet on `/api/`. Past the wait the server starts anyway and says
+/// why the board may come late.
+async fn board_on_hub(hub: &hub::Hub) {
+    let deadline = tokio::time::Instant::now() + BOARD_WAIT;
+    while hub
+        .state(crate::model::TOPIC_SCORES, crate::model::EVENT_UPDATE)
+        .is_none()
+    {
+        if tokio::time::Instant::now() >= deadline {
+            tracing::warn!(
+                waited_ms = BOARD_WAIT.as_millis() as u64,
+                "the replay's first board has not reached the hub yet; serving anyway"
+            );
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
 
 /// Binds the listening socket with [`LISTEN_BACKLOG`].
 fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {

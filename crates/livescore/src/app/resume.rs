@@ -2,6 +2,9 @@
 //! replay resumes after the last stored state instead of republishing the
 //! week (which would duplicate score history and move scores backwards).
 
+use std::time::Duration;
+
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::bus::BusError;
@@ -40,29 +43,58 @@ pub(super) fn replay_resume_point(replay: &Replay, state: Option<&FeedState>) ->
     }
 }
 
-/// Publishes the replay's snapshots from index `from` on, keeping their
-/// spacing: the first one at once, the rest as `Replay::run` would.
-pub(super) async fn replay_from(
+/// A replay that has published its first board and plays the rest from
+/// there: the board is on the bus before the server says it is listening,
+/// so a client (or a script) that asks right after that line gets the week,
+/// never an empty list (a test reading `/api/` at once saw one).
+pub(super) struct Started {
+    /// Index of the next snapshot to publish.
+    next: usize,
+    /// The first one's offset and when it was published: the rest keep
+    /// their spacing from there.
+    origin: Duration,
+    start: Instant,
+}
+
+/// Publishes snapshot `from` at once (nothing when the stored state is the
+/// week's end) and says where the rest starts.
+pub(super) async fn replay_first(
     replay: &Replay,
     from: usize,
     publisher: &mut Publisher,
+) -> Result<Started, BusError> {
+    let start = Instant::now();
+    let Some(first) = replay.snapshots().get(from) else {
+        return Ok(Started {
+            next: from,
+            origin: Duration::ZERO,
+            start,
+        });
+    };
+    publisher.push(first.week.clone(), first.at).await?;
+    Ok(Started {
+        next: from + 1,
+        origin: first.offset,
+        start,
+    })
+}
+
+/// Publishes the snapshots after the first, keeping their spacing from it.
+pub(super) async fn replay_rest(
+    replay: &Replay,
+    started: Started,
+    publisher: &mut Publisher,
     cancel: &CancellationToken,
 ) -> Result<(), BusError> {
-    if from == 0 {
-        return replay.run(publisher, cancel).await;
-    }
-    let snapshots = replay.snapshots().get(from..).unwrap_or_default();
-    let Some(origin) = snapshots.first().map(|s| s.offset) else {
-        return Ok(()); // the stored state is the week's end
-    };
-    let start = tokio::time::Instant::now();
+    let snapshots = replay.snapshots().get(started.next..).unwrap_or_default();
     for snap in snapshots {
+        let due = started.start + snap.offset.saturating_sub(started.origin);
         tokio::select! {
             biased;
             // Shutdown: stop at once; the rest of the week is not shown.
             () = cancel.cancelled() => return Ok(()),
             // This state's moment has come.
-            () = tokio::time::sleep_until(start + (snap.offset - origin)) => {}
+            () = tokio::time::sleep_until(due) => {}
         }
         publisher.push(snap.week.clone(), snap.at).await?;
     }
