@@ -15,7 +15,7 @@ use clap::Args;
 
 use crate::bus::{BusChoice, BusUrl};
 use crate::feed::poller::Source;
-pub use feed::{FeedFormat, FeedFormatArg};
+pub use feed::{FeedFormat, FeedFormatArg, FeedParser};
 
 /// Flags every server command shares.
 #[derive(Debug, Args)]
@@ -398,7 +398,7 @@ pub struct ServeArgs {
     /// (ESPN's public scoreboard), an `http(s)://` URL or a file path
     /// (ESPN JSON or scorestrip XML).
     /// Example: --feed espn:nfl
-    #[arg(long, env = "LIVESCORE_FEED", value_parser = Source::parse)]
+    #[arg(long, env = "LIVESCORE_FEED", hide_env_values = true, value_parser = FeedParser)]
     pub feed: Option<Source>,
 
     /// The feed's format.
@@ -440,7 +440,7 @@ pub struct IngestArgs {
     /// Feed: `espn:nfl`, `espn:college-football`, an `http(s)://` URL or
     /// a file path (ESPN JSON or scorestrip XML).
     /// Example: --feed espn:nfl
-    #[arg(long, env = "LIVESCORE_FEED", value_parser = Source::parse)]
+    #[arg(long, env = "LIVESCORE_FEED", hide_env_values = true, value_parser = FeedParser)]
     pub feed: Source,
 
     /// The feed's format.
