@@ -98,7 +98,10 @@ pub struct ServerArgs {
     pub max_connections: usize,
 
     /// Open connections per client IP at most (429 past it); 0 = no cap.
-    /// Leave it off behind a reverse proxy, where all clients share its IP.
+    /// Counted by the client's address: a direct client's connections
+    /// at accept; behind --trusted-proxies, the requests and streams each
+    /// forwarded client (`X-Forwarded-For`) has open, once its request
+    /// head is read (the proxy itself is not capped).
     /// Example: --max-connections-per-ip 100
     #[arg(long, env = "LIVESCORE_MAX_CONNECTIONS_PER_IP", default_value_t = 0)]
     pub max_connections_per_ip: usize,
