@@ -517,6 +517,83 @@ async fn websocket_subscribes_are_authorized_and_the_connection_ends_at_exp() {
     assert_eq!(ws_next_of(&mut back, "event").await["id"], json!(second));
 }
 
+/// Signed tokens whose `exp`, `nbf` or `iat` cannot be a time (near
+/// 2^63 seconds and beyond, negative, not a number): every path answers
+/// 401 "claims are malformed" (a WebSocket an `error` and stays open),
+/// where adding such an `exp` to the clock used to panic the connection's
+/// task and drop it without an answer.
+#[tokio::test]
+async fn times_out_of_range_get_a_401_on_every_path_never_a_dropped_connection() {
+    let server = private_server();
+    let base = &server.url;
+    let grant = json!({"subscribe": ["*"], "publish": ["*"]});
+    let fine = now() + 600;
+    let cases = [
+        json!({"exp": 1u64 << 63, "livescore": grant}),
+        json!({"exp": u64::MAX, "livescore": grant}),
+        json!({"exp": 253_402_300_800u64, "livescore": grant}),
+        json!({"exp": fine, "nbf": 1u64 << 63, "livescore": grant}),
+        json!({"exp": fine, "nbf": -1, "livescore": grant}),
+        json!({"exp": fine, "iat": u64::MAX, "livescore": grant}),
+        json!({"exp": fine, "iat": "now", "livescore": grant}),
+    ];
+    let malformed = "bad token: claims are malformed";
+    let mut ws = ws_connect(base, None).await;
+    for claims in cases {
+        let token = hs256(claims.clone());
+        // SSE on the socket path and through hyper (`Expect`), both routes.
+        for target in ["/api/stream?topic=user/42/a", "/api/livescore"] {
+            for via in ["", "Expect: 100-continue\r\n"] {
+                let head = format!(
+                    "GET {target} HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\
+                     Cookie: livescore_token={token}\r\n{via}\r\n"
+                );
+                let (head, body) = raw(base, &head).await;
+                if target.contains("user/42") {
+                    assert!(head.starts_with("HTTP/1.1 401"), "{claims} {via}: {head}");
+                    assert!(body.contains(malformed), "{claims}: {body}");
+                } else {
+                    // Public: the token is not looked at; an answer all the same.
+                    assert!(head.starts_with("HTTP/1.1 200"), "{claims} {via}: {head}");
+                }
+            }
+        }
+        let (status, body) = publish(base, &token, "user/42/alerts", 1).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (401, Some(malformed)),
+            "{claims}"
+        );
+
+        // WebSocket: the token on the upgrade, then a subscribe.
+        let mut upgraded = ws_connect(base, Some(&token)).await;
+        ws_send(
+            &mut upgraded,
+            json!({"type": "subscribe", "topics": ["user/42/a"]}),
+        )
+        .await;
+        let err = ws_next_of(&mut upgraded, "error").await;
+        assert!(
+            err["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(malformed)),
+            "{err}"
+        );
+        // ... and an `auth` on a connection that is already open.
+        ws_send(&mut ws, json!({"type": "auth", "token": token})).await;
+        let err = ws_next_of(&mut ws, "error").await;
+        assert!(
+            err["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(malformed)),
+            "{err}"
+        );
+    }
+    // Both kinds of connection are still served.
+    ws_send(&mut ws, json!({"type": "subscribe", "topics": ["scores"]})).await;
+    ws_next_of(&mut ws, "subscribed").await;
+}
+
 #[tokio::test]
 async fn publish_grants_are_checked_per_topic() {
     let server = private_server();

@@ -280,3 +280,35 @@ async fn a_delta_stream_that_keeps_up_is_written_by_the_hub_patches_included() {
     let api: Value = common::get_json(format!("{}/api/", server.url)).await;
     assert_eq!(board.as_ref().map(seen), Some(seen(&api["games"])));
 }
+
+/// `delta` is exactly `true` or `false`, as the OpenAPI description and
+/// docs/CLIENTS.md say; `1`, an empty value or a repeat that contradicts
+/// itself is a 400 with the reason, on both streams (docs/SECURITY.md,
+/// "Also seen").
+#[tokio::test]
+async fn delta_is_exactly_true_or_false_and_never_both() {
+    let server = Server::start(&["serve"]);
+    for path in ["/api/stream?topic=scores&", "/api/livescore?"] {
+        for (query, status, reason) in [
+            ("delta=1", 400, "delta must be true or false"),
+            ("delta=0", 400, "delta must be true or false"),
+            ("delta=", 400, "delta must be true or false"),
+            ("delta=true&delta=false", 400, "delta is given twice"),
+            ("delta=false&delta=true", 400, "delta is given twice"),
+            ("delta=true&delta=true", 200, ""),
+            ("delta=false", 200, ""),
+        ] {
+            let resp = common::client()
+                .get(format!("{}{path}{query}", server.url))
+                .header("accept", "text/event-stream")
+                .send()
+                .await
+                .expect("answer");
+            assert_eq!(resp.status().as_u16(), status, "{path}{query}");
+            if status == 400 {
+                let body = resp.text().await.expect("body");
+                assert!(body.contains(reason), "{path}{query}: {body}");
+            }
+        }
+    }
+}

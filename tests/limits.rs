@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{client, Server, SseStream};
+use common::{client, open_from, Server, SseStream};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -155,4 +155,109 @@ async fn a_flood_of_refused_connections_neither_exhausts_descriptors_nor_hides_h
     let (status, _) = status_of(&format!("{}/api/", server.url)).await;
     assert_eq!(status, 503, "still full, still answering");
     drop(full);
+}
+
+/// A stream request as nginx passes it on, for the visitor `client`.
+fn stream_via_proxy(client: &str, extra: &str) -> String {
+    format!(
+        "GET /api/livescore HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\
+         X-Forwarded-For: {client}\r\n{extra}\r\n"
+    )
+}
+
+/// Issue "five holes" #5: behind a trusted proxy the per-address cap is
+/// each visitor's (by `X-Forwarded-For`), not the proxy's, counted per
+/// request once its head is read, so the eleventh visitor is served; the
+/// proxy's kept-alive connection carries several visitors' requests, each
+/// charged to its own; a peer that is not the proxy is still capped at
+/// accept, whatever header it sends.
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_cap_is_each_visitors_not_the_proxys() {
+    let server = Server::start(&[
+        "serve",
+        "--max-connections-per-ip",
+        "2",
+        "--trusted-proxies",
+        "127.0.0.1",
+    ]);
+    let visitor = |n: u32| format!("203.0.113.{n}");
+    // Eleven visitors, two streams each: 22 connections from the proxy.
+    let mut held = Vec::new();
+    for n in 1..=11 {
+        for _ in 0..2 {
+            let (conn, status) =
+                open_from(&server.url, "127.0.0.1", &stream_via_proxy(&visitor(n), "")).await;
+            assert!(status.contains(" 200 "), "visitor {n}: {status}");
+            held.push(conn);
+        }
+    }
+    // A visitor's third: 429 on the socket path, through hyper (`Expect`
+    // sends it there) and as a WebSocket upgrade.
+    for extra in ["", "Expect: 100-continue\r\n"] {
+        let (_c, status) = open_from(
+            &server.url,
+            "127.0.0.1",
+            &stream_via_proxy(&visitor(1), extra),
+        )
+        .await;
+        assert!(status.contains(" 429 "), "{extra:?}: {status}");
+    }
+    let upgrade = format!(
+        "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+         X-Forwarded-For: {}\r\n\r\n",
+        visitor(1)
+    );
+    let (_c, status) = open_from(&server.url, "127.0.0.1", &upgrade).await;
+    assert!(status.contains(" 429 "), "WebSocket: {status}");
+    // One kept-alive proxy connection, two visitors: each its own answer.
+    let probe =
+        |who: &str| format!("GET /api/ HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: {who}\r\n\r\n");
+    let (mut conn, status) = open_from(&server.url, "127.0.0.1", &probe(&visitor(1))).await;
+    assert!(status.contains(" 429 "), "{status}");
+    // Its JSON body, whole, before the next request.
+    let mut body = Vec::new();
+    while !body.ends_with(b"}") {
+        let mut chunk = [0u8; 256];
+        let n = conn.read(&mut chunk).await.expect("read the body");
+        assert!(n > 0, "kept alive after the 429");
+        body.extend_from_slice(&chunk[..n]);
+    }
+    conn.write_all(probe(&visitor(12)).as_bytes())
+        .await
+        .expect("send");
+    let status = common::read_status(&mut conn).await;
+    assert!(status.contains(" 200 "), "{status}");
+    // A stream that ends gives its visitor's place back.
+    drop(held.remove(0));
+    common::wait_until(
+        "visitor 1 has a place again",
+        Duration::from_secs(10),
+        || async {
+            let (_c, status) =
+                open_from(&server.url, "127.0.0.1", &stream_via_proxy(&visitor(1), "")).await;
+            status.contains(" 200 ")
+        },
+    )
+    .await;
+    // A peer that is not the trusted proxy: its own connections, capped at
+    // accept; its header is not believed.
+    let mut direct = Vec::new();
+    for _ in 0..2 {
+        let (conn, status) = open_from(
+            &server.url,
+            "127.0.0.2",
+            &stream_via_proxy(&visitor(99), ""),
+        )
+        .await;
+        assert!(status.contains(" 200 "), "{status}");
+        direct.push(conn);
+    }
+    let (_c, status) = open_from(
+        &server.url,
+        "127.0.0.2",
+        &stream_via_proxy(&visitor(98), ""),
+    )
+    .await;
+    assert!(status.contains(" 429 "), "{status}");
 }

@@ -192,3 +192,40 @@ async fn sse_and_websocket_pass_through_nginx_unbuffered() {
     assert_eq!(ev["type"], "event");
     assert_eq!(ev["id"], id.as_str());
 }
+
+/// Issue "five holes" #5 through real nginx and the shipped config:
+/// `--max-connections-per-ip 2 --trusted-proxies 127.0.0.1` caps each
+/// visitor (by the `X-Forwarded-For` nginx sets), not nginx: eleven
+/// visitors (127.0.0.2 to .12) hold two streams each, and a visitor's
+/// third is refused with 429.
+#[tokio::test]
+async fn behind_nginx_the_per_address_cap_is_each_visitors() {
+    let node = common::Server::start(&[
+        "serve",
+        "--max-connections-per-ip",
+        "2",
+        "--trusted-proxies",
+        "127.0.0.1",
+    ]);
+    let nginx = Nginx::start(&[&node.url]);
+    let stream =
+        "GET /api/stream?topic=news HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n";
+    let mut held = Vec::new();
+    for n in 2..=12 {
+        let visitor = format!("127.0.0.{n}");
+        for _ in 0..2 {
+            let (conn, status) = common::open_from(&nginx.url(), &visitor, stream).await;
+            assert!(
+                status.contains(" 200 "),
+                "{visitor}: {status} {}",
+                nginx.error_log()
+            );
+            held.push(conn);
+        }
+    }
+    let (_c, status) = common::open_from(&nginx.url(), "127.0.0.2", stream).await;
+    assert!(status.contains(" 429 "), "the third: {status}");
+    // Another visitor is still served.
+    let (_c, status) = common::open_from(&nginx.url(), "127.0.0.13", stream).await;
+    assert!(status.contains(" 200 "), "{status}");
+}

@@ -568,3 +568,42 @@ async fn past_the_per_ip_cap_tls_clients_get_429_on_both_protocols_and_probes_ar
         assert_eq!(probe.status(), 200, "{name}: a probe is served");
     }
 }
+
+/// Each HTTP/2 stream counts against the per-address cap, not the
+/// connection once (which let `--max-connections-per-ip 2` admit 200
+/// streams from one address): the third stream on one connection is a
+/// 429, a probe is still served, and a stream that ends frees its place.
+#[tokio::test]
+async fn each_http2_stream_counts_against_the_per_ip_cap() {
+    let dir = TempDir::new("tls-h2-streams");
+    let pair = Pair::write(dir.path());
+    let server = start(&pair, &["--max-connections-per-ip", "2"]);
+    // One client: its requests share one HTTP/2 connection.
+    let client = https_client(&pair.cert_pem);
+    let first = h2_stream(&client, &server.url).await;
+    let _second = h2_stream(&client, &server.url).await;
+    let third = client
+        .get(format!("{}/api/stream?topic=news", server.url))
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(third.version(), reqwest::Version::HTTP_2);
+    assert_eq!(third.status(), 429);
+    let probe = client
+        .get(format!("{}/healthz", server.url))
+        .send()
+        .await
+        .expect("probe");
+    assert_eq!(probe.status(), 200, "a probe is not counted");
+    drop(first);
+    let url = format!("{}/api/", server.url);
+    common::wait_until("the ended stream's place is free", WAIT, || async {
+        client
+            .get(&url)
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+    })
+    .await;
+}

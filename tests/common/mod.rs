@@ -574,3 +574,44 @@ pub fn hs256_for_an_hour(secret: &str, mut claims: serde_json::Value) -> String 
     )
     .expect("sign")
 }
+
+/// A request head sent on a new connection from `from` (a loopback
+/// address such as `127.0.0.2`, so one machine plays several clients) to
+/// `base` (`http://host:port`), and the status line of its answer; the
+/// connection stays open while it is held (an SSE stream goes on).
+pub async fn open_from(base: &str, from: &str, head: &str) -> (tokio::net::TcpStream, String) {
+    use tokio::io::AsyncWriteExt;
+    let addr: std::net::SocketAddr = base
+        .trim_start_matches("http://")
+        .parse()
+        .expect("an address");
+    let sock = tokio::net::TcpSocket::new_v4().expect("socket");
+    sock.bind(format!("{from}:0").parse().expect("local address"))
+        .expect("bind");
+    let mut conn = sock.connect(addr).await.expect("connect");
+    conn.write_all(head.as_bytes()).await.expect("send");
+    let status = read_status(&mut conn).await;
+    (conn, status)
+}
+
+/// The status line of the next answer on `conn`, its head read whole (and
+/// nothing after it).
+pub async fn read_status(conn: &mut tokio::net::TcpStream) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    let mut byte = [0u8; 1];
+    while !got.ends_with(b"\r\n\r\n") {
+        let n = tokio::time::timeout(Duration::from_secs(10), conn.read(&mut byte))
+            .await
+            .expect("answered, not hung")
+            .expect("read");
+        assert!(
+            n == 1,
+            "closed without an answer after {:?}",
+            String::from_utf8_lossy(&got)
+        );
+        got.push(byte[0]);
+    }
+    let text = String::from_utf8_lossy(&got).to_string();
+    text.lines().next().unwrap_or_default().to_string()
+}

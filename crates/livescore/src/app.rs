@@ -95,8 +95,9 @@ pub struct ServerConfig {
     pub send_buffer_bytes: usize,
     /// Open connections at most (0: the file-descriptor ceiling less a
     /// reserve; past it clients get a JSON 503, never a hang) and per
-    /// client IP (0: no cap; leave it off behind a proxy, where every
-    /// client has the proxy's address). Changed live by a config reload.
+    /// client address (0: no cap; behind `--trusted-proxies`, per
+    /// forwarded client: `http::per_client`). Changed live by a config
+    /// reload.
     pub conn_caps: limit::ConnCaps,
     /// How fast new connections are accepted (`--accept-rate`,
     /// `--accept-burst`).
@@ -269,6 +270,13 @@ pub async fn serve(
         _ => None,
     };
 
+    // One count per address for the listener (direct clients, at accept)
+    // and the router (clients behind a trusted proxy, HTTP/2 streams).
+    let mut http_config = config.http;
+    http_config.client_cap = http::per_client::ClientCap::new(
+        config.conn_caps.clone(),
+        http_config.trusted_proxies.clone(),
+    );
     let state = AppState {
         hub,
         bus,
@@ -276,7 +284,7 @@ pub async fn serve(
         feed: feed_status,
         cancel: cancel.clone(),
         tracker: tracker.clone(),
-        config: Arc::new(config.http),
+        config: Arc::new(http_config),
         metrics: http::metrics::handle(),
         store: StoreHandle {
             store: db.clone(),
@@ -302,6 +310,7 @@ pub async fn serve(
         caps: config.conn_caps.clone(),
         send_buffer: config.send_buffer_bytes,
         pace: config.accept_pace,
+        clients: state.config.client_cap.clone(),
     };
     let listener = LimitedListener::new(listener, limits);
     tracing::info!(

@@ -1,6 +1,10 @@
 //! `--feed-format`, shared by every command that reads a feed (`serve`,
 //! `ingest`, `record`).
 
+use std::ffi::OsStr;
+
+use clap::builder::TypedValueParser;
+use clap::error::ErrorKind;
 use clap::{Args, ValueEnum};
 
 use crate::feed::poller::Source;
@@ -20,6 +24,35 @@ impl FeedFormatArg {
     /// `source` read in this format (auto keeps what `espn:` implied).
     pub fn apply(self, source: Source) -> Source {
         source.with_format(self.value.format())
+    }
+}
+
+/// `--feed`'s parser. clap's own message for a bad value quotes the
+/// value, and a feed URL may carry a key (`?apikey=…`, `user:pw@`): this
+/// one names the flag and the reason only. With `hide_env_values` on the
+/// flag, `--help` does not show `LIVESCORE_FEED`'s value either.
+#[derive(Debug, Clone, Copy)]
+pub struct FeedParser;
+
+impl TypedValueParser for FeedParser {
+    type Value = Source;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &OsStr,
+    ) -> Result<Source, clap::Error> {
+        let flag = arg.map_or_else(|| "--feed".to_string(), ToString::to_string);
+        let bad = |why: &str| {
+            clap::Error::raw(
+                ErrorKind::ValueValidation,
+                format!("invalid value for '{flag}': {why}\n"),
+            )
+            .with_cmd(cmd)
+        };
+        let text = value.to_str().ok_or_else(|| bad("not UTF-8"))?;
+        Source::parse(text).map_err(|why| bad(&why))
     }
 }
 

@@ -37,8 +37,10 @@ pub struct LimitArgs {
     pub cors_origins: Vec<String>,
 
     /// Reverse proxies (addresses or blocks) whose `X-Forwarded-For` names
-    /// the client, for the limits that belong to a client (the chat rate);
-    /// comma-separate several. From other peers the header is ignored.
+    /// the client, for the limits that belong to a client (the chat rate,
+    /// --max-connections-per-ip, which then counts each visitor's open
+    /// requests and never the proxy); comma-separate several. From other
+    /// peers the header is ignored.
     /// Example: --trusted-proxies 127.0.0.1,10.0.0.0/8
     #[arg(long, env = "LIVESCORE_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<crate::http::client_addr::Cidr>,

@@ -15,7 +15,7 @@ use clap::Args;
 
 use crate::bus::{BusChoice, BusUrl};
 use crate::feed::poller::Source;
-pub use feed::{FeedFormat, FeedFormatArg};
+pub use feed::{FeedFormat, FeedFormatArg, FeedParser};
 
 /// Flags every server command shares.
 #[derive(Debug, Args)]
@@ -98,7 +98,10 @@ pub struct ServerArgs {
     pub max_connections: usize,
 
     /// Open connections per client IP at most (429 past it); 0 = no cap.
-    /// Leave it off behind a reverse proxy, where all clients share its IP.
+    /// Counted by the client's address: a direct client's connections
+    /// at accept; behind --trusted-proxies, the requests and streams each
+    /// forwarded client (`X-Forwarded-For`) has open, once its request
+    /// head is read (the proxy itself is not capped).
     /// Example: --max-connections-per-ip 100
     #[arg(long, env = "LIVESCORE_MAX_CONNECTIONS_PER_IP", default_value_t = 0)]
     pub max_connections_per_ip: usize,
@@ -398,7 +401,7 @@ pub struct ServeArgs {
     /// (ESPN's public scoreboard), an `http(s)://` URL or a file path
     /// (ESPN JSON or scorestrip XML).
     /// Example: --feed espn:nfl
-    #[arg(long, env = "LIVESCORE_FEED", value_parser = Source::parse)]
+    #[arg(long, env = "LIVESCORE_FEED", hide_env_values = true, value_parser = FeedParser)]
     pub feed: Option<Source>,
 
     /// The feed's format.
@@ -440,7 +443,7 @@ pub struct IngestArgs {
     /// Feed: `espn:nfl`, `espn:college-football`, an `http(s)://` URL or
     /// a file path (ESPN JSON or scorestrip XML).
     /// Example: --feed espn:nfl
-    #[arg(long, env = "LIVESCORE_FEED", value_parser = Source::parse)]
+    #[arg(long, env = "LIVESCORE_FEED", hide_env_values = true, value_parser = FeedParser)]
     pub feed: Source,
 
     /// The feed's format.

@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
-use super::{parse_duration, FeedFormatArg};
+use super::{parse_duration, FeedFormatArg, FeedParser};
 use crate::feed::fetch::{FetchConfig, Fetcher};
 use crate::feed::poller::Source;
 use crate::feed::record::Recorder;
@@ -20,7 +20,7 @@ pub struct RecordArgs {
     /// Feed to record: `espn:nfl`, `espn:college-football`, an
     /// `http(s)://` URL or a file path.
     /// Example: --feed espn:nfl
-    #[arg(long, env = "LIVESCORE_FEED", value_parser = Source::parse)]
+    #[arg(long, env = "LIVESCORE_FEED", hide_env_values = true, value_parser = FeedParser)]
     pub feed: Source,
 
     /// The feed's format.

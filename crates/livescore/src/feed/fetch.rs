@@ -17,7 +17,8 @@ use bytes::{Bytes, BytesMut};
 use reqwest::header::{HeaderValue, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED};
 use reqwest::{StatusCode, Url};
 
-use super::source::{redacted, Location, Source};
+use super::redact::{redacted, scrub, scrub_error};
+use super::source::{Location, Source};
 use super::FeedError;
 use crate::backoff::Backoff;
 
@@ -125,6 +126,17 @@ impl Fetcher {
         &self.source
     }
 
+    /// `err`, about this source, as it may be shown: every secret of the
+    /// URL masked wherever the text quotes it ([`scrub_error`]). Errors
+    /// about a document pass through here before they reach a log,
+    /// `/healthz` or the terminal, since a document can echo its request.
+    pub fn shown(&self, err: FeedError) -> FeedError {
+        match &self.source.location {
+            Location::Http(url) => scrub_error(err, url),
+            Location::File(_) => err,
+        }
+    }
+
     /// Remembers the validators of a document that was accepted, so the
     /// next request is conditional. Those of a rejected document are never
     /// kept: a 304 for a bad document would hide its fix forever.
@@ -171,7 +183,7 @@ impl Fetcher {
         if let Some(since) = &self.validators.last_modified {
             req = req.header(IF_MODIFIED_SINCE, since.clone());
         }
-        let mut resp = req.send().await.map_err(|e| transport(url, &e))?;
+        let mut resp = req.send().await.map_err(|e| transport(url, e))?;
         let status = resp.status();
         if status == StatusCode::NOT_MODIFIED {
             return Ok(Fetched::NotModified);
@@ -204,7 +216,7 @@ impl Fetcher {
             last_modified: resp.headers().get(LAST_MODIFIED).cloned(),
         };
         let mut body = BytesMut::new();
-        while let Some(chunk) = resp.chunk().await.map_err(|e| transport(url, &e))? {
+        while let Some(chunk) = resp.chunk().await.map_err(|e| transport(url, e))? {
             if body.len() + chunk.len() > MAX_DOCUMENT_BYTES {
                 return Err(too_big());
             }
@@ -217,17 +229,17 @@ impl Fetcher {
     }
 }
 
-/// A transport error (connect, timeout, reset, bad gzip), with its whole
-/// cause chain on one line: reqwest's own message alone says only "error
-/// sending request".
-fn transport(url: &Url, err: &reqwest::Error) -> Failure {
-    // reqwest names the URL itself when it knows it; either way it is
-    // shown redacted (credentials never reach logs or /healthz).
-    let mut msg = match err.url() {
-        Some(_) => crate::error_chain(err).replace(url.as_str(), &redacted(url)),
-        None => format!("{}: {}", redacted(url), crate::error_chain(err)),
-    };
-    if err.is_timeout() && !msg.contains("timed out") {
+/// A transport error (connect, DNS, timeout, TLS, reset, bad gzip), with
+/// its whole cause chain on one line: reqwest's own message alone says only
+/// "error sending request". reqwest quotes the URL in its message without
+/// the user info (it moved that into a header), so the URL is taken out
+/// of the error and ours put in front, redacted; the causes are scrubbed
+/// too, in case one quotes the URL its own way.
+fn transport(url: &Url, err: reqwest::Error) -> Failure {
+    let timed_out = err.is_timeout();
+    let cause = scrub(&crate::error_chain(&err.without_url()), url);
+    let mut msg = format!("{}: {cause}", redacted(url));
+    if timed_out && !msg.contains("timed out") {
         msg.push_str(": timed out");
     }
     // Transient by nature (a restart, a blip, a slow moment): retry.

@@ -13,6 +13,7 @@ pub mod leader;
 pub mod poller;
 pub mod record;
 pub mod recording;
+pub mod redact;
 pub mod replay;
 pub mod schedule;
 pub mod scorestrip;

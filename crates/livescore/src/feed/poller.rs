@@ -191,6 +191,7 @@ impl Poller {
     /// records it in the status.
     async fn settle(&mut self, fetched: Result<Fetched, FeedError>) -> Result<Polled, FeedError> {
         let result = self.apply(fetched).await;
+        let result = result.map_err(|err| self.fetcher.shown(err));
         let label = match &result {
             Ok(Polled::NotModified) => "not_modified",
             Ok(_) => "ok",

@@ -106,7 +106,7 @@ impl Recorder {
                 _ = cancel.cancelled() => return Ok(()),
                 fetched = self.fetcher.fetch() => fetched,
             };
-            match self.take(fetched) {
+            match self.take(fetched).map_err(|err| self.fetcher.shown(err)) {
                 Ok(Some(saved)) => {
                     on_saved(&saved);
                     if self.until_final && saved.games > 0 && saved.over == saved.games {

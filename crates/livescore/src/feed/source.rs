@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 use reqwest::Url;
 
+use super::redact::redacted;
 use super::Format;
 
 /// ESPN's public scoreboard of a football league; the same shape serves
@@ -19,8 +20,9 @@ const ESPN_SCOREBOARD: &str = "https://site.api.espn.com/apis/site/v2/sports/foo
 /// The leagues `espn:<league>` knows, as ESPN spells them in its URLs.
 pub const ESPN_LEAGUES: &[&str] = &["nfl", "college-football"];
 
-/// Where a document is read from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where a document is read from. Its `Debug` shows a URL redacted, as
+/// `Display` does: a `{:?}` in a log line must not reveal a key either.
+#[derive(Clone, PartialEq, Eq)]
 pub enum Location {
     /// A file on disk, re-read every poll (tests, or another process that
     /// writes the file).
@@ -31,7 +33,7 @@ pub enum Location {
 
 /// A feed: where it is and, when known, its format (`None`: decide per
 /// document, `--feed-format auto`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Source {
     /// Where to read it.
     pub location: Location,
@@ -62,7 +64,8 @@ impl Source {
             });
         }
         let location = if s.starts_with("http://") || s.starts_with("https://") {
-            Location::Http(Url::parse(s).map_err(|e| format!("{s:?} is not a valid URL: {e}"))?)
+            // The value is not echoed: it may hold a key.
+            Location::Http(Url::parse(s).map_err(|e| format!("not a valid URL: {e}"))?)
         } else if s.is_empty() {
             return Err("the feed is a URL, a file path or espn:<league>, not empty".into());
         } else {
@@ -84,6 +87,24 @@ impl Source {
     }
 }
 
+impl fmt::Debug for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Location::File(path) => f.debug_tuple("File").field(path).finish(),
+            Location::Http(url) => f.debug_tuple("Http").field(&redacted(url)).finish(),
+        }
+    }
+}
+
+impl fmt::Debug for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Source")
+            .field("location", &self.location)
+            .field("format", &self.format)
+            .finish()
+    }
+}
+
 impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.location {
@@ -91,39 +112,6 @@ impl fmt::Display for Source {
             Location::Http(url) => f.write_str(&redacted(url)),
         }
     }
-}
-
-/// A feed URL as logs, errors and `/healthz` show it: user info and the
-/// values of query parameters named like secrets (`key`, `token`, `sig`,
-/// `pass`, `auth`, `secret`) are replaced by `***`. The fetcher uses the
-/// URL itself.
-pub fn redacted(url: &Url) -> String {
-    let mut shown = url.clone();
-    if !url.username().is_empty() || url.password().is_some() {
-        let _ = shown.set_username("***");
-        let _ = shown.set_password(None);
-    }
-    if url.query().is_some() {
-        let secret = |k: &str| {
-            let k = k.to_ascii_lowercase();
-            ["key", "token", "sig", "pass", "auth", "secret"]
-                .iter()
-                .any(|s| k.contains(s))
-        };
-        let pairs: Vec<(String, String)> = url
-            .query_pairs()
-            .map(|(k, v)| {
-                let v = if secret(&k) {
-                    "***".into()
-                } else {
-                    v.into_owned()
-                };
-                (k.into_owned(), v)
-            })
-            .collect();
-        shown.query_pairs_mut().clear().extend_pairs(pairs);
-    }
-    shown.to_string()
 }
 
 #[cfg(test)]
@@ -141,6 +129,8 @@ mod tests {
         );
         let plain = Source::parse("https://feed.invalid/ss.xml?week=1").expect("url");
         assert_eq!(plain.to_string(), "https://feed.invalid/ss.xml?week=1");
+        let debug = format!("{src:?}");
+        assert!(!debug.contains("abc") && !debug.contains("pw"), "{debug}");
     }
 
     #[test]

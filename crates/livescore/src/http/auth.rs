@@ -36,6 +36,13 @@ pub const QUERY_PARAM: &str = "access_token";
 /// Clock difference tolerated on `exp` and `nbf`.
 pub const LEEWAY: Duration = Duration::from_secs(30);
 
+/// The latest time a token's `exp`, `nbf` or `iat` may name: the end of
+/// the year 9999 (RFC 3339's last second). A later one, or a negative one,
+/// is "claims are malformed": such a time cannot be a clock reading, and
+/// near 2^63 seconds it cannot even be added to the clock without
+/// overflowing (which used to panic the connection's task).
+pub const LATEST_CLAIM_SECS: u64 = 253_402_300_799;
+
 /// A topic pattern of `--private-topics` and of a token's grants: an exact
 /// topic, a prefix ending in `/*` (`user/42/*`: every topic under
 /// `user/42/`), or `*` (every topic).
@@ -195,9 +202,43 @@ struct Claims {
     #[serde(default)]
     name: Option<String>,
     exp: u64,
+    /// Numbers of any kind, so that a fractional time (RFC 7519 allows
+    /// one) parses and a bad one is refused by range, not by type.
+    #[serde(default)]
+    nbf: Option<f64>,
+    #[serde(default)]
+    iat: Option<f64>,
     #[serde(default)]
     livescore: Grants,
 }
+
+impl Claims {
+    /// `exp`, `nbf` and `iat` within 0 ..= [`LATEST_CLAIM_SECS`], then
+    /// `nbf` honoured (with [`LEEWAY`]); `exp` itself was checked by the
+    /// decoder. The range comes first so a far-future `nbf` is called
+    /// malformed, not "not yet valid".
+    fn check_times(&self, now: SystemTime) -> Result<(), AuthError> {
+        let in_range = |t: f64| (0.0..=LATEST_CLAIM_SECS as f64).contains(&t);
+        if self.exp > LATEST_CLAIM_SECS
+            || !self.nbf.is_none_or(in_range)
+            || !self.iat.is_none_or(in_range)
+        {
+            return Err(AuthError::Invalid(MALFORMED));
+        }
+        let now = now.duration_since(UNIX_EPOCH).unwrap_or_default();
+        if let Some(nbf) = self.nbf {
+            if nbf > (now + LEEWAY).as_secs_f64() {
+                return Err(AuthError::Invalid(NOT_YET_VALID));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The reason given for claims that are not what a token's claims are.
+const MALFORMED: &str = "claims are malformed";
+/// The reason given for a token used before its `nbf`.
+const NOT_YET_VALID: &str = "not valid yet (nbf)";
 
 #[derive(Default, Deserialize)]
 struct Grants {
@@ -364,6 +405,7 @@ impl Auth {
         }
         .map_err(invalid)?;
         let c = data.claims;
+        c.check_times(SystemTime::now())?;
         let patterns = |list: Vec<String>| -> Vec<Pattern> {
             // A pattern that does not parse grants nothing.
             list.iter().filter_map(|p| p.parse().ok()).collect()
@@ -371,6 +413,7 @@ impl Auth {
         Ok(Grant {
             sub: c.sub,
             name: c.name,
+            // In range (check_times): no overflow.
             expires: UNIX_EPOCH + Duration::from_secs(c.exp),
             subscribe: patterns(c.livescore.subscribe),
             publish: patterns(c.livescore.publish),
@@ -429,7 +472,9 @@ fn verifier(key: &KeySource, config: &AuthConfig) -> Result<Verifier, AuthSetupE
     let mut validation = Validation::new(alg);
     validation.leeway = LEEWAY.as_secs();
     validation.validate_exp = true;
-    validation.validate_nbf = true;
+    // `nbf` is checked after its range (Claims::check_times): the
+    // decoder would call a far-future one "not yet valid".
+    validation.validate_nbf = false;
     validation.set_required_spec_claims(&["exp"]);
     match &config.audience {
         Some(aud) => validation.set_audience(&[aud]),
@@ -445,13 +490,13 @@ fn verifier(key: &KeySource, config: &AuthConfig) -> Result<Verifier, AuthSetupE
 fn reason(kind: &ErrorKind) -> &'static str {
     match kind {
         ErrorKind::ExpiredSignature => "expired",
-        ErrorKind::ImmatureSignature => "not valid yet (nbf)",
+        ErrorKind::ImmatureSignature => NOT_YET_VALID,
         ErrorKind::InvalidSignature => "signature does not verify",
         ErrorKind::InvalidAudience => "wrong audience",
         ErrorKind::InvalidIssuer => "wrong issuer",
         ErrorKind::InvalidAlgorithm => "algorithm not accepted",
         ErrorKind::MissingRequiredClaim(_) => "a required claim (exp) is missing",
-        ErrorKind::InvalidClaimFormat(_) | ErrorKind::Json(_) => "claims are malformed",
+        ErrorKind::InvalidClaimFormat(_) | ErrorKind::Json(_) => MALFORMED,
         _ => "not a valid JWT",
     }
 }
@@ -612,6 +657,33 @@ mod tests {
             req.authorize(&topics(&["scores"]), None),
             Err(AuthError::Missing(_))
         ));
+    }
+
+    #[test]
+    fn times_out_of_range_are_malformed_never_a_panic() {
+        let a = auth("user/*", AuthMode::Optional);
+        let malformed = Err(AuthError::Invalid("claims are malformed"));
+        let far = [
+            json!(LATEST_CLAIM_SECS + 1),
+            json!(1u64 << 63),
+            json!(u64::MAX),
+            json!(1e300),
+            json!(-1),
+        ];
+        for t in &far {
+            let exp = token(json!({"exp": t, "livescore": {"subscribe": ["*"]}}));
+            assert_eq!(a.verify(&exp), malformed, "exp {t}");
+            for claim in ["nbf", "iat"] {
+                let mut claims = json!({"exp": now() + 600});
+                claims[claim] = t.clone();
+                assert_eq!(a.verify(&token(claims)), malformed, "{claim} {t}");
+            }
+        }
+        let kind = json!({"exp": now() + 600, "iat": "yesterday"});
+        assert_eq!(a.verify(&token(kind)), malformed);
+        // The last second of 9999 is a time; a fractional iat is too.
+        let last = token(json!({"exp": LATEST_CLAIM_SECS, "iat": 1.5e9, "nbf": now() - 5}));
+        assert!(a.verify(&last).is_ok());
     }
 
     #[test]

@@ -75,7 +75,8 @@ impl fmt::Display for Cidr {
 pub struct TrustedProxies(pub Vec<Cidr>);
 
 impl TrustedProxies {
-    fn trusts(&self, ip: IpAddr) -> bool {
+    /// Whether `ip` is one of the proxies.
+    pub fn trusts(&self, ip: IpAddr) -> bool {
         self.0.iter().any(|c| c.contains(ip))
     }
 

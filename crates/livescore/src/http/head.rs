@@ -58,6 +58,24 @@ pub struct StreamRequest {
     pub http10: bool,
     /// Its `Accept-Encoding` allows gzip: the stream is sent compressed.
     pub gzip: bool,
+    /// The `X-Forwarded-For` header (the client, from a trusted proxy).
+    pub forwarded_for: Option<Vec<u8>>,
+}
+
+impl StreamRequest {
+    /// Its `X-Forwarded-For` as a header map, for
+    /// [`super::client_addr::TrustedProxies::client`].
+    pub fn forwarded_headers(&self) -> axum::http::HeaderMap {
+        let mut headers = axum::http::HeaderMap::new();
+        let value = self
+            .forwarded_for
+            .as_deref()
+            .and_then(|v| axum::http::HeaderValue::from_bytes(v).ok());
+        if let Some(v) = value {
+            headers.insert("x-forwarded-for", v);
+        }
+        headers
+    }
 }
 
 /// Reads the first head (up to `limit` bytes) and classifies it. The
@@ -118,7 +136,7 @@ pub fn classify(bytes: Bytes, cors: bool) -> First {
     };
     let mut event_stream = false;
     let mut last_event_id = None;
-    let (mut authorization, mut cookie) = (None, None);
+    let (mut authorization, mut cookie, mut forwarded_for) = (None, None, None);
     let mut encoding = super::encoding::AcceptEncoding::default();
     for h in req.headers.iter() {
         let name = h.name;
@@ -151,6 +169,12 @@ pub fn classify(bytes: Bytes, cors: bool) -> First {
                 return First::Other(bytes);
             }
             cookie = Some(h.value.to_vec());
+        } else if name.eq_ignore_ascii_case("x-forwarded-for") {
+            // Several: hyper's path reads them all.
+            if forwarded_for.is_some() {
+                return First::Other(bytes);
+            }
+            forwarded_for = Some(h.value.to_vec());
         }
     }
     // Without `Accept: text/event-stream`, /api/livescore redirects.
@@ -166,6 +190,7 @@ pub fn classify(bytes: Bytes, cors: bool) -> First {
         cookie,
         http10: req.version == Some(0),
         gzip: encoding.gzip(),
+        forwarded_for,
     })
 }
 

@@ -19,7 +19,7 @@
 //! are being answered) the newcomer is closed at once: never a hang. A
 //! probe whose request is in when it is accepted keeps its slot.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
@@ -32,6 +32,8 @@ use bytes::{Buf, Bytes};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
+
+use super::per_client::{ClientCap, ClientSlot};
 
 /// File descriptors kept back from the connection budget for the database,
 /// the bus, log files, the listener itself and refused connections.
@@ -105,6 +107,9 @@ pub struct ConnLimits {
     pub send_buffer: usize,
     /// New connections taken per second (`--accept-rate`, `--accept-burst`).
     pub pace: AcceptPace,
+    /// The per-address cap's counts, shared with the router (which counts
+    /// clients behind a trusted proxy, and HTTP/2 streams).
+    pub clients: ClientCap,
 }
 
 /// How fast new connections are taken from the kernel: a token bucket of
@@ -197,7 +202,6 @@ pub fn default_max_connections(fd_ceiling: u64) -> usize {
 #[derive(Default)]
 struct Counts {
     open: AtomicUsize,
-    per_ip: Mutex<HashMap<IpAddr, usize>>,
     refusals: Mutex<Refusals>,
 }
 
@@ -245,20 +249,12 @@ impl LimitedListener {
         if self.counts.open.load(Ordering::Relaxed) >= self.max() {
             return Err(Rejection::Full);
         }
-        let cap = self.limits.caps.per_ip();
-        if cap > 0 {
-            let mut per_ip = self.counts.per_ip.lock().expect("per-ip lock poisoned");
-            let n = per_ip.entry(ip).or_insert(0);
-            if *n >= cap {
-                return Err(Rejection::PerIp);
-            }
-            *n += 1;
-        }
+        let slot = self.limits.clients.at_accept(ip)?;
         self.counts.open.fetch_add(1, Ordering::Relaxed);
         metrics::gauge!("livescore_tcp_connections").increment(1.0);
         Ok(Guard {
             counts: self.counts.clone(),
-            ip: (cap > 0).then_some(ip),
+            slot,
         })
     }
 
@@ -355,7 +351,8 @@ pub enum Rejection {
 }
 
 impl Rejection {
-    fn label(self) -> &'static str {
+    /// The `reason` label of `livescore_connections_rejected_total`.
+    pub fn label(self) -> &'static str {
         match self {
             Rejection::Full => "max_connections",
             Rejection::PerIp => "per_ip",
@@ -461,22 +458,15 @@ fn tune(tcp: &TcpStream, send_buffer: usize) {
 /// Releases a connection's place in the counts when it closes.
 struct Guard {
     counts: Arc<Counts>,
-    ip: Option<IpAddr>,
+    /// Its place in its address's count: none without a cap, from a
+    /// trusted proxy, or once HTTP/2 was agreed (streams count instead).
+    slot: Option<ClientSlot>,
 }
 
 impl Drop for Guard {
     fn drop(&mut self) {
         self.counts.open.fetch_sub(1, Ordering::Relaxed);
         metrics::gauge!("livescore_tcp_connections").decrement(1.0);
-        if let Some(ip) = self.ip {
-            let mut per_ip = self.counts.per_ip.lock().expect("per-ip lock poisoned");
-            if let Some(n) = per_ip.get_mut(&ip) {
-                *n -= 1;
-                if *n == 0 {
-                    per_ip.remove(&ip);
-                }
-            }
-        }
     }
 }
 
@@ -674,6 +664,15 @@ impl Counted {
     pub fn put_back(&mut self, bytes: Bytes) {
         self.ahead = bytes;
     }
+
+    /// Gives back the connection's place in its address's count: it
+    /// speaks HTTP/2, whose streams are counted one by one instead
+    /// ([`ClientCap::stream`]).
+    pub fn release_client_slot(&mut self) {
+        if let Admission::Admitted(guard) = &mut self.admission {
+            guard.slot = None;
+        }
+    }
 }
 
 impl AsyncRead for Counted {
@@ -728,6 +727,7 @@ mod tests {
             caps: ConnCaps::default(),
             send_buffer: 0,
             pace: AcceptPace::default(),
+            clients: ClientCap::default(),
         };
         let mut listener = LimitedListener::new(listener, limits);
         let mut client = TcpStream::connect(addr).await.expect("connect");

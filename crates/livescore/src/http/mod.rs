@@ -14,6 +14,7 @@ pub mod limit;
 pub mod live;
 pub mod metrics;
 pub mod openapi;
+pub mod per_client;
 pub mod publish;
 pub mod server;
 pub mod sse;
@@ -73,6 +74,11 @@ pub struct HttpConfig {
     pub cors_origins: guard::Origins,
     /// Peers whose `X-Forwarded-For` names the client (`--trusted-proxies`).
     pub trusted_proxies: client_addr::TrustedProxies,
+    /// `--max-connections-per-ip`'s counts, shared with the listener: the
+    /// router charges requests through a trusted proxy to their client,
+    /// and HTTP/2 streams (made by `app::serve` from the caps and
+    /// `trusted_proxies`; the default caps nothing).
+    pub client_cap: per_client::ClientCap,
     /// Tokens and private topics (`--jwt-*`, `--private-topics`, `--auth`).
     pub auth: auth::Auth,
 }
@@ -90,6 +96,7 @@ impl Default for HttpConfig {
             max_body_bytes: guard::DEFAULT_MAX_BODY_BYTES,
             cors_origins: guard::Origins::default(),
             trusted_proxies: client_addr::TrustedProxies::default(),
+            client_cap: per_client::ClientCap::default(),
             auth: auth::Auth::default(),
         }
     }
@@ -151,6 +158,12 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             body_limit,
             guard::limit_body,
+        ))
+        // A client behind a trusted proxy: its slot before anything else
+        // is done for it.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            per_client::limit,
         ));
     // CORS outside the body limit, so an allowed page can read a 413 too.
     let routes = match cors {

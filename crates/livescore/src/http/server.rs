@@ -55,7 +55,7 @@ use tracing::Instrument;
 use super::head::{self, First};
 use super::limit::{self, Counted, LimitedListener};
 use super::tls::{Tls, ALPN_H2};
-use super::{sse_socket, AppState};
+use super::{per_client, sse_socket, AppState};
 
 /// Smallest head buffer hyper accepts (its own minimum is 8 KiB).
 const MIN_HEAD_BYTES: usize = 8 * 1024;
@@ -242,20 +242,45 @@ impl Conn {
             ) => first,
         };
         let pre = match first {
-            Ok(Ok(First::Stream(req))) => match sse_socket::subscribe(&req, &self.state) {
-                // The stream goes on in a task of its own, sized for it
-                // alone. This one is sized for the largest of its paths
-                // (hyper's connection, a refusal: 3.4 KiB), and an idle
-                // stream would carry all of it for its whole life.
-                Some(body) => {
-                    let stream = sse_socket::serve(io, req.http10, body, &self.state);
-                    self.state
-                        .tracker
-                        .spawn(stream.instrument(tracing::Span::current()));
-                    return;
+            Ok(Ok(First::Stream(req))) => {
+                // Through a trusted proxy: the client's place first.
+                let held = match self
+                    .state
+                    .config
+                    .client_cap
+                    .forwarded(self.peer, &req.forwarded_headers())
+                {
+                    Ok(held) => held,
+                    Err(why) => {
+                        let retry = "retry-after: 5\r\n";
+                        limit::answer_and_close(&mut io, why.status(), retry, why.body()).await;
+                        return;
+                    }
+                };
+                match sse_socket::subscribe(&req, &self.state) {
+                    // The stream goes on in a task of its own, sized for it
+                    // alone. This one is sized for the largest of its paths
+                    // (hyper's connection, a refusal: 3.4 KiB), and an idle
+                    // stream would carry all of it for its whole life.
+                    Some(body) => {
+                        let stream = sse_socket::serve(io, req.http10, body, &self.state);
+                        let span = tracing::Span::current();
+                        match held {
+                            None => self.state.tracker.spawn(stream.instrument(span)),
+                            Some(held) => self.state.tracker.spawn(
+                                async move {
+                                    stream.await;
+                                    drop(held);
+                                }
+                                .instrument(span),
+                            ),
+                        };
+                        return;
+                    }
+                    // Hyper's path takes the place again.
+                    None => req.head,
                 }
-                None => req.head,
-            },
+            }
             Ok(Ok(First::Other(pre))) => pre,
             Ok(Ok(First::TooLarge)) => {
                 let body = format!(
@@ -323,12 +348,16 @@ impl Conn {
             () = evicted.cancelled() => return,
             s = tokio::time::timeout(limit, tls.tls.acceptor().accept(io)) => s,
         };
-        let stream = match stream {
+        let mut stream = match stream {
             Ok(Ok(stream)) => stream,
             Ok(Err(err)) => return tracing::debug!(%err, "TLS handshake failed"),
             Err(_) => return tracing::debug!("no TLS handshake within the timeout"),
         };
         let h2 = stream.get_ref().1.alpn_protocol() == Some(ALPN_H2);
+        if h2 {
+            // Its streams count against the per-address cap, one by one.
+            stream.get_mut().0.release_client_slot();
+        }
         tracing::debug!(h2, "TLS connection opened");
         match (refusal, h2) {
             (None, true) => self.h2(stream, &tls.h2, None).await,
@@ -377,22 +406,34 @@ impl Conn {
             None => self.config.header_timeout,
         };
         let (peer, router, open) = (self.peer, self.router, streams.clone());
+        let clients = self.state.config.client_cap.clone();
         let service =
             hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
                 let stream = open.open();
-                let refuse = refused.filter(|_| !is_probe_request(&req));
+                let probe = is_probe_request(&req);
+                let mut refuse = refused.filter(|_| !probe);
+                // Each stream is its client's, against the per-address cap
+                // (the connection gave its place back).
+                let client = match (refuse, probe) {
+                    (None, false) => clients.stream(peer, req.headers()).unwrap_or_else(|why| {
+                        refuse = Some(why);
+                        None
+                    }),
+                    _ => None,
+                };
                 req.extensions_mut()
                     .insert(axum::extract::ConnectInfo(peer));
                 let call = router.clone().oneshot(req);
                 async move {
                     let res = match refuse {
-                        Some(why) => refusal_response(why),
+                        Some(why) => per_client::refusal(why),
                         None => call.await?,
                     };
-                    // The stream counts as open until its body is done.
+                    // The stream counts as open, and holds its client's
+                    // place, until its body is done.
                     Ok::<_, Infallible>(res.map(|body| {
                         body.map_frame(move |frame| {
-                            let _open = &stream;
+                            let _open = (&stream, &client);
                             frame
                         })
                     }))
@@ -467,28 +508,6 @@ impl Conn {
             Err(err) => tracing::debug!(%err, "connection closed with an error"),
         }
     }
-}
-
-/// The answer to a request on a connection past a limit (HTTP/2).
-fn refusal_response(why: limit::Rejection) -> axum::response::Response {
-    let status = why
-        .status()
-        .split_once(' ')
-        .and_then(|(code, _)| code.parse::<u16>().ok())
-        .and_then(|code| hyper::StatusCode::from_u16(code).ok())
-        .unwrap_or(hyper::StatusCode::SERVICE_UNAVAILABLE);
-    let mut res = axum::response::Response::new(axum::body::Body::from(why.body()));
-    *res.status_mut() = status;
-    let h = res.headers_mut();
-    h.insert(
-        hyper::header::CONTENT_TYPE,
-        hyper::header::HeaderValue::from_static("application/json"),
-    );
-    h.insert(
-        hyper::header::RETRY_AFTER,
-        hyper::header::HeaderValue::from_static("5"),
-    );
-    res
 }
 
 /// A stream with bytes already read from it put back in front (a refused

@@ -29,25 +29,36 @@ pub fn stream_params(
     Ok((topics, parse_start(last_id.as_deref())))
 }
 
-/// The `delta` query parameter of a stream (`true`/`false`, `1`/`0`;
-/// absent: false): whether boards may go out as merge patches.
+/// The `delta` query parameter of a stream: exactly `true` or `false`, as
+/// the OpenAPI description (a boolean) and docs/CLIENTS.md say; absent:
+/// false. Anything else (`1`, `yes`, empty) is a 400, and so is a `delta`
+/// repeated with another value: which one wins would be a guess
+/// (docs/SECURITY.md, "Also seen"). A repeat of the same value is no
+/// conflict and is taken.
 pub fn wants_deltas(query: Option<&str>) -> Result<bool, ApiError> {
-    let mut delta = false;
+    let mut delta = None;
     for (k, v) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
-        if k == "delta" {
-            delta = match &*v {
-                "true" | "1" => true,
-                "false" | "0" => false,
-                other => {
-                    let shown: String = other.chars().take(20).collect();
-                    return Err(ApiError::BadRequest(format!(
-                        "delta must be true or false, not {shown:?}"
-                    )));
-                }
-            };
+        if k != "delta" {
+            continue;
         }
+        let this = match &*v {
+            "true" => true,
+            "false" => false,
+            other => {
+                let shown: String = other.chars().take(20).collect();
+                return Err(ApiError::BadRequest(format!(
+                    "delta must be true or false, not {shown:?}"
+                )));
+            }
+        };
+        if delta.is_some_and(|d| d != this) {
+            return Err(ApiError::BadRequest(
+                "delta is given twice, as true and as false".into(),
+            ));
+        }
+        delta = Some(this);
     }
-    Ok(delta)
+    Ok(delta.unwrap_or(false))
 }
 
 /// Validates, sorts and deduplicates the topics of a subscription. The

@@ -56,6 +56,7 @@ use self::chat::{ChatLimits, ChatRates};
 use self::connection::Connection;
 use super::error::ApiError;
 use super::limit::{Counted, Shared};
+use super::per_client::HeldSlot;
 use super::AppState;
 use crate::hub::direct::{Slot, Wire};
 
@@ -182,6 +183,9 @@ pub async fn handler(
     // spawned on the same tracker, so shutdown waits for the 1001 close to
     // go out.
     let task = st.tracker.token();
+    // Through a trusted proxy: the client's place (taken by
+    // `per_client::limit`), kept while the socket is open.
+    let held = req.extensions().get::<HeldSlot>().cloned();
     let span = tracing::info_span!("ws");
     tokio::spawn(
         async move {
@@ -211,7 +215,8 @@ pub async fn handler(
                         // connection was built from, for its whole life.
                         let tracker = st.tracker.clone();
                         let conn = Connection::new(socket, Some(slot), st, client, token);
-                        tracker.spawn(conn.run().instrument(tracing::Span::current()));
+                        tracker
+                            .spawn(held_for(conn.run(), held).instrument(tracing::Span::current()));
                     }
                     // Over TLS: hyper's stream, written by this task alone.
                     Err(upgraded) => {
@@ -223,7 +228,8 @@ pub async fn handler(
                         .with_deflate(deflate);
                         let tracker = st.tracker.clone();
                         let conn = Connection::new(socket, None, st, client, token);
-                        tracker.spawn(conn.run().instrument(tracing::Span::current()));
+                        tracker
+                            .spawn(held_for(conn.run(), held).instrument(tracing::Span::current()));
                     }
                 },
                 Err(err) => tracing::debug!(%err, "upgrade failed"),
@@ -247,6 +253,12 @@ pub async fn handler(
         );
     }
     res
+}
+
+/// `conn`, holding `held` (a forwarded client's place) until it ends.
+async fn held_for(conn: impl std::future::Future<Output = ()>, held: Option<HeldSlot>) {
+    conn.await;
+    drop(held);
 }
 
 /// Whether a browser page may open `/ws` (cross-site WebSocket hijacking:
