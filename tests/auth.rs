@@ -594,7 +594,11 @@ async fn a_publish_grant_cannot_send_the_servers_own_event_names() {
         ("scores", "patch", json!({"2015091000": null})),
         ("user/42/alerts", "patch", forged_patch),
         ("user/42/alerts", "reset", json!({"reason": "epoch"})),
-        ("user/42/alerts", "expired", json!({"reason": "token expired"})),
+        (
+            "user/42/alerts",
+            "expired",
+            json!({"reason": "token expired"}),
+        ),
         ("user/42/alerts", "update", json!([game.clone()])),
         ("user/42/alerts", "game", game.clone()),
         ("user/42/alerts", "score", json!({})),
@@ -610,7 +614,9 @@ async fn a_publish_grant_cannot_send_the_servers_own_event_names() {
         }
     }
     // The board on `scores`, which the grant covers, still goes through.
-    let resp = send("scores", "update", json!([game])).await.expect("publish");
+    let resp = send("scores", "update", json!([game]))
+        .await
+        .expect("publish");
     assert_eq!(resp.status().as_u16(), 202);
     let resp = send("user/42/alerts", "alert", json!({"n": 1}))
         .await

@@ -434,14 +434,19 @@ async fn the_servers_own_event_names_are_refused_and_listed() {
         "--publish-token",
         TOKEN,
     ]);
-    let forged_patch = serde_json::json!({"2015091000": {"home": {"score": 999}, "state": "final"}});
+    let forged_patch =
+        serde_json::json!({"2015091000": {"home": {"score": 999}, "state": "final"}});
     let forged = [
         ("scores", "patch", forged_patch.clone()),
         ("scores", "patch", serde_json::json!({"2015091000": null})),
         ("news", "patch", forged_patch),
         ("game/2015091000", "patch", serde_json::json!({})),
         ("scores", "reset", serde_json::json!({"reason": "epoch"})),
-        ("news", "expired", serde_json::json!({"reason": "token expired"})),
+        (
+            "news",
+            "expired",
+            serde_json::json!({"reason": "token expired"}),
+        ),
         ("news", "update", serde_json::json!([game(999)])),
         ("game/2015091000", "update", serde_json::json!([game(999)])),
         ("scores", "game", game(999)),
@@ -456,7 +461,10 @@ async fn the_servers_own_event_names_are_refused_and_listed() {
         names_the_reserved_events(msg);
     }
     let week: serde_json::Value = common::get_json(format!("{}/api/", server.url)).await;
-    assert!(week["last_event_id"].is_null(), "nothing was published: {week}");
+    assert!(
+        week["last_event_id"].is_null(),
+        "nothing was published: {week}"
+    );
 
     // The state events on their own topics: shape-checked, then accepted.
     let (status, body) = post(
@@ -486,7 +494,14 @@ async fn the_servers_own_event_names_are_refused_and_listed() {
         .as_str()
         .expect("the event name is described")
         .to_owned();
-    for name in ["`patch`", "`reset`", "`expired`", "`update`", "`game`", "`score`"] {
+    for name in [
+        "`patch`",
+        "`reset`",
+        "`expired`",
+        "`update`",
+        "`game`",
+        "`score`",
+    ] {
         assert!(described.contains(name), "{described:?} names {name}");
     }
 }

@@ -418,7 +418,14 @@ mod tests {
             assert!(!is_reserved(topic, event), "{topic} {event}");
         }
         let msg = reserved_message("scores", "patch");
-        for name in ["\"patch\"", "\"reset\"", "\"expired\"", "\"update\"", "\"game\"", "\"score\""] {
+        for name in [
+            "\"patch\"",
+            "\"reset\"",
+            "\"expired\"",
+            "\"update\"",
+            "\"game\"",
+            "\"score\"",
+        ] {
             assert!(msg.contains(name), "{msg} names {name}");
         }
     }
