@@ -640,6 +640,67 @@ async fn publish_grants_are_checked_per_topic() {
     );
 }
 
+/// A signed token's publish grant gives no more than the static token:
+/// the server's own event names are refused on the topics it covers too
+/// (400, the names listed), and the state events still pass on their own
+/// topics (security re-test, item 2).
+#[tokio::test]
+async fn a_publish_grant_cannot_send_the_servers_own_event_names() {
+    let server = private_server();
+    let base = &server.url;
+    let token = hs256(json!({"sub": "42", "exp": now() + 600,
+        "livescore": {"subscribe": ["user/42/*"], "publish": ["user/42/*", "scores"]}}));
+    let send = |topic: &str, event: &str, data: Value| {
+        client()
+            .post(format!("{base}/api/publish"))
+            .bearer_auth(&token)
+            .json(&json!({"topic": topic, "event": event, "data": data}))
+            .send()
+    };
+    let game = json!({
+        "eid": "2015091000", "season": 2015, "week": 1, "season_type": "REG",
+        "kickoff": "2015-09-11T00:30:00Z", "day": "Thu", "time": "8:30",
+        "state": "final", "quarter": "F", "clock": null, "possession": null,
+        "red_zone": false,
+        "home": {"abbr": "NE", "nickname": "patriots", "score": 999},
+        "away": {"abbr": "PIT", "nickname": "steelers", "score": 21}
+    });
+    let forged_patch = json!({"2015091000": {"home": {"score": 999}, "state": "final"}});
+    for (topic, event, data) in [
+        ("scores", "patch", forged_patch.clone()),
+        ("scores", "patch", json!({"2015091000": null})),
+        ("user/42/alerts", "patch", forged_patch),
+        ("user/42/alerts", "reset", json!({"reason": "epoch"})),
+        (
+            "user/42/alerts",
+            "expired",
+            json!({"reason": "token expired"}),
+        ),
+        ("user/42/alerts", "update", json!([game.clone()])),
+        ("user/42/alerts", "game", game.clone()),
+        ("user/42/alerts", "score", json!({})),
+        ("scores", "game", game.clone()),
+    ] {
+        let resp = send(topic, event, data).await.expect("publish");
+        let status = resp.status().as_u16();
+        let body: Value = resp.json().await.expect("json");
+        assert_eq!(status, 400, "{topic} {event}: {body}");
+        let msg = body["error"].as_str().expect("error");
+        for name in ["patch", "reset", "expired", "update", "game", "score"] {
+            assert!(msg.contains(&format!("\"{name}\"")), "{msg:?} lists {name}");
+        }
+    }
+    // The board on `scores`, which the grant covers, still goes through.
+    let resp = send("scores", "update", json!([game]))
+        .await
+        .expect("publish");
+    assert_eq!(resp.status().as_u16(), 202);
+    let resp = send("user/42/alerts", "alert", json!({"n": 1}))
+        .await
+        .expect("publish");
+    assert_eq!(resp.status().as_u16(), 202);
+}
+
 #[tokio::test]
 async fn a_server_with_private_topics_needs_a_key() {
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_livescore"))

@@ -315,7 +315,10 @@ async fn python_websockets_negotiates_permessage_deflate() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        seen.contains(&"extensions deflate: permessage-deflate; server_no_context_takeover".into()),
+        seen.contains(
+            &"extensions deflate: permessage-deflate; server_no_context_takeover; client_no_context_takeover"
+                .into()
+        ),
         "{seen:#?}"
     );
     assert!(seen.contains(&"extensions plain: None".into()), "{seen:#?}");
@@ -473,9 +476,11 @@ fn inflate(payload: &[u8]) -> Vec<u8> {
 }
 
 /// A compressed request (in two fragments) is understood, events come
-/// with RSV1 set and inflate to the event; a zip bomb is closed with
-/// 1009, a bad deflate stream with 1007, RSV1 without the extension with
-/// 1002.
+/// with RSV1 set and inflate to the event; messages compressed each on
+/// its own are understood, one that refers back into the message before
+/// it (against the answer's `client_no_context_takeover`) gets an
+/// `error`; a zip bomb is closed with 1009, a bad deflate stream with 1007,
+/// RSV1 without the extension with 1002.
 #[tokio::test]
 async fn compressed_frames_by_hand() {
     let server = Server::start(&[
@@ -492,7 +497,7 @@ async fn compressed_frames_by_hand() {
     .await;
     assert_eq!(
         ws.extensions.as_deref(),
-        Some("permessage-deflate; server_no_context_takeover")
+        Some("permessage-deflate; server_no_context_takeover; client_no_context_takeover")
     );
     let sub = deflate(br#"{"type":"subscribe","topics":["news"]}"#);
     let (a, b) = sub.split_at(sub.len() / 2);
@@ -510,21 +515,41 @@ async fn compressed_frames_by_hand() {
         assert_eq!(msg["event"], event.as_str());
         assert_eq!(msg["data"], data);
     }
-    // The client's window carries over (no client_no_context_takeover):
-    // a second message that refers back into the first.
-    let mut c = flate2::Compress::new(flate2::Compression::default(), false);
+    // Each message on its own, as the answer's client_no_context_takeover
+    // asks (the server added it unoffered, RFC 7692 7.1.1.2).
     for _ in 0..2 {
-        let mut out = Vec::with_capacity(256);
-        c.compress_vec(
-            br#"{"type":"subscribe","topics":["news"]}"#,
-            &mut out,
-            flate2::FlushCompress::Sync,
+        ws.send(
+            0x80 | 0x40 | 0x01,
+            &deflate(br#"{"type":"subscribe","topics":["news"]}"#),
         )
-        .expect("deflate");
-        out.truncate(out.len() - 4);
-        ws.send(0x80 | 0x40 | 0x01, &out).await;
+        .await;
         assert_eq!(ws.text().await["type"], "subscribed");
     }
+    // A client that keeps its window anyway breaks the agreement: its
+    // second message refers back into the first, which the server no
+    // longer holds (it keeps no inflater between messages), so it does
+    // not inflate to what was sent (the inflater reads zeros where the
+    // window would be, which no JSON holds): an `error`, nothing acted on.
+    let mut c = flate2::Compress::new(flate2::Compression::default(), false);
+    let mut kept = |data: &[u8]| {
+        let mut out = Vec::with_capacity(256);
+        c.compress_vec(data, &mut out, flate2::FlushCompress::Sync)
+            .expect("deflate");
+        out.truncate(out.len() - 4);
+        out
+    };
+    let msg = br#"{"type":"subscribe","topics":["news"]}"#;
+    let (first, second) = (kept(msg), kept(msg));
+    assert!(second.len() < first.len(), "the second refers back");
+    ws.send(0x80 | 0x40 | 0x01, &first).await;
+    assert_eq!(ws.text().await["type"], "subscribed");
+    ws.send(0x80 | 0x40 | 0x01, &second).await;
+    let err = ws.text().await;
+    assert_eq!(err["type"], "error", "{err}");
+    assert!(
+        err["message"].as_str().expect("message").contains("JSON"),
+        "{err}"
+    );
 
     // 1 MiB of spaces deflates to about 1 KiB: over the 64 KiB limit once
     // inflated.

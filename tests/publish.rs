@@ -398,3 +398,164 @@ async fn with_publish_ack_stored_a_kill_9_loses_no_event_answered_202() {
         acked.len()
     );
 }
+
+/// One game as the SPEC shapes it, with home score `home`.
+fn game(home: u64) -> serde_json::Value {
+    serde_json::json!({
+        "eid": "2015091000", "season": 2015, "week": 1, "season_type": "REG",
+        "kickoff": "2015-09-11T00:30:00Z", "day": "Thu", "time": "8:30",
+        "state": "live", "quarter": "4", "clock": "02:00", "possession": "NE",
+        "red_zone": false,
+        "home": {"abbr": "NE", "nickname": "patriots", "score": home},
+        "away": {"abbr": "PIT", "nickname": "steelers", "score": 21}
+    })
+}
+
+/// The error names every event name the server keeps for itself.
+fn names_the_reserved_events(msg: &str) {
+    for name in ["patch", "reset", "expired", "update", "game", "score"] {
+        assert!(
+            msg.contains(&format!("\"{name}\"")),
+            "{msg:?} should list {name:?}"
+        );
+    }
+}
+
+/// The server's own event names cannot be published with the publish
+/// token: `patch`, `reset`, `expired` anywhere, `update` off `scores`,
+/// `game` and `score` off `game/{eid}` (security re-test, item 2). The
+/// state events on their own topics still pass, shape-checked.
+#[tokio::test]
+async fn the_servers_own_event_names_are_refused_and_listed() {
+    let server = Server::start(&[
+        "serve",
+        "--database-url",
+        "sqlite::memory:",
+        "--publish-token",
+        TOKEN,
+    ]);
+    let forged_patch =
+        serde_json::json!({"2015091000": {"home": {"score": 999}, "state": "final"}});
+    let forged = [
+        ("scores", "patch", forged_patch.clone()),
+        ("scores", "patch", serde_json::json!({"2015091000": null})),
+        ("news", "patch", forged_patch),
+        ("game/2015091000", "patch", serde_json::json!({})),
+        ("scores", "reset", serde_json::json!({"reason": "epoch"})),
+        (
+            "news",
+            "expired",
+            serde_json::json!({"reason": "token expired"}),
+        ),
+        ("news", "update", serde_json::json!([game(999)])),
+        ("game/2015091000", "update", serde_json::json!([game(999)])),
+        ("scores", "game", game(999)),
+        ("news", "game", game(999)),
+        ("news", "score", serde_json::json!({})),
+    ];
+    for (topic, name, data) in forged {
+        let (status, body) = post(&server, Some(TOKEN), event(topic, name, data)).await;
+        assert_eq!(status, 400, "{topic} {name}: {body}");
+        let msg = body["error"].as_str().expect("error message");
+        assert!(msg.contains("reserved"), "{msg}");
+        names_the_reserved_events(msg);
+    }
+    let week: serde_json::Value = common::get_json(format!("{}/api/", server.url)).await;
+    assert!(
+        week["last_event_id"].is_null(),
+        "nothing was published: {week}"
+    );
+
+    // The state events on their own topics: shape-checked, then accepted.
+    let (status, body) = post(
+        &server,
+        Some(TOKEN),
+        event("game/2015091000", "game", serde_json::json!({"home": 1})),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"].as_str().expect("error").contains("a game"));
+    let score = serde_json::json!({"id": "2015091000-1", "eid": "2015091000", "team": "NE",
+        "points": 7, "quarter": "1", "clock": "05:11", "home_score": 7, "away_score": 0,
+        "at": "2015-09-11T00:51:02Z"});
+    for (topic, name, data) in [
+        ("scores", "update", serde_json::json!([game(7)])),
+        ("game/2015091000", "game", game(7)),
+        ("game/2015091000", "score", score),
+    ] {
+        let (status, body) = post(&server, Some(TOKEN), event(topic, name, data)).await;
+        assert_eq!(status, 202, "{topic} {name}: {body}");
+    }
+
+    // The OpenAPI description says so.
+    let doc: serde_json::Value = common::get_json(format!("{}/api/openapi.json", server.url)).await;
+    let described = doc["components"]["schemas"]["PublishRequest"]["properties"]["event"]
+        ["description"]
+        .as_str()
+        .expect("the event name is described")
+        .to_owned();
+    for name in [
+        "`patch`",
+        "`reset`",
+        "`expired`",
+        "`update`",
+        "`game`",
+        "`score`",
+    ] {
+        assert!(described.contains(name), "{described:?} names {name}");
+    }
+}
+
+/// A `?delta=true` client never gets a forged patch: the publish is
+/// refused, and the next event the client gets is the server's own
+/// change to the board it holds.
+#[tokio::test]
+async fn a_delta_client_never_receives_a_forged_patch() {
+    let server = Server::start(&[
+        "serve",
+        "--database-url",
+        "sqlite::memory:",
+        "--publish-token",
+        TOKEN,
+    ]);
+    let wait = Duration::from_secs(10);
+    let mut delta = SseStream::connect(
+        &format!("{}/api/stream?topic=scores&delta=true", server.url),
+        None,
+    )
+    .await;
+    let (status, first) = post(
+        &server,
+        Some(TOKEN),
+        event("scores", "update", serde_json::json!([game(7)])),
+    )
+    .await;
+    assert_eq!(status, 202, "{first}");
+    let board = delta.next_event(wait).await.expect("the board");
+    assert_eq!(
+        (board.event.as_str(), board.id.as_deref()),
+        ("update", first["id"].as_str())
+    );
+    for forged in [
+        serde_json::json!({"2015091000": {"home": {"score": 999}, "state": "final"}}),
+        serde_json::json!({"2015091000": null}),
+    ] {
+        let (status, body) = post(&server, Some(TOKEN), event("scores", "patch", forged)).await;
+        assert_eq!(status, 400, "{body}");
+    }
+    let (status, second) = post(
+        &server,
+        Some(TOKEN),
+        event("scores", "update", serde_json::json!([game(14)])),
+    )
+    .await;
+    assert_eq!(status, 202, "{second}");
+    let next = delta.next_event(wait).await.expect("the change");
+    assert_eq!(next.id.as_deref(), second["id"].as_str(), "{next:?}");
+    assert_eq!(next.event, "patch", "the server's own patch: {next:?}");
+    let patch: serde_json::Value = serde_json::from_str(&next.data).expect("json");
+    assert_eq!(
+        patch,
+        serde_json::json!({"2015091000": {"home": {"score": 14}}})
+    );
+}

@@ -744,6 +744,105 @@ async fn a_large_message_costs_nothing_once_it_is_read() {
     }
 }
 
+/// A WebSocket opened by hand that sends one `subscribe`, compressed when
+/// `deflated` (permessage-deflate offered as browsers do, the message
+/// compressed on its own), and reads the `subscribed` answer; then idle.
+async fn idle_after_one_message(addr: &str, deflated: bool) -> TcpStream {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    let offer = match deflated {
+        true => "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n",
+        false => "",
+    };
+    s.write_all(
+        format!(
+            "GET /ws HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{offer}\r\n"
+        )
+        .as_bytes(),
+    )
+    .await
+    .expect("handshake");
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        head.push(s.read_u8().await.expect("response head"));
+    }
+    let head = String::from_utf8(head).expect("ascii");
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    assert_eq!(head.contains("permessage-deflate"), deflated, "{head}");
+    let sub = br#"{"type":"subscribe","topics":["idle"]}"#;
+    let (first, payload) = match deflated {
+        true => {
+            let mut c = flate2::Compress::new(flate2::Compression::default(), false);
+            let mut out = Vec::with_capacity(128);
+            c.compress_vec(sub, &mut out, flate2::FlushCompress::Sync)
+                .expect("deflate");
+            out.truncate(out.len() - 4);
+            (0x80 | 0x40 | 0x01, out)
+        }
+        false => (0x81, sub.to_vec()),
+    };
+    let mask = [7u8, 1, 9, 3];
+    let mut frame = vec![first, 0x80 | payload.len() as u8];
+    frame.extend_from_slice(&mask);
+    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i & 3]));
+    s.write_all(&frame).await.expect("subscribe");
+    let mut hdr = [0u8; 2];
+    s.read_exact(&mut hdr).await.expect("answer");
+    let mut answer = vec![0u8; usize::from(hdr[1] & 0x7F)];
+    s.read_exact(&mut answer).await.expect("answer");
+    assert_eq!(hdr[0], 0x81, "an uncompressed text frame");
+    assert!(
+        answer.starts_with(br#"{"type":"subscribed""#),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    s
+}
+
+/// An idle WebSocket that sent one compressed message costs at most twice
+/// a plain one (security re-test 2026-12-07, item 4). The server used to
+/// keep the client's inflater and its 32 KiB window for the connection's
+/// life: ~46 KiB per connection against ~4.4, a cost any client could
+/// choose. Now the answer carries `client_no_context_takeover` and the
+/// inflater lives only while a message is inflated. Memory, measured
+/// plain first then compressed in one server, not timing.
+#[tokio::test]
+async fn an_idle_websocket_that_sent_a_compressed_message_costs_what_a_plain_one_does() {
+    const CLIENTS: usize = 500;
+    let server = Server::start(&["serve", "--database-url", "sqlite::memory:"]);
+    let addr = server.url.trim_start_matches("http://").to_string();
+    let rss0 = server.settled_rss_kib().await;
+    let mut plain = Vec::new();
+    for _ in 0..CLIENTS {
+        plain.push(idle_after_one_message(&addr, false).await);
+    }
+    let rss1 = server.settled_rss_kib().await;
+    let mut deflated = Vec::new();
+    for _ in 0..CLIENTS {
+        deflated.push(idle_after_one_message(&addr, true).await);
+    }
+    let rss2 = server.settled_rss_kib().await;
+    let plain_per = rss1.saturating_sub(rss0) as f64 / CLIENTS as f64;
+    let deflated_per = rss2.saturating_sub(rss1) as f64 / CLIENTS as f64;
+    drop((plain, deflated));
+    common::wait_until("every connection is closed", WAIT, || async {
+        let m = common::get_text(format!("{}/metrics", server.url)).await;
+        counter(&m, "livescore_connections{transport=\"ws\"}") == 0.0
+    })
+    .await;
+    let rss3 = server.settled_rss_kib().await;
+    eprintln!(
+        "KiB per idle WebSocket: plain {plain_per:.2}, after one compressed message \
+         {deflated_per:.2}; RSS {rss0} -> {rss1} -> {rss2} -> {rss3} KiB (all closed)"
+    );
+    assert!(
+        deflated_per <= 2.0 * plain_per.max(1.0),
+        "an idle WebSocket that sent one compressed message costs {deflated_per:.2} KiB, \
+         a plain one {plain_per:.2} KiB"
+    );
+}
+
 /// A frame RFC 6455 forbids (here an unmasked one from a client) closes
 /// the connection with 1002; the server goes on serving others. A peer
 /// whose first bytes are no frame at all (an HTTP client that sent another

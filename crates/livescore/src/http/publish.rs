@@ -9,7 +9,9 @@
 //! cannot make us buffer anything; the body is capped at
 //! [`MAX_PUBLISH_BYTES`]. State topics (`scores`, `game/*`) only take data
 //! of the shape clients expect there: one bad publish must not break every
-//! scoreboard.
+//! scoreboard. The event names the server sends itself are refused where
+//! a client would take them for the server's ([`is_reserved`]): a forged
+//! `patch` would rewrite every delta client's board.
 //!
 //! The answer is bounded by the bus's publish timeout and means what it
 //! says: 202 = in the bus, every subscriber will get it; 503 (with
@@ -56,9 +58,57 @@ pub enum Ack {
 /// "The Idempotency-Key HTTP Header Field").
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
-/// Event names the server sends itself (SPEC): a published one would be
-/// taken by clients for the server's own.
-pub const RESERVED_EVENTS: &[&str] = &["reset", "expired"];
+/// Event names only the server sends (SPEC), refused on every topic: a
+/// published one would be taken by clients for the server's own. A forged
+/// `patch` is the worst of them: a `?delta=true` client merges it into its
+/// board and keeps the result until that field next changes, since the
+/// server believes the client holds the real board.
+pub const RESERVED_EVENTS: &[&str] = &[
+    crate::hub::EVENT_PATCH,
+    crate::hub::EVENT_RESET,
+    super::sse::EVENT_EXPIRED,
+];
+
+/// Event names the server sends on the topics whose state it owns, each
+/// with its one topic: accepted there (with the shape check below, so an
+/// ingester on another host can publish them), refused on every other
+/// topic, where a client would take them for the server's state.
+pub const STATE_EVENTS: &[(&str, &str)] = &[
+    (model::EVENT_UPDATE, model::TOPIC_SCORES),
+    (model::EVENT_GAME, "game/{eid}"),
+    (model::EVENT_SCORE, "game/{eid}"),
+];
+
+/// Why a publish with one of the server's own event names is refused,
+/// naming every one of them (the 400's message).
+fn reserved_message(topic: &str, event: &str) -> String {
+    let state: Vec<String> = STATE_EVENTS
+        .iter()
+        .map(|(ev, on)| format!("{ev:?} (except on {on})"))
+        .collect();
+    format!(
+        "event name {event:?} is reserved on {topic:?}: the server sends it itself \
+         (a client could not tell a published one from its own); reserved: {} on every topic, {}",
+        RESERVED_EVENTS
+            .iter()
+            .map(|e| format!("{e:?}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        state.join(", ")
+    )
+}
+
+/// Whether `event` on `topic` is one the server sends itself (see
+/// [`RESERVED_EVENTS`] and [`STATE_EVENTS`]).
+pub fn is_reserved(topic: &str, event: &str) -> bool {
+    let game_topic = topic.starts_with("game/");
+    match event {
+        e if RESERVED_EVENTS.contains(&e) => true,
+        model::EVENT_UPDATE => topic != model::TOPIC_SCORES,
+        model::EVENT_GAME | model::EVENT_SCORE => !game_topic,
+        _ => false,
+    }
+}
 
 /// Longest event name, in characters (as JSON Schema's `maxLength`
 /// counts, so the OpenAPI description can state the limit exactly).
@@ -127,7 +177,10 @@ pub(crate) struct PublishRequest {
     /// shape clients expect there (a Game list, a Game, a ScoreEvent).
     #[schema(pattern = "^[A-Za-z0-9/_.:-]{1,128}$", example = "news")]
     topic: String,
-    /// SSE event name: no control characters.
+    /// SSE event name: no control characters. The server's own names are
+    /// refused (400): `patch`, `reset` and `expired` on every topic;
+    /// `update` except on `scores`, `game` and `score` except on
+    /// `game/{eid}`.
     #[schema(
         min_length = 1,
         max_length = 64,
@@ -155,7 +208,10 @@ pub(crate) struct Published {
     security(("bearer" = [])),
     responses(
         (status = 202, description = "Published; the event's id", body = Published),
-        (status = 400, description = "Malformed body, bad topic, event name or Idempotency-Key, or data of the wrong shape for a state topic", body = ErrorBody),
+        (status = 400, description = "Malformed body, bad topic, event name or Idempotency-Key, \
+            data of the wrong shape for a state topic, or one of the server's own event names \
+            (`patch`, `reset`, `expired` on every topic; `update` except on `scores`; `game` and \
+            `score` except on `game/{eid}`), listed in the error", body = ErrorBody),
         (status = 401, description = "Missing or wrong bearer token (neither the publish token \
             nor a valid signed token)", body = ErrorBody),
         (status = 403, description = "The publish API is off (no publish token, no token key), \
@@ -266,10 +322,8 @@ fn check(req: &PublishRequest) -> Result<(), ApiError> {
             "bad event name: 1 to {MAX_EVENT_NAME_CHARS} characters, no line breaks or control characters"
         )));
     }
-    if RESERVED_EVENTS.contains(&ev.as_str()) {
-        return Err(ApiError::BadRequest(format!(
-            "event name {ev:?} is reserved: the server sends it itself (a client could not tell a published one from its own)"
-        )));
+    if is_reserved(&req.topic, ev) {
+        return Err(ApiError::BadRequest(reserved_message(&req.topic, ev)));
     }
     if req.topic.starts_with("chat/") && *ev == model::EVENT_CHAT {
         return Err(ApiError::BadRequest(
@@ -332,6 +386,47 @@ mod tests {
         for forged in [("news", "reset"), ("scores", "expired"), ("chat/1", "chat")] {
             let e = check(&req(forged.0, forged.1, serde_json::json!({}))).expect_err("refused");
             assert!(matches!(e, ApiError::BadRequest(_)), "{forged:?}");
+        }
+    }
+
+    #[test]
+    fn the_servers_own_event_names_are_refused_outside_their_topics() {
+        assert!(super::super::sse::EXPIRED.starts_with(b"event: expired\n"));
+        for topic in ["scores", "game/1", "news", "user/42/alerts", "chat/1"] {
+            for event in ["patch", "reset", "expired"] {
+                assert!(is_reserved(topic, event), "{topic} {event}");
+            }
+        }
+        for (topic, event) in [
+            ("news", "update"),
+            ("game/1", "update"),
+            ("scores", "game"),
+            ("scores", "score"),
+            ("user/42/alerts", "game"),
+            ("news", "score"),
+        ] {
+            assert!(is_reserved(topic, event), "{topic} {event}");
+        }
+        for (topic, event) in [
+            ("scores", "update"),
+            ("game/1", "game"),
+            ("game/1", "score"),
+            ("news", "flash"),
+            ("news", "Patch"),
+            ("news", "patches"),
+        ] {
+            assert!(!is_reserved(topic, event), "{topic} {event}");
+        }
+        let msg = reserved_message("scores", "patch");
+        for name in [
+            "\"patch\"",
+            "\"reset\"",
+            "\"expired\"",
+            "\"update\"",
+            "\"game\"",
+            "\"score\"",
+        ] {
+            assert!(msg.contains(name), "{msg} names {name}");
         }
     }
 }

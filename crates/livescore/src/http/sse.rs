@@ -43,6 +43,9 @@ pub const MAX_BATCH_BYTES: usize = 16 * 1024;
 
 const KEEPALIVE: &[u8] = b": keep-alive\n\n";
 
+/// The event name of [`EXPIRED`] (reserved: see `publish::RESERVED_EVENTS`).
+pub const EVENT_EXPIRED: &str = "expired";
+
 /// The last event of a stream whose token expired (no id: the client
 /// resumes from the last real event with a fresh token, losing nothing).
 pub const EXPIRED: &[u8] = b"event: expired\ndata: {\"reason\":\"token expired\"}\n\n";

@@ -1,30 +1,46 @@
 //! permessage-deflate (RFC 7692): which offer of a client's
 //! `Sec-WebSocket-Extensions` is taken, and what the answer says.
 //!
-//! The server always answers `server_no_context_takeover`: each message
-//! it sends is compressed on its own, once, and the same bytes go to
-//! every client that agreed (`Frame::ws_deflate_wire`); a compressor per
-//! client with a window kept between messages would cost far more memory
-//! than it saves in bytes. A client's messages are inflated with its
-//! window kept between them, unless it offered `client_no_context_takeover`
-//! (then the inflater goes after each message).
+//! The answer is always the same:
+//! `permessage-deflate; server_no_context_takeover; client_no_context_takeover`.
+//!
+//! - `server_no_context_takeover`: each message the server sends is
+//!   compressed on its own, once, and the same bytes go to every client
+//!   that agreed (`Frame::ws_deflate_wire`); a compressor per client with a
+//!   window kept between messages would cost far more memory than it saves
+//!   in bytes.
+//! - `client_no_context_takeover`, whether or not the client offered it
+//!   (RFC 7692 section 7.1.1.2: "A server MAY include the
+//!   client_no_context_takeover extension parameter in an extension
+//!   negotiation response"): the client compresses each message on its own
+//!   too, so its messages are inflated by an inflater made for the message
+//!   and dropped after it. Keeping the client's window instead cost each
+//!   connection that had sent one compressed message an inflater and its
+//!   32 KiB window for the rest of its life: ~46 KiB per idle connection
+//!   against ~4.4 KiB, chosen by any client (security re-test 2026-12-07,
+//!   docs/BENCHMARKS.md "Memory per idle WebSocket, compressed"). A client
+//!   that refers back into an earlier message anyway breaks the agreement:
+//!   its message inflates to something else than it sent (zeros where the
+//!   window it refers to would be, which no JSON holds), so it gets an
+//!   `error` and nothing is acted on.
+//!
+//! Clients that accept the answer unasked: browsers (Chromium, Firefox),
+//! Python `websockets`, Node `ws` (unless told
+//! `clientNoContextTakeover: false`, which then refuses the handshake).
 
-/// What was agreed with a client.
+/// An agreed permessage-deflate: the answer above. Nothing varies with
+/// the offer: every parameter a client may offer is honoured by it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Agreed {
-    /// The client compresses each message on its own: no inflater is kept
-    /// between its messages.
-    pub client_no_context_takeover: bool,
-}
+pub struct Agreed;
 
 impl Agreed {
     /// The `Sec-WebSocket-Extensions` value of the answer.
+    pub const RESPONSE: &'static str =
+        "permessage-deflate; server_no_context_takeover; client_no_context_takeover";
+
+    /// The `Sec-WebSocket-Extensions` value of the answer.
     pub fn response(&self) -> &'static str {
-        if self.client_no_context_takeover {
-            "permessage-deflate; server_no_context_takeover; client_no_context_takeover"
-        } else {
-            "permessage-deflate; server_no_context_takeover"
-        }
+        Self::RESPONSE
     }
 }
 
@@ -52,9 +68,6 @@ fn offer(element: &[u8]) -> Option<Agreed> {
         return None;
     }
     let mut seen: [bool; 4] = [false; 4];
-    let mut agreed = Agreed {
-        client_no_context_takeover: false,
-    };
     for param in parts {
         let param = param.trim_ascii();
         let (key, value) = match param.iter().position(|&b| b == b'=') {
@@ -76,8 +89,8 @@ fn offer(element: &[u8]) -> Option<Agreed> {
             return None;
         }
         match (which, value) {
-            (0, None) => {}
-            (1, None) => agreed.client_no_context_takeover = true,
+            // Both answered whether offered or not.
+            (0, None) | (1, None) => {}
             // Only the largest window is honoured (see above).
             (2, Some(v)) => {
                 if window_bits(v)? != 15 {
@@ -93,7 +106,7 @@ fn offer(element: &[u8]) -> Option<Agreed> {
             _ => return None,
         }
     }
-    Some(agreed)
+    Some(Agreed)
 }
 
 /// A window size parameter: 8 to 15, no leading zero.
@@ -142,39 +155,26 @@ mod tests {
         negotiate(values.iter().map(|v| v.as_bytes()))
     }
 
-    const PLAIN: Option<Agreed> = Some(Agreed {
-        client_no_context_takeover: false,
-    });
-    const NO_CLIENT_CONTEXT: Option<Agreed> = Some(Agreed {
-        client_no_context_takeover: true,
-    });
+    const AGREED: Option<Agreed> = Some(Agreed);
 
     #[test]
     fn honourable_offers_are_taken() {
-        assert_eq!(of(&["permessage-deflate"]), PLAIN);
-        // What Python's websockets offers by default.
-        assert_eq!(of(&["permessage-deflate; client_max_window_bits"]), PLAIN);
-        // What browsers offer.
-        assert_eq!(
-            of(&["permessage-deflate; client_max_window_bits=\"10\""]),
-            PLAIN
-        );
-        assert_eq!(
-            of(&["Permessage-Deflate; server_no_context_takeover; client_no_context_takeover"]),
-            NO_CLIENT_CONTEXT
-        );
-        assert_eq!(
-            of(&["permessage-deflate; server_max_window_bits=15"]),
-            PLAIN
-        );
-        // The first offer that can be honoured, across headers too.
-        assert_eq!(
-            of(&[
+        for offer in [
+            &["permessage-deflate"][..],
+            // What Python's websockets offers by default.
+            &["permessage-deflate; client_max_window_bits"],
+            // What browsers offer.
+            &["permessage-deflate; client_max_window_bits=\"10\""],
+            &["Permessage-Deflate; server_no_context_takeover; client_no_context_takeover"],
+            &["permessage-deflate; server_max_window_bits=15"],
+            // The first offer that can be honoured, across headers too.
+            &[
                 "x-webkit-deflate-frame, permessage-deflate; server_max_window_bits=10",
-                "permessage-deflate; client_no_context_takeover"
-            ]),
-            NO_CLIENT_CONTEXT
-        );
+                "permessage-deflate; client_no_context_takeover",
+            ],
+        ] {
+            assert_eq!(of(offer), AGREED, "{offer:?}");
+        }
     }
 
     #[test]
@@ -189,6 +189,7 @@ mod tests {
             "permessage-deflate; client_max_window_bits=015",
             "permessage-deflate; server_no_context_takeover; server_no_context_takeover",
             "permessage-deflate; server_no_context_takeover=1",
+            "permessage-deflate; client_no_context_takeover=1",
             "permessage-deflate; unknown_param",
             "permessage-deflate; client_max_window_bits=\"10",
         ] {
@@ -197,15 +198,10 @@ mod tests {
     }
 
     #[test]
-    fn the_answer_always_has_server_no_context_takeover() {
-        for a in [PLAIN, NO_CLIENT_CONTEXT].into_iter().flatten() {
-            assert!(a
-                .response()
-                .starts_with("permessage-deflate; server_no_context_takeover"));
-        }
-        assert!(NO_CLIENT_CONTEXT
-            .expect("agreed")
-            .response()
-            .ends_with("; client_no_context_takeover"));
+    fn the_answer_takes_no_context_over_either_way() {
+        assert_eq!(
+            Agreed.response(),
+            "permessage-deflate; server_no_context_takeover; client_no_context_takeover"
+        );
     }
 }

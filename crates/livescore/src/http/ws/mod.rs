@@ -29,7 +29,9 @@
 //!   policy, then closed with 1013 ("try again later") to resume.
 //! - **Compression** (see [`deflate`]): permessage-deflate when offered,
 //!   always with `server_no_context_takeover`, so each event message is
-//!   compressed once for every client that agreed (`Frame::ws_deflate_wire`).
+//!   compressed once for every client that agreed (`Frame::ws_deflate_wire`),
+//!   and `client_no_context_takeover`, so no inflater outlives the client
+//!   message it inflates.
 //! - **Chat** (see [`chat`]): checked, rate limited per client address and
 //!   per game, published on the bus; it comes back through the hub like
 //!   any event.

@@ -14,8 +14,10 @@
 //! number of fragments with control frames between them, ping, pong and
 //! close. The one extension is permessage-deflate ([`super::deflate`]):
 //! when agreed, RSV1 on a message's first frame marks it compressed and it
-//! is inflated here, bounded by the same limit; otherwise a reserved bit
-//! is a protocol error. Errors name their close code ([`WireError::code`]):
+//! is inflated here, bounded by the same limit, by an inflater made for
+//! that message and dropped after it (the client takes no context over,
+//! so an idle connection holds no inflater); otherwise a reserved bit is a
+//! protocol error. Errors name their close code ([`WireError::code`]):
 //! 1002 protocol, 1007 text that is not UTF-8 or a compressed message that
 //! does not inflate, 1009 over the limit (found at the frame header,
 //! before the payload is read, or while inflating).
@@ -127,9 +129,9 @@ pub struct WsSocket<S> {
     partial: Option<(u8, Vec<u8>)>,
     /// The message in `partial` is compressed.
     partial_compressed: bool,
-    /// permessage-deflate, when agreed: how to inflate the client's
-    /// compressed messages.
-    deflate: Option<Inflate>,
+    /// permessage-deflate was agreed: RSV1 marks a compressed message.
+    /// No inflater is kept between messages (see [`super::deflate`]).
+    deflate: bool,
     /// Frames encoded and not yet written.
     tx: Vec<u8>,
     /// Largest frame, and largest message, a client may send.
@@ -152,7 +154,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsSocket<S> {
             rx: BytesMut::new(),
             partial: None,
             partial_compressed: false,
-            deflate: None,
+            deflate: false,
             tx: Vec::new(),
             max_message,
             read_chunk: read_chunk.max(16),
@@ -163,16 +165,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsSocket<S> {
     /// Takes RSV1 as "compressed" on the client's messages, as agreed
     /// in the handshake.
     pub fn with_deflate(mut self, agreed: Option<Agreed>) -> Self {
-        self.deflate = agreed.map(|a| Inflate {
-            keep_window: !a.client_no_context_takeover,
-            inflater: None,
-        });
+        self.deflate = agreed.is_some();
         self
     }
 
     /// Whether permessage-deflate was agreed: events go out compressed.
     pub fn deflates(&self) -> bool {
-        self.deflate.is_some()
+        self.deflate
     }
 
     /// The next message; `Ok(None)` when the client closed the connection
@@ -280,7 +279,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsSocket<S> {
         let fin = b[0] & 0x80 != 0;
         let opcode = b[0] & 0x0F;
         let compressed = b[0] & crate::hub::WS_RSV1 != 0;
-        if b[0] & 0x30 != 0 || (compressed && self.deflate.is_none()) {
+        if b[0] & 0x30 != 0 || (compressed && !self.deflate) {
             return Err(WireError::Protocol(
                 "reserved bits set, and no extension was agreed",
             ));
@@ -405,28 +404,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsSocket<S> {
         }
     }
 
-    /// A whole message's payload, inflated when it came compressed. The
-    /// inflater is made for the first compressed message (an idle
-    /// connection, or one that never compresses, has none) and kept for
-    /// the next unless the client takes no context over.
-    fn inflated(&mut self, compressed: bool, payload: Vec<u8>) -> Result<Vec<u8>, WireError> {
+    /// A whole message's payload, inflated when it came compressed, by an
+    /// inflater (~43 KiB with its window) that lives only while this
+    /// message is inflated: the client agreed to take no context over, so
+    /// nothing of it is needed for the next message, and a connection
+    /// that sent one compressed message costs no more, idle, than one that
+    /// sent none.
+    fn inflated(&self, compressed: bool, payload: Vec<u8>) -> Result<Vec<u8>, WireError> {
         if !compressed {
             return Ok(payload);
         }
-        let max = self.max_message;
-        let Some(deflate) = self.deflate.as_mut() else {
+        if !self.deflate {
             return Err(WireError::Protocol(
                 "a compressed message, and no extension was agreed",
             ));
-        };
-        let inflater = deflate
-            .inflater
-            .get_or_insert_with(|| Box::new(Decompress::new(false)));
-        let out = inflate_message(inflater, &payload, max);
-        if !deflate.keep_window || out.is_err() {
-            deflate.inflater = None;
         }
-        out.map_err(|e| match e {
+        let mut inflater = Box::new(Decompress::new(false));
+        inflate_message(&mut inflater, &payload, self.max_message).map_err(|e| match e {
             InflateError::TooBig(max) => WireError::TooBig {
                 size: max as u64 + 1,
                 max,
@@ -446,16 +440,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsSocket<S> {
             self.grown = false;
         }
     }
-}
-
-/// A client's permessage-deflate side, once agreed.
-#[derive(Debug)]
-struct Inflate {
-    /// Keep the inflater (and its 32 KiB window) between messages: the
-    /// client may refer back into its earlier ones.
-    keep_window: bool,
-    /// Made when the client first sends a compressed message.
-    inflater: Option<Box<Decompress>>,
 }
 
 /// A close frame's payload: nothing, or a code and a UTF-8 reason.
