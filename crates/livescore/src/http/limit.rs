@@ -33,6 +33,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
+pub use super::caps::{ConnCaps, Rejection};
 use super::per_client::{ClientCap, ClientSlot};
 
 /// File descriptors kept back from the connection budget for the database,
@@ -52,47 +53,6 @@ pub const REJECT_LINGER: Duration = Duration::from_secs(1);
 /// before a newer one may take it: long enough for any client that sends
 /// its request at once, so only the silent ones give way.
 const EVICT_AFTER: Duration = Duration::from_millis(250);
-
-/// The connection caps an operator sets (`max-connections`,
-/// `max-connections-per-ip`), shared by the listener and the config
-/// reloader: a SIGHUP changes them for the next connection accepted, and
-/// connections already open stay.
-#[derive(Debug, Clone, Default)]
-pub struct ConnCaps(Arc<Caps>);
-
-/// Read at every accept, so atomics rather than a lock.
-#[derive(Debug, Default)]
-struct Caps {
-    max: AtomicUsize,
-    per_ip: AtomicUsize,
-}
-
-impl ConnCaps {
-    /// `max` open connections (0: the open-files ceiling less a reserve)
-    /// and `per_ip` per client address (0: no cap).
-    pub fn new(max: usize, per_ip: usize) -> Self {
-        Self(Arc::new(Caps {
-            max: AtomicUsize::new(max),
-            per_ip: AtomicUsize::new(per_ip),
-        }))
-    }
-
-    /// Replaces both caps.
-    pub fn set(&self, max: usize, per_ip: usize) {
-        self.0.max.store(max, Ordering::Relaxed);
-        self.0.per_ip.store(per_ip, Ordering::Relaxed);
-    }
-
-    /// The configured maximum (0: automatic).
-    pub fn max(&self) -> usize {
-        self.0.max.load(Ordering::Relaxed)
-    }
-
-    /// The per-address cap (0: none).
-    pub fn per_ip(&self) -> usize {
-        self.0.per_ip.load(Ordering::Relaxed)
-    }
-}
 
 /// Connection limits.
 #[derive(Debug, Clone)]
@@ -339,41 +299,6 @@ where
         while matches!(stream.read(&mut buf).await, Ok(n) if n > 0) {}
     })
     .await;
-}
-
-/// Why a connection is refused.
-#[derive(Debug, Clone, Copy)]
-pub enum Rejection {
-    /// The node is at `--max-connections`.
-    Full,
-    /// The client's address is at `--max-connections-per-ip`.
-    PerIp,
-}
-
-impl Rejection {
-    /// The `reason` label of `livescore_connections_rejected_total`.
-    pub fn label(self) -> &'static str {
-        match self {
-            Rejection::Full => "max_connections",
-            Rejection::PerIp => "per_ip",
-        }
-    }
-    /// Status line of the answer.
-    pub fn status(self) -> &'static str {
-        match self {
-            Rejection::Full => "503 Service Unavailable",
-            Rejection::PerIp => "429 Too Many Requests",
-        }
-    }
-    /// JSON body of the answer.
-    pub fn body(self) -> &'static str {
-        match self {
-            Rejection::Full => {
-                r#"{"error":"the server is at its connection limit; retry later or elsewhere"}"#
-            }
-            Rejection::PerIp => r#"{"error":"too many connections from your address"}"#,
-        }
-    }
 }
 
 impl axum::serve::Listener for LimitedListener {

@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod caps;
 pub mod client_addr;
 pub mod encoding;
 pub mod error;

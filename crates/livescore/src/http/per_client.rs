@@ -28,8 +28,8 @@ use axum::middleware::Next;
 use axum::response::Response;
 use http_body_util::BodyExt;
 
+use super::caps::{ConnCaps, Rejection};
 use super::client_addr::{canonical, TrustedProxies};
-use super::limit::{ConnCaps, Rejection};
 use super::AppState;
 
 /// Open connections, requests and streams per client address, against
