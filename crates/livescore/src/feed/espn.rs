@@ -118,7 +118,22 @@ fn league(root: &Map<String, Value>) -> Result<(String, Sport), FeedError> {
         field: "leagues[0].slug".into(),
         problem: p,
     })?;
-    let key: String = slug.chars().take(MAX_SHOWN_CHARS).collect();
+    // The key becomes part of topic names (`scores/{league}`) and URLs.
+    let valid = slug.len() <= MAX_SHOWN_CHARS
+        && slug
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
+    if !valid {
+        return Err(FeedError::BadWeek {
+            format: Format::Espn,
+            field: "leagues[0].slug".into(),
+            problem: format!(
+                "is not a league key (lower-case letters, digits, `.`, `-`): {}",
+                shown(&Value::String(slug.into()))
+            ),
+        });
+    }
+    let key = slug.to_string();
     let unsupported = |problem: String| FeedError::Unsupported {
         format: Format::Espn,
         league: key.clone(),

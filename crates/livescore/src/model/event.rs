@@ -27,15 +27,18 @@ pub struct ScoreEvent {
     /// The game's league (`nfl` for events stored before leagues
     /// existed).
     #[serde(default = "super::game::nfl")]
+    #[schema(required = true)]
     pub league: String,
     /// Quarter when the change was seen (the scorestrip's vocabulary, see
     /// `Game.quarter`).
     pub quarter: Quarter,
     /// The game's `period` when the change was seen.
     #[serde(default)]
+    #[schema(required = true)]
     pub period: u8,
     /// The game's `period_label` when the change was seen.
     #[serde(default)]
+    #[schema(required = true)]
     pub period_label: Option<String>,
     /// Clock when the change was seen, if live.
     pub clock: Option<String>,

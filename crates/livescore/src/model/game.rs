@@ -80,10 +80,12 @@ pub struct Game {
     /// `nba`, `nhl`, `mlb`, `eng.1`… (`nfl` for games stored before
     /// leagues existed).
     #[serde(default = "nfl")]
+    #[schema(required = true)]
     pub league: String,
     /// The sport, which decides how `period`, `period_label` and `clock`
     /// read.
     #[serde(default)]
+    #[schema(required = true)]
     pub sport: Sport,
     /// Season year, e.g. 2015 (ESPN: the year the season is named by,
     /// e.g. 2025 for the NBA's 2024-25).
@@ -118,11 +120,13 @@ pub struct Game {
     /// innings or halves, with overtime, extra innings, extra time and
     /// shoot-outs counting on; 0 before the start.
     #[serde(default)]
+    #[schema(required = true)]
     pub period: u8,
     /// What a fan reads for `period`: `Q3`, `OT`, `2OT`, `2nd`, `SO`,
     /// `Top 7th`, `Mid 7th`, `Bot 9th`, `1st half`, `HT`, `ET`, `Pens`;
     /// null before the start.
     #[serde(default)]
+    #[schema(required = true)]
     pub period_label: Option<String>,
     /// The scorestrip's raw quarter: football's own value; for the other
     /// sports the same vocabulary read coarsely (`P`, `1`–`4`, `5` beyond

@@ -382,6 +382,13 @@ fn what_cannot_be_drawn_is_refused_naming_the_league() {
     let mut ufc: Value = serde_json::from_slice(&doc("handmade-ufc-bouts.json")).expect("json");
     ufc["leagues"][0]["uid"] = serde_json::json!("s:70~l:90");
     let err = parse(&serde_json::to_vec(&ufc).expect("json")).expect_err("athletes");
+    let mut bad_key = ufc.clone();
+    bad_key["leagues"][0]["slug"] = serde_json::json!("UFC 316/x");
+    let key_err = parse(&serde_json::to_vec(&bad_key).expect("json")).expect_err("key");
+    assert!(
+        matches!(&key_err, FeedError::BadWeek { field, .. } if field == "leagues[0].slug"),
+        "{key_err:?}"
+    );
     assert_eq!(
         err.to_string(),
         "espn: league ufc: event 600051440: not a game between two teams (competitors are athletes)"
