@@ -5,9 +5,11 @@
 //!                             \--> store (written behind, batched)
 //! ```
 //!
-//! - `model`: the shapes of SPEC.md, no I/O.
-//! - `feed`: the format seam (`format`: scorestrip XML or ESPN JSON into
-//!   one typed week, parsed by `scorestrip` and `espn`), what `--feed`
+//! - `model`: the shapes of SPEC.md, no I/O; each sport's rules (periods,
+//!   labels, clocks, states) in `model::sport`, one file per sport.
+//! - `feed`: the format seam (`format`: scorestrip XML or ESPN JSON of any
+//!   of the five sports into one typed board, parsed by `scorestrip` and
+//!   `espn`; `espn::leagues` is the table of `espn:KEY`), what `--feed`
 //!   names (`source`), HTTP/file fetching
 //!   (`fetch`), the adaptive schedule (`schedule`), the poll loop
 //!   (`poller`), the single-poller lease (`leader`), the recorded-week

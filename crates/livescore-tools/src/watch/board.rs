@@ -61,6 +61,13 @@ impl Line {
             GameState::Canceled => (Kind::Final, "Canceled".to_string()),
             GameState::Final => (Kind::Final, "Final".to_string()),
             GameState::FinalOvertime => (Kind::Final, "Final OT".to_string()),
+            // The states of the sports beyond football, drawn plainly
+            // until `watch` learns each sport's labels.
+            GameState::Overtime => (Kind::Live, live_status(game)),
+            GameState::Shootout => (Kind::Live, "Shootout".to_string()),
+            GameState::Intermission => (Kind::Paused, "Intermission".to_string()),
+            GameState::FinalShootout => (Kind::Final, "Final SO".to_string()),
+            GameState::Abandoned => (Kind::Final, "Abandoned".to_string()),
         };
         Line {
             away: [game.away.abbr.clone(), game.away.score.to_string()],
@@ -166,7 +173,11 @@ where
 pub fn title(games: &[Game]) -> String {
     games
         .first()
-        .map(|g| format!("NFL {} week {} ({})", g.season, g.week, g.season_type))
+        .map(|g| match (g.week, g.date) {
+            (Some(week), _) => format!("NFL {} week {} ({})", g.season, week, g.season_type),
+            (None, Some(date)) => format!("{} {date}", g.league),
+            (None, None) => format!("{} {}", g.league, g.season),
+        })
         .unwrap_or_default()
 }
 

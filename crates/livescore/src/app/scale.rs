@@ -174,9 +174,6 @@ pub(super) fn tracker_from(hub: &Hub) -> Tracker {
             return Tracker::new();
         }
     };
-    let Some(first) = games.first() else {
-        return Tracker::new();
-    };
     let mut counts = HashMap::new();
     for g in &games {
         let n = hub
@@ -186,11 +183,8 @@ pub(super) fn tracker_from(hub: &Hub) -> Tracker {
             .count();
         counts.insert(g.eid.clone(), u32::try_from(n).unwrap_or(u32::MAX));
     }
-    let week = Week {
-        season: first.season,
-        week: first.week,
-        season_type: first.season_type.clone(),
-        games,
-    };
-    Tracker::resume(week, counts)
+    match Week::of_games(games) {
+        Some(week) => Tracker::resume(week, counts),
+        None => Tracker::new(),
+    }
 }

@@ -150,7 +150,7 @@ mod tests {
         };
         assert_eq!((replay.feed_replay.is_some(), replay.speed), (true, 10.0));
         assert!(parse(&["serve", "--feed", "a.json", "--feed-replay", "rec"]).is_err());
-        assert!(parse(&["serve", "--feed", "espn:nba"]).is_err());
+        assert!(parse(&["serve", "--feed", "espn:cricket"]).is_err());
         assert!(parse(&["serve", "--feed", "x", "--feed-format", "csv"]).is_err());
         let Ok(Command::Demo(demo)) = parse(&["demo", "--replay", "rec"]) else {
             panic!("demo --replay parses");

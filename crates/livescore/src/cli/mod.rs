@@ -397,8 +397,11 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub server: ServerArgs,
 
-    /// Feed to poll in-process: `espn:nfl` or `espn:college-football`
-    /// (ESPN's public scoreboard), an `http(s)://` URL or a file path
+    /// Feed to poll in-process: `espn:LEAGUE` (ESPN's public scoreboard:
+    /// `nfl`, `college-football`, `nba`, `wnba`, `mens-college-basketball`,
+    /// `womens-college-basketball`, `nhl`, `mlb`, `eng.1`, `esp.1`, …) or
+    /// `espn:SPORT/LEAGUE` for another league of football, basketball,
+    /// hockey, baseball or soccer; an `http(s)://` URL or a file path
     /// (ESPN JSON or scorestrip XML).
     /// Example: --feed espn:nfl
     #[arg(long, env = "LIVESCORE_FEED", hide_env_values = true, value_parser = FeedParser)]
@@ -440,8 +443,9 @@ pub struct ServeArgs {
 /// `livescore ingest`.
 #[derive(Debug, Args)]
 pub struct IngestArgs {
-    /// Feed: `espn:nfl`, `espn:college-football`, an `http(s)://` URL or
-    /// a file path (ESPN JSON or scorestrip XML).
+    /// Feed: `espn:LEAGUE` (`nfl`, `nba`, `nhl`, `mlb`, `eng.1`, …),
+    /// `espn:SPORT/LEAGUE`, an `http(s)://` URL or a file path (ESPN JSON
+    /// or scorestrip XML).
     /// Example: --feed espn:nfl
     #[arg(long, env = "LIVESCORE_FEED", hide_env_values = true, value_parser = FeedParser)]
     pub feed: Source,

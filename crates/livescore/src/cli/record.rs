@@ -17,8 +17,8 @@ use crate::feed::FeedError;
 /// `livescore record`.
 #[derive(Debug, Args)]
 pub struct RecordArgs {
-    /// Feed to record: `espn:nfl`, `espn:college-football`, an
-    /// `http(s)://` URL or a file path.
+    /// Feed to record: `espn:LEAGUE` (`nfl`, `nba`, `nhl`, `mlb`, `eng.1`,
+    /// …), `espn:SPORT/LEAGUE`, an `http(s)://` URL or a file path.
     /// Example: --feed espn:nfl
     #[arg(long, env = "LIVESCORE_FEED", hide_env_values = true, value_parser = FeedParser)]
     pub feed: Source,

@@ -26,7 +26,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
 use crate::bus::{Bus, BusError};
-use crate::model::{self, Game, ScoreEvent, Week};
+use crate::model::{self, BoardKey, Game, ScoreEvent, Week};
 
 pub use format::Format;
 
@@ -89,6 +89,17 @@ pub enum FeedError {
         /// What is wrong with it, including the offending value.
         problem: String,
     },
+    /// The document is of a league livescore cannot draw: a sport other
+    /// than the five, or events that are not two teams (UFC bouts, golf).
+    #[error("{format}: league {league}: {problem}")]
+    Unsupported {
+        /// The format it was read as.
+        format: Format,
+        /// The league, as the document names it (`leagues[0].slug`).
+        league: String,
+        /// Why it cannot be drawn.
+        problem: String,
+    },
     /// `--feed-format auto` could not tell the document's format.
     #[error("cannot tell the feed's format: {0} (expected `<` for scorestrip XML or `{{` for ESPN JSON; set --feed-format)")]
     UnknownFormat(String),
@@ -135,8 +146,12 @@ pub struct Tracker {
     games: Vec<Game>,
     index: HashMap<String, usize>,
     score_changes: HashMap<String, u32>,
-    meta: Option<(u16, u8, String)>,
+    meta: Option<Meta>,
 }
+
+/// The board a tracker follows: its key and what it says beyond its
+/// games (the league's sport).
+type Meta = (BoardKey, model::Sport);
 
 impl Tracker {
     /// A tracker that has seen nothing: the first document changes every game.
@@ -151,7 +166,7 @@ impl Tracker {
             score_changes,
             ..Self::default()
         };
-        t.meta = Some((week.season, week.week, week.season_type));
+        t.meta = Some((week.key(), week.sport));
         for g in week.games {
             t.index.insert(g.eid.clone(), t.games.len());
             t.games.push(g);
@@ -161,10 +176,13 @@ impl Tracker {
 
     /// The current week as last seen.
     pub fn week(&self) -> Option<Week> {
-        let (season, week, season_type) = self.meta.clone()?;
+        let ((league, season, week, date, season_type), sport) = self.meta.clone()?;
         Some(Week {
+            league,
+            sport,
             season,
             week,
+            date,
             season_type,
             games: self.games.clone(),
         })
@@ -174,7 +192,7 @@ impl Tracker {
     /// time stamped on ScoreEvents.
     pub fn apply(&mut self, doc: Week, at: DateTime<Utc>) -> Changes {
         let mut changes = Changes::default();
-        let new_meta = (doc.season, doc.week, doc.season_type.clone());
+        let new_meta = (doc.key(), doc.sport);
         if self.meta.as_ref() != Some(&new_meta) && self.meta.is_some() {
             // A new week replaces the old one entirely.
             self.games.clear();
@@ -236,7 +254,10 @@ impl Tracker {
                 eid: new.eid.clone(),
                 team,
                 points: i32::from(after) - i32::from(before),
+                league: new.league.clone(),
                 quarter: new.quarter,
+                period: new.period,
+                period_label: new.period_label.clone(),
                 clock: new.clock.clone(),
                 home_score: home,
                 away_score: away,
@@ -382,33 +403,44 @@ pub fn json<T: serde::Serialize + ?Sized>(value: &T) -> Bytes {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{GameState, Quarter, Team};
+    use crate::model::{GameState, Quarter, Sport, Team};
 
     fn game(eid: &str, q: Quarter, hs: u16, vs: u16) -> Game {
         Game {
             eid: eid.into(),
+            league: "nfl".into(),
+            sport: Sport::Football,
             season: 2015,
-            week: 1,
+            week: Some(1),
             season_type: "REG".into(),
+            date: None,
             kickoff: DateTime::parse_from_rfc3339("2015-09-13T17:00:00Z")
                 .expect("date")
                 .with_timezone(&Utc),
+            kickoff_tbd: false,
             day: "Sun".into(),
             time: "1:00".into(),
             state: q.state(),
+            period: q.moment().period,
+            period_label: None,
             quarter: q,
             clock: q.is_live().then(|| "10:00".to_string()),
             possession: None,
             red_zone: false,
+            situation: None,
             home: Team {
                 abbr: "CHI".into(),
                 nickname: "bears".into(),
                 score: hs,
+                linescore: None,
+                shootout: None,
             },
             away: Team {
                 abbr: "GB".into(),
                 nickname: "packers".into(),
                 score: vs,
+                linescore: None,
+                shootout: None,
             },
             details: None,
         }
@@ -416,8 +448,11 @@ mod tests {
 
     fn week(games: Vec<Game>) -> Week {
         Week {
+            league: "nfl".into(),
+            sport: Sport::Football,
             season: 2015,
-            week: 1,
+            week: Some(1),
+            date: None,
             season_type: "REG".into(),
             games,
         }
@@ -497,18 +532,18 @@ mod tests {
         let at = Utc::now();
         t.apply(week(vec![game("a", Quarter::Final, 21, 7)]), at);
         let mut next = week(vec![game("c", Quarter::Pregame, 0, 0)]);
-        next.week = 2;
+        next.week = Some(2);
         for g in &mut next.games {
-            g.week = 2;
+            g.week = Some(2);
         }
         let c = t.apply(next, at);
         let board = c.week.expect("a new board");
-        assert_eq!((board.week, board.games.len()), (2, 1));
+        assert_eq!((board.week, board.games.len()), (Some(2), 1));
         assert_eq!(board.games[0].eid, "c", "last week's games are gone");
         // Score numbering starts over with the new week's games.
         let c = t.apply(
             Week {
-                week: 2,
+                week: Some(2),
                 ..week(vec![game("c", Quarter::Period(1), 7, 0)])
             },
             at,

@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::fetch::{Fetched, Fetcher};
 use super::{format, recording, schedule, FeedError};
-use crate::model::{Game, GameState};
+use crate::model::Game;
 
 /// One document saved.
 #[derive(Debug, Clone)]
@@ -49,10 +49,7 @@ pub struct Recorder {
 
 /// True once a game will not change any more today.
 fn over(game: &Game) -> bool {
-    matches!(
-        game.state,
-        GameState::Final | GameState::FinalOvertime | GameState::Canceled
-    )
+    game.state.is_over()
 }
 
 impl Recorder {

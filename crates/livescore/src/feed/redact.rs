@@ -110,6 +110,15 @@ pub fn scrub_error(err: FeedError, url: &Url) -> FeedError {
             field: s(field),
             problem: s(problem),
         },
+        FeedError::Unsupported {
+            format,
+            league,
+            problem,
+        } => FeedError::Unsupported {
+            format,
+            league: s(league),
+            problem: s(problem),
+        },
         FeedError::MissingId {
             format,
             index,

@@ -43,7 +43,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::bus::BusError;
 use crate::feed::{FeedError, Publisher};
-use crate::model::{Game, Quarter, Team, Week};
+use crate::model::{Game, Quarter, Sport, Team, Week, NFL};
 
 /// The recorded week, in the binary so `livescore demo` works offline.
 const RECORDING: &[u8] = include_bytes!("../../data/nfl-2015-week1.json");
@@ -344,24 +344,27 @@ impl Script {
             .iter()
             .rev()
             .find(|d| live && d.start <= rel && rel <= d.end);
-        let team = |t: &RawTeam, score| Team {
-            abbr: t.abbr.clone(),
-            nickname: t.nickname.clone(),
-            score,
-        };
+        let team = |t: &RawTeam, score| Team::new(t.abbr.clone(), t.nickname.clone(), score);
         Game {
             eid: raw.eid.clone(),
+            league: NFL.into(),
+            sport: Sport::Football,
             season: raw.season,
-            week: raw.week,
+            week: Some(raw.week),
             season_type: raw.season_type.clone(),
+            date: None,
             kickoff: raw.kickoff,
+            kickoff_tbd: false,
             day: raw.day.clone(),
             time: raw.time.clone(),
             state: quarter.state(),
+            period: quarter.moment().period,
+            period_label: quarter.period_label(),
             quarter,
             clock,
             possession: drive.map(|d| d.team.clone()),
             red_zone: drive.is_some_and(|d| d.red_zone && rel >= d.red_zone_from()),
+            situation: None,
             home: team(&raw.home, home),
             away: team(&raw.away, away),
             details: None,
@@ -429,8 +432,11 @@ impl Replay {
             .map(|g| Script::new(g, first))
             .collect::<Result<_, _>>()?;
         let week_of = |games| Week {
+            league: NFL.into(),
+            sport: Sport::Football,
+            date: None,
             season: raw.season,
-            week: raw.week,
+            week: Some(raw.week),
             season_type: raw.season_type.clone(),
             games,
         };
@@ -639,7 +645,7 @@ mod tests {
                 first.week.week,
                 first.week.season_type.as_str()
             ),
-            (2015, 1, "REG")
+            (2015, Some(1), "REG")
         );
         for g in &first.week.games {
             assert_eq!(

@@ -43,8 +43,9 @@ pub fn next_poll(games: &[Game], now: DateTime<Utc>, interval: Duration) -> Dura
     let mut all_final = true;
     for game in games {
         match game.state {
-            // A delay ends when the weather says so: keep watching.
-            GameState::Live | GameState::Halftime | GameState::Delayed => return interval,
+            // Under way, in a break, or in a delay that ends when the
+            // weather says so: keep watching.
+            state if state.in_progress() => return interval,
             GameState::Pregame if game.kickoff <= now + lead => return interval,
             GameState::Pregame => {
                 all_final = false;
@@ -55,8 +56,8 @@ pub fn next_poll(games: &[Game], now: DateTime<Utc>, interval: Duration) -> Dura
             // So does a postponed one, when it is not simply dropped from
             // the week.
             GameState::Suspended | GameState::Postponed => all_final = false,
-            // A canceled game is as settled as a final one.
-            GameState::Final | GameState::FinalOvertime | GameState::Canceled => {}
+            // A canceled or abandoned game is as settled as a final one.
+            _ => {}
         }
     }
     if all_final {
@@ -75,7 +76,7 @@ pub fn next_poll(games: &[Game], now: DateTime<Utc>, interval: Duration) -> Dura
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Quarter, Team};
+    use crate::model::{Quarter, Sport, Team};
 
     fn at(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s)
@@ -84,24 +85,27 @@ mod tests {
     }
 
     fn game(kickoff: &str, q: Quarter) -> Game {
-        let team = |abbr: &str| Team {
-            abbr: abbr.into(),
-            nickname: abbr.to_lowercase(),
-            score: 0,
-        };
+        let team = |abbr: &str| Team::new(abbr, abbr.to_lowercase(), 0);
         Game {
             eid: "2015091300".into(),
+            league: "nfl".into(),
+            sport: Sport::Football,
             season: 2015,
-            week: 1,
+            week: Some(1),
             season_type: "REG".into(),
+            date: None,
             kickoff: at(kickoff),
+            kickoff_tbd: false,
             day: "Sun".into(),
             time: "1:00".into(),
             state: q.state(),
+            period: q.moment().period,
+            period_label: q.period_label(),
             quarter: q,
             clock: None,
             possession: None,
             red_zone: false,
+            situation: None,
             home: team("CHI"),
             away: team("GB"),
             details: None,

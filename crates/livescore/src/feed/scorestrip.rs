@@ -25,7 +25,7 @@ use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 
 use super::{FeedError, Format};
-use crate::model::{Game, Quarter, Team, Week};
+use crate::model::{Game, Quarter, Sport, Team, Week, NFL};
 
 /// Longest attribute value echoed back in an error, in characters: enough to
 /// recognise the value, short enough that a hostile feed cannot flood logs.
@@ -228,7 +228,10 @@ fn parse_week(attrs: &Attrs) -> Result<Week, FeedError> {
         })
     }
     Ok(Week {
-        week: field(attrs, "w", "a week number", number::<u8>)?,
+        league: NFL.into(),
+        sport: Sport::Football,
+        date: None,
+        week: Some(field(attrs, "w", "a week number", number::<u8>)?),
         season: field(attrs, "y", "a season year", number::<u16>)?,
         season_type: field(attrs, "t", "a season type (R, P, POST)", season_type)?.into(),
         games: Vec::new(),
@@ -285,11 +288,11 @@ fn parse_game(attrs: &Attrs, index: usize, week: &Week) -> Result<Game, FeedErro
         value => number(value).ok_or_else(|| bad(attr, format!("not a score: {}", shown(value)))),
     };
     let team = |abbr, nickname, points| -> Result<Team, FeedError> {
-        Ok(Team {
-            abbr: required(abbr)?.into(),
-            nickname: required(nickname)?.into(),
-            score: score(points)?,
-        })
+        Ok(Team::new(
+            required(abbr)?,
+            required(nickname)?,
+            score(points)?,
+        ))
     };
     let home = team("h", "hnn", "hs")?;
     let away = team("v", "vnn", "vs")?;
@@ -329,17 +332,24 @@ fn parse_game(attrs: &Attrs, index: usize, week: &Week) -> Result<Game, FeedErro
 
     Ok(Game {
         eid: eid.into(),
+        league: week.league.clone(),
+        sport: week.sport,
         season: week.season,
         week: week.week,
         season_type,
+        date: None,
         kickoff,
+        kickoff_tbd: false,
         day: required("d")?.into(),
         time: time.into(),
         state: quarter.state(),
+        period: quarter.moment().period,
+        period_label: quarter.period_label(),
         quarter,
         clock,
         possession: attrs.non_empty("p").filter(|_| live).map(str::to_owned),
         red_zone,
+        situation: None,
         home,
         away,
         details: None,
@@ -448,7 +458,7 @@ mod tests {
         let week = parse(PREGAME).expect("pregame parses");
         assert_eq!(
             (week.season, week.week, week.season_type.as_str()),
-            (2015, 1, "REG")
+            (2015, Some(1), "REG")
         );
         assert_eq!(week.games.len(), 16);
         for g in &week.games {
@@ -457,7 +467,10 @@ mod tests {
                 (GameState::Pregame, 0, 0)
             );
             assert_eq!((&g.clock, &g.possession, g.red_zone), (&None, &None, false));
-            assert_eq!((g.season, g.week, g.season_type.as_str()), (2015, 1, "REG"));
+            assert_eq!(
+                (g.season, g.week, g.season_type.as_str()),
+                (2015, Some(1), "REG")
+            );
         }
     }
 
@@ -683,7 +696,7 @@ mod tests {
         let w = week(r#"<gms w="3" y="2016" t="P"/>"#).expect("empty week");
         assert_eq!(
             (w.season, w.week, w.season_type.as_str(), w.games.len()),
-            (2016, 3, "PRE", 0)
+            (2016, Some(3), "PRE", 0)
         );
         assert!(matches!(week(""), Err(FeedError::NoWeek { .. })));
         assert!(matches!(parse(b""), Err(FeedError::NoWeek { .. })));

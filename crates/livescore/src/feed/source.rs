@@ -2,23 +2,23 @@
 //! the name implies it, its format.
 //!
 //! `espn:<league>` is a shorthand for ESPN's public scoreboard URL of that
-//! league, so an operator never has to copy the URL from a forum post.
+//! league (`espn:nba`, `espn:eng.1`, or `espn:SPORT/LEAGUE` for any other
+//! league of the five sports; see [`leagues`]), so an operator never has
+//! to copy the URL from a forum post.
 
 use std::fmt;
 use std::path::PathBuf;
 
 use reqwest::Url;
 
+use super::espn::leagues;
 use super::redact::redacted;
 use super::Format;
 
-/// ESPN's public scoreboard of a football league; the same shape serves
-/// every league. No key, no documented terms: it can change or vanish,
-/// which is why the parser is strict.
-const ESPN_SCOREBOARD: &str = "https://site.api.espn.com/apis/site/v2/sports/football";
-
-/// The leagues `espn:<league>` knows, as ESPN spells them in its URLs.
-pub const ESPN_LEAGUES: &[&str] = &["nfl", "college-football"];
+/// ESPN's public scoreboards, one per `sport/league` path; the same shape
+/// serves every league. No key, no documented terms: it can change or
+/// vanish, which is why the parser is strict.
+const ESPN_SCOREBOARD: &str = "https://site.api.espn.com/apis/site/v2/sports";
 
 /// Where a document is read from. Its `Debug` shows a URL redacted, as
 /// `Display` does: a `{:?}` in a log line must not reveal a key either.
@@ -45,19 +45,13 @@ impl Source {
     /// `espn:<league>` is ESPN's scoreboard for that league, `http(s)://...`
     /// a URL, anything else a file path.
     pub fn parse(s: &str) -> Result<Source, String> {
-        if let Some(league) = s.strip_prefix("espn:") {
-            if !ESPN_LEAGUES.contains(&league) {
-                return Err(format!(
-                    "{s:?}: unknown ESPN league (known: {})",
-                    ESPN_LEAGUES
-                        .iter()
-                        .map(|l| format!("espn:{l}"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ));
+        if let Some(spec) = s.strip_prefix("espn:") {
+            let league = leagues::resolve(spec)?;
+            let url = format!("{ESPN_SCOREBOARD}/{}/scoreboard", league.path());
+            let mut url = Url::parse(&url).map_err(|e| format!("{url}: {e}"))?;
+            if !league.query.is_empty() {
+                url.query_pairs_mut().extend_pairs(league.query);
             }
-            let url = format!("{ESPN_SCOREBOARD}/{league}/scoreboard");
-            let url = Url::parse(&url).map_err(|e| format!("{url}: {e}"))?;
             return Ok(Source {
                 location: Location::Http(url),
                 format: Some(Format::Espn),
@@ -153,9 +147,19 @@ mod tests {
         let cfb = Source::parse("espn:college-football").expect("cfb");
         assert!(cfb
             .to_string()
-            .ends_with("/football/college-football/scoreboard"));
-        let err = Source::parse("espn:nba").expect_err("unknown league");
+            .contains("/football/college-football/scoreboard"));
+        assert!(cfb.to_string().ends_with("?groups=80"), "{cfb}");
+        let nba = Source::parse("espn:nba").expect("nba");
+        assert_eq!(
+            nba.to_string(),
+            "https://site.api.espn.com/apis/site/v2/sports/basketball/nba/scoreboard"
+        );
+        let ned = Source::parse("espn:soccer/ned.1").expect("any soccer league");
+        assert!(ned.to_string().ends_with("/soccer/ned.1/scoreboard"));
+        let err = Source::parse("espn:cricket").expect_err("unknown league");
         assert!(err.contains("espn:nfl, espn:college-football"), "{err}");
+        let err = Source::parse("espn:golf/pga").expect_err("unsupported sport");
+        assert!(err.contains("supported: football, basketball"), "{err}");
     }
 
     #[test]

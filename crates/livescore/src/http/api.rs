@@ -52,7 +52,7 @@ pub async fn index(
     let first = games.first();
     let view = WeekView {
         season: first.map(|g| g.season),
-        week: first.map(|g| g.week),
+        week: first.and_then(|g| g.week),
         season_type: first.map(|g| g.season_type.clone()),
         last_event_id: st.hub.last_id(),
         games,

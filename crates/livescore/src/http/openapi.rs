@@ -20,7 +20,9 @@ use super::sse::{LivescoreEvent, StreamEvent, Topic};
 use super::{api, error, metrics, publish, sse, ui, ws};
 use crate::bus::BusHealth;
 use crate::feed::poller::FeedHealth;
-use crate::model::{EventId, Game, GameDetails, GameState, Quarter, ScoreEvent, Team, TeamDetails};
+use crate::model::{
+    EventId, Game, GameDetails, GameState, Quarter, ScoreEvent, Situation, Sport, Team, TeamDetails,
+};
 
 /// The description. `paths` lists every route of [`super::router`] except
 /// the `/api` redirect and the static assets of the page.
@@ -51,6 +53,8 @@ use crate::model::{EventId, Game, GameDetails, GameState, Quarter, ScoreEvent, T
         TeamDetails,
         GameState,
         Quarter,
+        Sport,
+        Situation,
         ScoreEvent,
         EventId,
         api::WeekView,

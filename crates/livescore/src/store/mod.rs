@@ -266,14 +266,8 @@ pub async fn feed_state(store: &dyn Store, epoch: u64) -> Result<Option<FeedStat
     };
     let games: Vec<Game> = serde_json::from_slice(&update.data)
         .map_err(|e| StoreError::Corrupt(format!("scores update {}: {e}", update.id)))?;
-    let Some(first) = games.first() else {
+    let Some(week) = Week::of_games(games) else {
         return Ok(None);
-    };
-    let week = Week {
-        season: first.season,
-        week: first.week,
-        season_type: first.season_type.clone(),
-        games,
     };
     let score_changes = store.score_counts(update.id.seq).await?;
     Ok(Some(FeedState {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use crate::bus::Envelope;
-use crate::model::{self, ScoreEvent};
+use crate::model::{self, Quarter, ScoreEvent, NFL};
 
 /// A row of `events`: the log itself.
 #[derive(Debug, Clone, PartialEq)]
@@ -163,8 +163,14 @@ pub type ScoreColumns = (
 pub fn score_event(cols: ScoreColumns) -> Result<ScoreEvent, super::StoreError> {
     let (id, eid, team, points, quarter, clock, home, away, at) = cols;
     let bad = |what: &str| super::StoreError::Corrupt(format!("score event {id}: {what}"));
+    let quarter: Quarter = quarter.parse().map_err(|()| bad("quarter"))?;
     Ok(ScoreEvent {
-        quarter: quarter.parse().map_err(|()| bad("quarter"))?,
+        // The columns predate leagues: they keep the quarter only, so the
+        // league is the NFL's and the period is the quarter's.
+        league: NFL.into(),
+        period: quarter.moment().period,
+        period_label: quarter.period_label(),
+        quarter,
         home_score: u16::try_from(home).map_err(|_| bad("home score"))?,
         away_score: u16::try_from(away).map_err(|_| bad("away score"))?,
         id,

@@ -1,17 +1,22 @@
 //! The two sides of an ESPN competition: which is home, their scores
-//! (strings of digits on this feed) and their extra facts.
+//! (strings of digits on this feed), their line scores and shoot-out
+//! goals, and their extra facts.
 
 use serde_json::{Map, Value};
 
 use super::json::{cut, extra, shown, text};
 use super::status::FieldError;
-use crate::model::{Quarter, Team, TeamDetails};
+use crate::model::{Team, TeamDetails};
 
 /// The home and the away side of a competition, each with its team id
-/// (what `situation.possession` names) and its extra facts.
+/// (what `situation.possession` names) and its extra facts. A score may
+/// be missing only before the start (`started` false); shoot-out goals
+/// are kept only when a shoot-out happened (`shootout`), since ESPN may
+/// send zeros on games that had none.
 pub(super) fn competitors(
     comp: &Map<String, Value>,
-    quarter: Quarter,
+    started: bool,
+    shootout: bool,
 ) -> Result<[(String, Team, TeamDetails); 2], FieldError> {
     let base = "competitions[0].competitors";
     let list = comp
@@ -35,11 +40,17 @@ pub(super) fn competitors(
         let abbr =
             text(c, &["team", "abbreviation"]).map_err(|p| (path("team.abbreviation"), p))?;
         let name = text(c, &["team", "name"]).map_err(|p| (path("team.name"), p))?;
-        let score = score(c.get("score"), quarter).map_err(|p| (path("score"), p))?;
+        let score = score(c.get("score"), started).map_err(|p| (path("score"), p))?;
         let team = Team {
             abbr: abbr.into(),
             nickname: name.to_lowercase(),
             score,
+            linescore: linescore(c),
+            shootout: if shootout {
+                Some(shootout_goals(c).unwrap_or(0))
+            } else {
+                None
+            },
         };
         let side = text(c, &["homeAway"]).map_err(|p| (path("homeAway"), p))?;
         let slot = match side {
@@ -68,8 +79,8 @@ pub(super) fn competitors(
 
 /// A score: ESPN sends a string of digits (`"7"`); a plain number is
 /// taken too. Missing or empty only before kickoff.
-fn score(value: Option<&Value>, quarter: Quarter) -> Result<u16, String> {
-    let not_started = quarter == Quarter::Pregame;
+fn score(value: Option<&Value>, started: bool) -> Result<u16, String> {
+    let not_started = !started;
     match value {
         None | Some(Value::Null) if not_started => Ok(0),
         None | Some(Value::Null) => Err("is missing but the game has started".into()),
@@ -83,6 +94,50 @@ fn score(value: Option<&Value>, quarter: Quarter) -> Result<u16, String> {
             .ok_or_else(|| format!("not a score: {n}")),
         Some(other) => Err(format!("not a score: {}", shown(other))),
     }
+}
+
+/// Points per period (`linescores[].value`, floats holding whole
+/// numbers); absent when ESPN gives none or any is not a whole number in
+/// range: a line score is a fact beyond the score, never worth refusing
+/// a game for.
+fn linescore(c: &Map<String, Value>) -> Option<Vec<u16>> {
+    let list = c.get("linescores")?.as_array()?;
+    if list.is_empty() {
+        return None;
+    }
+    list.iter()
+        .map(|l| whole(l.get("value")?))
+        .collect::<Option<Vec<u16>>>()
+}
+
+/// `shootoutScore`: a number or a string of digits.
+fn shootout_goals(c: &Map<String, Value>) -> Option<u16> {
+    match c.get("shootoutScore")? {
+        Value::String(s) => s.parse().ok(),
+        other => whole(other),
+    }
+}
+
+/// Whether a competitor carries a shoot-out score above zero: how a
+/// shoot-out final shows on a board whose status is a plain final.
+pub(super) fn has_shootout(comp: &Map<String, Value>) -> bool {
+    comp.get("competitors")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_object)
+        .any(|c| shootout_goals(c).is_some_and(|g| g > 0))
+}
+
+/// A JSON number holding a whole number in `u16`'s range (`3` or `3.0`).
+fn whole(value: &Value) -> Option<u16> {
+    if let Some(n) = value.as_u64() {
+        return u16::try_from(n).ok();
+    }
+    let f = value.as_f64()?;
+    let in_range = f.is_finite() && f >= 0.0 && f <= f64::from(u16::MAX) && f.fract() == 0.0;
+    // In range and whole: the cast is exact.
+    in_range.then_some(f as u16)
 }
 
 /// A competitor's full name and season record (`records[]`, the `total`
