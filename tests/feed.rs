@@ -87,3 +87,81 @@ async fn malformed_documents_are_rejected_naming_game_and_attribute_and_keep_the
     assert!(health(&server).await["feed"]["last_error"].is_null());
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// A node whose feed never produced a good document serves no scores: it
+/// says so on `/readyz` (503, the reason, the feed's error), while
+/// `/healthz` stays 200. Once a good document comes it is ready, and a
+/// later bad one keeps its last good state without taking it out again.
+#[tokio::test]
+async fn a_feed_that_never_produced_a_good_document_makes_the_node_not_ready() {
+    let dir = common::TempDir::new("feed-never-good");
+    let feed = dir.path().join("ss.xml");
+    std::fs::write(&feed, fixture("ss-malformed-truncated.xml")).expect("write");
+    let server = Server::start(&[
+        "serve",
+        "--database-url",
+        "sqlite::memory:",
+        "--feed",
+        feed.to_str().expect("utf8"),
+        "--poll-interval",
+        "100ms",
+    ]);
+    let ready = |server: &Server| {
+        let url = format!("{}/readyz", server.url);
+        async move {
+            let resp = common::client().get(url).send().await.expect("readyz");
+            let code = resp.status().as_u16();
+            (code, resp.json::<serde_json::Value>().await.expect("json"))
+        }
+    };
+    let reason = "feed has produced no good document";
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let body = loop {
+        let (code, body) = ready(&server).await;
+        if code == 503 {
+            break body;
+        }
+        assert!(Instant::now() < deadline, "still {code}: {body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(body["status"], "degraded", "{body}");
+    assert!(
+        body["reasons"]
+            .as_array()
+            .expect("reasons")
+            .iter()
+            .any(|r| r == reason),
+        "{body}"
+    );
+    assert!(
+        body["feed"]["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("malformed XML")),
+        "{body}"
+    );
+    assert_eq!(health(&server).await["status"], "degraded");
+
+    std::fs::write(&feed, fixture("ss-2015-w1-midday.xml")).expect("write");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (code, body) = ready(&server).await;
+        if code == 200 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not ready after a good document: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let rejected = |h: serde_json::Value| h["feed"]["rejected"].as_u64().expect("rejected");
+    let before = rejected(health(&server).await);
+    std::fs::write(&feed, fixture("ss-malformed-badscore.xml")).expect("write");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while rejected(health(&server).await) == before {
+        assert!(Instant::now() < deadline, "the bad document was not read");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (code, body) = ready(&server).await;
+    assert_eq!(code, 200, "a failure after a good document: {body}");
+}

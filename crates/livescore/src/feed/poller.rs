@@ -47,6 +47,18 @@ pub struct FeedHealth {
     pub errors: u64,
 }
 
+impl FeedHealth {
+    /// This node polled and never got a document it could take: a server
+    /// started on a wrong URL, a refused league or a feed that is down
+    /// serves no scores at all, which a load balancer must hear from
+    /// `/readyz`. A node that has not polled yet (or that follows another
+    /// node's poller) is not counted; one that took a good document once
+    /// keeps serving its last good state through later failures.
+    pub fn never_good(&self) -> bool {
+        self.last_ok.is_none() && (self.errors > 0 || self.rejected > 0)
+    }
+}
+
 /// Shared, cheap-to-read feed status.
 pub type FeedStatus = Arc<Mutex<FeedHealth>>;
 

@@ -146,7 +146,8 @@ pub(crate) struct Health {
     status: &'static str,
     /// Why it is degraded: `bus disconnected`, `database unreachable`,
     /// `database writes failing`, `database queue above threshold`,
-    /// `events lost since start`, `shutting down`; absent when ok.
+    /// `events lost since start`, `shutting down`, `feed has produced no
+    /// good document` (`feed.last_error` says why); absent when ok.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     reasons: Vec<&'static str>,
     bus: BusHealth,
@@ -186,11 +187,14 @@ async fn report(st: &AppState) -> (Health, bool) {
     if st.cancel.is_cancelled() {
         reasons.push("shutting down");
     }
-    let ok = reasons.is_empty();
     let feed = st
         .feed
         .as_ref()
         .map(|f| f.lock().expect("feed status lock").clone());
+    if feed.as_ref().is_some_and(FeedHealth::never_good) {
+        reasons.push("feed has produced no good document");
+    }
+    let ok = reasons.is_empty();
     let health = Health {
         status: if ok { "ok" } else { "degraded" },
         reasons,
