@@ -71,7 +71,9 @@ fn find_arg<'a>(root: &'a Command, sub: &'a Command, key: &str) -> Option<&'a Ar
     }
     sub.get_arguments()
         .chain(root.get_arguments().filter(|a| a.is_global_set()))
-        .find(|a| a.get_long() == Some(key))
+        .find(|a| {
+            a.get_long() == Some(key) || a.get_all_aliases().is_some_and(|all| all.contains(&key))
+        })
 }
 
 /// One key's value as flags.

@@ -11,7 +11,7 @@ use cli::{Cli, Command, ConfigCommand, LogFormat};
 use livescore::app::{self, FeedSource, IngestConfig, ServerConfig};
 use livescore::cli::{bus_choice, record, ServerArgs};
 use livescore::feed::fetch::FetchConfig;
-use livescore::feed::poller::{FeedPlan, Plan, Polled};
+use livescore::feed::poller::{FeedList, Polled};
 use livescore::http::publish::{PublishToken, PublishTokenCell};
 use livescore::http::HttpConfig;
 use livescore::store;
@@ -51,22 +51,29 @@ async fn main() -> anyhow::Result<()> {
             exit_on_error("demo", result)
         }
         Command::Serve(args) => {
-            let feed = match (args.feed, args.feed_replay) {
-                (Some(source), _) => FeedSource::Poll {
-                    plan: FeedPlan::new(Plan {
-                        source: args.feed_format.apply(source),
-                        interval: args.poll_interval,
-                    }),
-                    fetch: FetchConfig {
-                        timeout: args.feed_timeout,
-                        ..FetchConfig::default()
-                    },
-                },
-                (None, Some(dir)) => FeedSource::Replay {
+            let plans = reload::plans(&args);
+            let feed = match (plans.is_empty(), args.feed_replay) {
+                (false, _) => {
+                    let feeds = match FeedList::new(plans) {
+                        Ok(feeds) => feeds,
+                        Err(why) => {
+                            eprintln!("livescore serve: --feed: {why}");
+                            std::process::exit(2);
+                        }
+                    };
+                    FeedSource::Poll {
+                        feeds,
+                        fetch: FetchConfig {
+                            timeout: args.feed_timeout,
+                            ..FetchConfig::default()
+                        },
+                    }
+                }
+                (true, Some(dir)) => FeedSource::Replay {
                     speed: args.speed,
                     recording: Some(dir),
                 },
-                (None, None) => FeedSource::None,
+                (true, None) => FeedSource::None,
             };
             let config = server_config(&args.server, feed, false);
             let reload = reload::spawn(started, reload::Live::of(&config), log);

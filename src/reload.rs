@@ -14,8 +14,9 @@
 use std::ffi::OsString;
 
 use livescore::app::{FeedSource, ServerConfig};
+use livescore::cli::ServeArgs;
 use livescore::cli::ServerArgs;
-use livescore::feed::poller::{FeedPlan, Plan};
+use livescore::feed::poller::{FeedList, Plan};
 use livescore::http::auth::Auth;
 use livescore::http::guard::Origins;
 use livescore::http::limit::ConnCaps;
@@ -53,8 +54,8 @@ pub struct Live {
     conn: ConnCaps,
     cors: Origins,
     auth: Auth,
-    /// The polled feed's source and interval (none without `--feed`).
-    feed: Option<FeedPlan>,
+    /// The polled feeds' sources and interval (none without `--feed`).
+    feed: Option<FeedList>,
     /// The certificate served (none without `--tls-cert`).
     tls: Option<livescore::http::tls::Tls>,
 }
@@ -69,7 +70,7 @@ impl Live {
             cors: config.http.cors_origins.clone(),
             auth: config.http.auth.clone(),
             feed: match &config.feed {
-                FeedSource::Poll { plan, .. } => Some(plan.clone()),
+                FeedSource::Poll { feeds, .. } => Some(feeds.clone()),
                 _ => None,
             },
             tls: config.tls.clone(),
@@ -98,16 +99,18 @@ impl Live {
         changed: &[String],
     ) -> Vec<String> {
         let mut notes = Vec::new();
-        // The feed polled: a new source or interval from the next poll;
-        // a feed started or stopped needs a restart.
+        // The feeds polled: new ones start, removed ones stop, the rest
+        // take a new source or interval from their next poll. A server
+        // started without any (a relay, a replay) needs a restart for one.
         if let crate::cli::Command::Serve(serve) = &cli.command {
-            match (&self.feed, &serve.feed) {
-                (Some(plan), Some(source)) => plan.set(Plan {
-                    source: serve.feed_format.apply(source.clone()),
-                    interval: serve.poll_interval,
-                }),
-                (None, None) => {}
-                _ => notes.push("feed (started or stopped)".into()),
+            match (&self.feed, serve.feed.is_empty()) {
+                (Some(feeds), _) => {
+                    if let Err(why) = feeds.set(plans(serve)) {
+                        notes.push(format!("feed ({why})"));
+                    }
+                }
+                (None, true) => {}
+                (None, false) => notes.push("feed (started on a server that polls none)".into()),
             }
         }
         self.publish
@@ -128,6 +131,19 @@ impl Live {
         }
         notes
     }
+}
+
+/// The feeds `serve` was asked to poll, each read in `--feed-format` at
+/// `--poll-interval`.
+pub fn plans(serve: &ServeArgs) -> Vec<Plan> {
+    serve
+        .feed
+        .iter()
+        .map(|source| Plan {
+            source: serve.feed_format.apply(source.clone()),
+            interval: serve.poll_interval,
+        })
+        .collect()
 }
 
 /// `--log-level` when given, else `RUST_LOG`, else `info`.

@@ -22,14 +22,15 @@ use tokio_util::task::TaskTracker;
 
 use crate::bus::BusError;
 use crate::feed::fetch::{FetchConfig, Fetcher};
-use crate::feed::poller::{self, FeedStatus, Poller};
-use crate::feed::{FeedError, Publisher, Tracker};
+use crate::feed::poller::{self, FeedSet};
+use crate::feed::{union, Claims, FeedError, Publisher};
 use crate::http::limit::{self, ConnLimits, LimitedListener};
 use crate::http::{self, AppState, HttpConfig};
 use crate::hub;
 use crate::store::writer::Writer;
 use crate::store::{self, StoreError, StoreHandle, WriterStatus};
 
+mod feeds;
 mod ingest;
 mod resume;
 mod scale;
@@ -59,12 +60,12 @@ pub enum FeedSource {
         /// The recording's directory; `None`: the embedded week.
         recording: Option<std::path::PathBuf>,
     },
-    /// A scorestrip document polled every `interval` while games are on
-    /// (see `feed::schedule`).
+    /// Feeds (one per league) each polled at its interval while its own
+    /// games are on (see `feed::schedule` and `feeds`).
     Poll {
-        /// Where to read it and how often while games are on; a config
-        /// reload may change both.
-        plan: poller::FeedPlan,
+        /// Each feed's address and interval; a config reload may add,
+        /// remove and change them.
+        feeds: poller::FeedList,
         /// HTTP timeouts and retries.
         fetch: FetchConfig,
     },
@@ -158,10 +159,13 @@ pub async fn serve(
         }
         _ => None,
     };
-    let fetcher = match &config.feed {
-        FeedSource::Poll { plan, fetch } => Some(Fetcher::new(plan.get().source, fetch.clone())?),
-        _ => None,
-    };
+    // Every feed is checked before the address is announced: a typo in
+    // one of several is an error at start, naming it.
+    if let FeedSource::Poll { feeds, fetch } = &config.feed {
+        for plan in feeds.get() {
+            Fetcher::new(plan.source, fetch.clone())?;
+        }
+    }
 
     // Tokens from an identity provider: its keys before anything serves (a
     // node that could verify no token would refuse every private stream).
@@ -180,7 +184,10 @@ pub async fn serve(
 
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
-    let feed_state = store::feed_state(db.as_ref(), epoch).await?;
+    let feed_state = match replay.as_ref().and_then(|r| r.snapshots().first()) {
+        Some(first) => store::feed_state(db.as_ref(), epoch, &first.week.league).await?,
+        None => None,
+    };
     // Subscribe before any producer starts so the hub and the store writer
     // miss nothing.
     let chat = Arc::new(http::ws::chat::ChatGate::with_rates(
@@ -196,6 +203,13 @@ pub async fn serve(
         bus.subscribe(),
         cancel.clone(),
         tap,
+    ));
+    // `scores`, every league's games, made from the league boards.
+    tracker.spawn(union::run(
+        hub.clone(),
+        bus.clone(),
+        bus.subscribe(),
+        cancel.clone(),
     ));
     let writer_status = WriterStatus::new(epoch, wired.written);
     let writer = Writer::new(
@@ -238,37 +252,19 @@ pub async fn serve(
         });
     }
 
-    let feed_status = match (config.feed, fetcher, &wired.shared) {
-        (FeedSource::Poll { plan, fetch }, Some(_), Some(shared)) => {
-            // Shared bus: one poller across all nodes, under the lease.
-            let status = FeedStatus::default();
-            let feed = scale::LedFeed {
-                plan,
-                fetch,
-                status: status.clone(),
-            };
-            scale::spawn_led_poller(
-                feed,
-                shared.lease(),
-                hub.clone(),
-                bus.clone(),
-                &tracker,
-                cancel.clone(),
-            );
-            Some(status)
-        }
-        (FeedSource::Poll { plan, .. }, Some(fetcher), _) => {
-            let status = FeedStatus::default();
-            let resumed =
-                feed_state.map_or_else(Tracker::new, |s| Tracker::resume(s.week, s.score_changes));
-            let publisher = Publisher::new(bus.clone(), resumed);
-            let poller = Poller::new(fetcher, publisher, plan.get().interval, status.clone())
-                .following(&plan);
-            tracker.spawn(poller.run(cancel.clone()));
-            Some(status)
-        }
-        _ => None,
-    };
+    let feed_set = FeedSet::default();
+    if let FeedSource::Poll { feeds, fetch } = config.feed {
+        let runner = feeds::Feeds {
+            hub: hub.clone(),
+            bus: bus.clone(),
+            shared: wired.shared.clone(),
+            fetch,
+            set: feed_set.clone(),
+            claims: Claims::default(),
+            tracker: tracker.clone(),
+        };
+        tracker.spawn(runner.run(feeds, cancel.clone()));
+    }
 
     // One count per address for the listener (direct clients, at accept)
     // and the router (clients behind a trusted proxy, HTTP/2 streams).
@@ -281,7 +277,7 @@ pub async fn serve(
         hub,
         bus,
         chat,
-        feed: feed_status,
+        feeds: feed_set,
         cancel: cancel.clone(),
         tracker: tracker.clone(),
         config: Arc::new(http_config),

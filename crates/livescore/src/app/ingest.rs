@@ -16,12 +16,13 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::scale::{spawn_led_poller, tracker_from, LedFeed};
+use super::feeds::resume_from;
+use super::scale::{spawn_led_poller, LedFeed};
 use super::{new_epoch, wind_down, AppError, BusChoice, SHUTDOWN_GRACE};
 use crate::bus::redis::WARM_EVENTS;
 use crate::bus::{Bus, MemoryBus, SharedBus};
 use crate::feed::fetch::{FetchConfig, Fetcher};
-use crate::feed::poller::{self, FeedStatus, Polled, Poller};
+use crate::feed::poller::{self, status_of, Polled, Poller};
 use crate::feed::{Publisher, Tracker};
 use crate::hub::{self, Hub};
 use crate::store::writer::Writer;
@@ -51,11 +52,9 @@ pub struct IngestConfig {
 /// Where an ingester starts, per bus.
 struct Start {
     bus: Arc<dyn Bus>,
-    /// The feed state to carry on from.
-    resumed: Tracker,
-    /// On a shared bus, the hub that follows it (a lease taken later
-    /// resumes from its state).
-    hub: Option<Arc<Hub>>,
+    /// The history as it stands (warmed from the database, or following
+    /// the shared bus): the feed carries on from its league's board there.
+    hub: Arc<Hub>,
     /// (seq already stored, seq the store writer takes events after).
     written: (u64, u64),
 }
@@ -76,29 +75,23 @@ pub async fn ingest(
     let shared = SharedBus::connect(&config.bus).await?;
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
-    let Start {
-        bus,
-        resumed,
-        hub,
-        written,
-    } = match &shared {
+    let Start { bus, hub, written } = match &shared {
         None => {
             let history = match &db {
                 Some(db) => Some(store::begin(db.as_ref(), new_epoch()).await?),
                 None => None,
             };
-            let feed_state = match (&db, &history) {
-                (Some(db), Some(h)) => store::feed_state(db.as_ref(), h.epoch).await?,
-                _ => None,
-            };
             let (epoch, last, base) =
                 history.map_or((new_epoch(), 0, 0), |h| (h.epoch, h.last_seq, h.base_seq));
-            let resumed =
-                feed_state.map_or_else(Tracker::new, |s| Tracker::resume(s.week, s.score_changes));
+            let hub = Hub::new(epoch);
+            if let Some(db) = &db {
+                for env in db.recent(epoch, hub::HISTORY_PER_TOPIC as u32 + 1).await? {
+                    hub.ingest(&env);
+                }
+            }
             Start {
                 bus: Arc::new(MemoryBus::new(epoch, base)),
-                resumed,
-                hub: None,
+                hub,
                 written: (last, base),
             }
         }
@@ -118,8 +111,7 @@ pub async fn ingest(
             let head = shared.delivered();
             Start {
                 bus,
-                resumed: tracker_from(&hub),
-                hub: Some(hub),
+                hub,
                 written: (head, head),
             }
         }
@@ -133,28 +125,46 @@ pub async fn ingest(
     if let Some(shared) = &shared {
         shared.spawn_reader(&tracker, cancel.clone());
     }
+    let publisher = || Publisher::new(bus.clone(), Tracker::new()).resuming(resume_from(&hub));
     let outcome = if config.once {
-        let publisher = Publisher::new(bus, resumed);
-        let mut poller = Poller::new(fetcher, publisher, config.interval, FeedStatus::default());
+        let mut poller = Poller::new(
+            fetcher,
+            publisher(),
+            config.interval,
+            status_of(&config.source),
+        );
         // Kept until the writer has flushed and the store is closed.
         Some(poller.poll().await)
     } else {
-        match (&shared, hub) {
-            (Some(shared), Some(hub)) => {
+        match &shared {
+            Some(shared) => {
                 let feed = LedFeed {
                     plan: poller::FeedPlan::new(poller::Plan {
-                        source: config.source,
+                        source: config.source.clone(),
                         interval: config.interval,
                     }),
                     fetch: config.fetch,
-                    status: FeedStatus::default(),
+                    status: status_of(&config.source),
+                    claims: Default::default(),
+                    key: config.source.key(),
                 };
-                spawn_led_poller(feed, shared.lease(), hub, bus, &tracker, cancel.clone());
+                let lease = shared.lease(&config.source.key());
+                spawn_led_poller(
+                    feed,
+                    lease,
+                    hub.clone(),
+                    bus.clone(),
+                    &tracker,
+                    cancel.clone(),
+                );
             }
-            _ => {
-                let publisher = Publisher::new(bus, resumed);
-                let poller =
-                    Poller::new(fetcher, publisher, config.interval, FeedStatus::default());
+            None => {
+                let poller = Poller::new(
+                    fetcher,
+                    publisher(),
+                    config.interval,
+                    status_of(&config.source),
+                );
                 let stop = cancel.clone();
                 tracker.spawn(async move {
                     poller.run(stop.clone()).await;

@@ -25,7 +25,7 @@ use crate::bus::{Bus, MemoryBus};
 use crate::feed::fetch::{FetchConfig, Fetcher};
 use crate::feed::leader;
 use crate::feed::poller::{FeedPlan, FeedStatus, Poller};
-use crate::feed::{Publisher, Tracker};
+use crate::feed::{Claims, Publisher, Tracker};
 use crate::hub::{self, Hub};
 use crate::model::{self, Game, Week};
 use crate::store::{self, Store};
@@ -83,19 +83,11 @@ pub(super) async fn wire(choice: &BusChoice, db: &dyn Store) -> Result<Wired, Ap
             // The hub holds everything after `floor`; a resume from before
             // it gets a reset rather than a replay with a hole.
             let floor = recent.first().map_or(head, |e| e.id.seq - 1);
-            let has_week = recent
-                .iter()
-                .any(|e| e.topic == model::TOPIC_SCORES && e.event == model::EVENT_UPDATE);
-            if !has_week {
-                // A tail of chat and news only: the week's state from a
-                // shared database that stored this epoch, ingested first
-                // (it is older than the tail).
-                let stored = db
-                    .latest(epoch, model::TOPIC_SCORES, model::EVENT_UPDATE)
-                    .await?;
-                if let Some(env) = stored.filter(|e| e.id.seq <= floor) {
-                    hub.ingest(&env);
-                }
+            // A tail of chat and news only: the boards' state from a
+            // shared database that stored this epoch, ingested first
+            // (they are older than the tail).
+            for env in stored_boards(db, epoch, &recent, floor).await? {
+                hub.ingest(&env);
             }
             for env in &recent {
                 hub.ingest(env);
@@ -120,16 +112,68 @@ pub(super) async fn wire(choice: &BusChoice, db: &dyn Store) -> Result<Wired, Ap
     }
 }
 
-/// What a node needs to poll the feed whenever it holds the lease.
+/// The boards the shared stream's tail lacks (`scores`, and each league's
+/// whose games are on it), from the database, in id order, none after
+/// `floor`.
+async fn stored_boards(
+    db: &dyn Store,
+    epoch: u64,
+    recent: &[Arc<crate::bus::Envelope>],
+    floor: u64,
+) -> Result<Vec<crate::bus::Envelope>, AppError> {
+    let in_tail = |topic: &str| {
+        recent
+            .iter()
+            .any(|e| e.topic == topic && e.event == model::EVENT_UPDATE)
+    };
+    let mut stored = Vec::new();
+    let union = match recent
+        .iter()
+        .rev()
+        .find(|e| e.topic == model::TOPIC_SCORES && e.event == model::EVENT_UPDATE)
+    {
+        Some(env) => Some(env.data.clone()),
+        None => {
+            let env = db
+                .latest(epoch, model::TOPIC_SCORES, model::EVENT_UPDATE)
+                .await?;
+            let data = env.as_ref().map(|e| e.data.clone());
+            stored.extend(env);
+            data
+        }
+    };
+    let games: Vec<serde_json::Value> = union
+        .as_deref()
+        .and_then(|d| serde_json::from_slice(d).ok())
+        .unwrap_or_default();
+    let leagues: std::collections::BTreeSet<&str> = games
+        .iter()
+        .map(|g| g["league"].as_str().unwrap_or(model::NFL))
+        .collect();
+    for league in leagues {
+        let topic = model::board_topic(league);
+        if !in_tail(&topic) {
+            stored.extend(db.latest(epoch, &topic, model::EVENT_UPDATE).await?);
+        }
+    }
+    stored.retain(|e| e.id.seq <= floor);
+    stored.sort_by_key(|e| e.id.seq);
+    Ok(stored)
+}
+
+/// What a node needs to poll a feed whenever it holds the feed's lease.
 pub(super) struct LedFeed {
     pub plan: FeedPlan,
     pub fetch: FetchConfig,
     pub status: FeedStatus,
+    pub claims: Claims,
+    /// The feed's key among the claims.
+    pub key: String,
 }
 
 /// Spawns the lease loop: the poller runs only while this node holds the
-/// feed lease, each time resumed from the hub's current state (another
-/// node may have published since this one started).
+/// feed's lease, each time resumed from the hub's current board of its
+/// league (another node may have published since this one started).
 pub(super) fn spawn_led_poller(
     feed: LedFeed,
     lease: Box<dyn Lease>,
@@ -141,7 +185,9 @@ pub(super) fn spawn_led_poller(
     tracker.spawn(leader::run(lease, cancel, move |term| {
         let plan = feed.plan.get();
         let fetcher = Fetcher::new(plan.source, feed.fetch.clone());
-        let publisher = Publisher::new(bus.clone(), tracker_from(&hub));
+        let publisher = Publisher::new(bus.clone(), Tracker::new())
+            .resuming(super::feeds::resume_from(&hub))
+            .claiming(feed.claims.clone(), feed.key.clone());
         let (interval, status, follow) = (plan.interval, feed.status.clone(), feed.plan.clone());
         async move {
             match fetcher {
@@ -160,20 +206,31 @@ pub(super) fn spawn_led_poller(
     }));
 }
 
-/// A tracker that carries on from the last `scores` update the hub holds,
-/// with each game's score changes counted (they number ScoreEvent ids), so
-/// a new leader publishes only real changes.
-pub(super) fn tracker_from(hub: &Hub) -> Tracker {
-    let Some(update) = hub.state(model::TOPIC_SCORES, model::EVENT_UPDATE) else {
+/// A tracker that carries on from the last board of `league` the hub
+/// holds, with each game's score changes counted (they number ScoreEvent
+/// ids), so a new leader or a restarted node publishes only real changes.
+/// A hub warmed from a history written before leagues has `scores` only,
+/// of one league: that is this league's board when its games say so.
+pub(super) fn tracker_from(hub: &Hub, league: &str) -> Tracker {
+    let update = hub
+        .state(&model::board_topic(league), model::EVENT_UPDATE)
+        .or_else(|| {
+            hub.state(model::TOPIC_SCORES, model::EVENT_UPDATE)
+                .filter(|_| hub.league_boards().is_empty())
+        });
+    let Some(update) = update else {
         return Tracker::new();
     };
     let games: Vec<Game> = match serde_json::from_slice(&update.data) {
         Ok(g) => g,
         Err(err) => {
-            tracing::warn!(%err, "the last scores update does not parse; starting the feed afresh");
+            tracing::warn!(%err, %league, "the league's last board does not parse; starting the feed afresh");
             return Tracker::new();
         }
     };
+    if games.iter().any(|g| g.league != league) {
+        return Tracker::new();
+    }
     let mut counts = HashMap::new();
     for g in &games {
         let n = hub

@@ -124,11 +124,11 @@ impl SharedBus {
         };
     }
 
-    /// This node's claim on the feed, on the same server.
-    pub fn lease(&self) -> Box<dyn Lease> {
+    /// This node's claim on feed `feed` (its key), on the same server.
+    pub fn lease(&self, feed: &str) -> Box<dyn Lease> {
         match self {
-            Self::Redis(b, prefix) => Box::new(RedisLease::new(b.client(), prefix)),
-            Self::Nats(b) => Box::new(NatsLease::new(b.jetstream(), b.stream_name())),
+            Self::Redis(b, prefix) => Box::new(RedisLease::new(b.client(), prefix, feed)),
+            Self::Nats(b) => Box::new(NatsLease::new(b.jetstream(), b.stream_name(), feed)),
         }
     }
 

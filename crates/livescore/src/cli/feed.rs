@@ -112,7 +112,9 @@ mod tests {
         let Ok(Command::Serve(serve)) = parse(&["serve", "--feed", "espn:nfl"]) else {
             panic!("serve parses");
         };
-        let source = serve.feed_format.apply(serve.feed.expect("a feed"));
+        let source = serve
+            .feed_format
+            .apply(serve.feed.into_iter().next().expect("a feed"));
         assert_eq!(
             source.format,
             Some(Format::Espn),
@@ -150,6 +152,25 @@ mod tests {
         };
         assert_eq!((replay.feed_replay.is_some(), replay.speed), (true, 10.0));
         assert!(parse(&["serve", "--feed", "a.json", "--feed-replay", "rec"]).is_err());
+        // Several feeds: a comma list, the flag repeated, or both.
+        let Ok(Command::Serve(many)) = parse(&[
+            "serve",
+            "--feed",
+            "espn:nfl,espn:nba",
+            "--feed",
+            "espn:eng.1",
+            "--feeds",
+            "a.json",
+        ]) else {
+            panic!("several feeds parse");
+        };
+        let keys: Vec<String> = many.feed.iter().map(|s| s.key()).collect();
+        assert_eq!(keys[..3], ["nfl", "nba", "eng.1"]);
+        assert!(keys[3].starts_with("feed-"), "{keys:?}");
+        assert!(
+            parse(&["serve", "--feed", "espn:nba,espn:cricket"]).is_err(),
+            "one bad feed refuses the list"
+        );
         assert!(parse(&["serve", "--feed", "espn:cricket"]).is_err());
         assert!(parse(&["serve", "--feed", "x", "--feed-format", "csv"]).is_err());
         let Ok(Command::Demo(demo)) = parse(&["demo", "--replay", "rec"]) else {

@@ -397,15 +397,17 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub server: ServerArgs,
 
-    /// Feed to poll in-process: `espn:LEAGUE` (ESPN's public scoreboard:
-    /// `nfl`, `college-football`, `nba`, `wnba`, `mens-college-basketball`,
-    /// `womens-college-basketball`, `nhl`, `mlb`, `eng.1`, `esp.1`, …) or
-    /// `espn:SPORT/LEAGUE` for another league of football, basketball,
-    /// hockey, baseball or soccer; an `http(s)://` URL or a file path
-    /// (ESPN JSON or scorestrip XML).
-    /// Example: --feed espn:nfl
-    #[arg(long, env = "LIVESCORE_FEED", hide_env_values = true, value_parser = FeedParser)]
-    pub feed: Option<Source>,
+    /// Feeds to poll in-process, one per league (comma-separated or the
+    /// flag repeated; `feeds = [...]` in a config file): `espn:LEAGUE`
+    /// (ESPN's public scoreboard: `nfl`, `college-football`, `nba`, `wnba`,
+    /// `mens-college-basketball`, `womens-college-basketball`, `nhl`, `mlb`,
+    /// `eng.1`, `esp.1`, …) or `espn:SPORT/LEAGUE` for another league of
+    /// football, basketball, hockey, baseball or soccer; an `http(s)://` URL
+    /// or a file path (ESPN JSON or scorestrip XML, its league read from
+    /// its documents).
+    /// Example: --feed espn:nfl,espn:nba,espn:nhl
+    #[arg(long, alias = "feeds", env = "LIVESCORE_FEED", hide_env_values = true, value_delimiter = ',', value_parser = FeedParser)]
+    pub feed: Vec<Source>,
 
     /// The feed's format.
     #[command(flatten)]

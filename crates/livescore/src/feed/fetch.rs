@@ -69,6 +69,22 @@ pub struct Validators {
     last_modified: Option<HeaderValue>,
 }
 
+impl Validators {
+    /// True when the next request is not conditional.
+    pub fn is_empty(&self) -> bool {
+        self.etag.is_none() && self.last_modified.is_none()
+    }
+
+    /// Validators holding `etag`, for tests of what keeps or drops them.
+    #[cfg(test)]
+    pub(crate) fn with_etag(etag: &'static str) -> Self {
+        Self {
+            etag: Some(HeaderValue::from_static(etag)),
+            last_modified: None,
+        }
+    }
+}
+
 /// What one fetch gave.
 #[derive(Debug)]
 pub enum Fetched {
@@ -135,6 +151,34 @@ impl Fetcher {
             Location::Http(url) => scrub_error(err, url),
             Location::File(_) => err,
         }
+    }
+
+    /// Asks for `date`'s board from now on (`dates=YYYYMMDD` on the URL):
+    /// a day league's. Another day is another document, so the validators
+    /// of the last one are dropped.
+    pub fn set_day(&mut self, date: chrono::NaiveDate) {
+        let Location::Http(url) = &mut self.source.location else {
+            return;
+        };
+        let value = date.format("%Y%m%d").to_string();
+        let others: Vec<(String, String)> = url
+            .query_pairs()
+            .filter(|(k, _)| k != "dates")
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        let before = url.query().map(str::to_owned);
+        url.query_pairs_mut()
+            .clear()
+            .extend_pairs(others)
+            .append_pair("dates", &value);
+        if url.query() != before.as_deref() {
+            self.validators = Validators::default();
+        }
+    }
+
+    /// The validators the next request sends.
+    pub fn validators(&self) -> &Validators {
+        &self.validators
     }
 
     /// Remembers the validators of a document that was accepted, so the

@@ -18,6 +18,7 @@ pub mod replay;
 pub mod schedule;
 pub mod scorestrip;
 pub mod source;
+pub mod union;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -282,6 +283,54 @@ pub struct Publisher {
     tracker: Tracker,
     bus: Arc<dyn Bus>,
     pending: VecDeque<Pending>,
+    /// Where a tracker that has seen nothing resumes from once the first
+    /// document names its league (the hub's board of that league).
+    resume: Option<Resume>,
+    /// Leagues and game ids taken by this process's feeds, and this
+    /// feed's key among them.
+    claims: Option<(Claims, String)>,
+    /// Games of this feed already refused as another feed's (logged once).
+    refused: std::collections::HashSet<String>,
+}
+
+/// A tracker for a league's board as it stands: see [`Publisher::resuming`].
+pub type Resume = Box<dyn Fn(&str) -> Tracker + Send + Sync>;
+
+/// Which feed took each league and each game id, shared by every feed of a
+/// process. A league is one feed's: a second feed whose documents are of
+/// a league another feed follows has its documents refused (two feeds
+/// would overwrite each other's board). ESPN's event ids are unique across
+/// its leagues; a game a second feed also gives (a league whose document
+/// repeats another's match) is refused from the second, logged and
+/// counted, never merged into the first's game.
+#[derive(Debug, Clone, Default)]
+pub struct Claims(Arc<std::sync::Mutex<ClaimMaps>>);
+
+#[derive(Debug, Default)]
+struct ClaimMaps {
+    leagues: HashMap<String, String>,
+    games: HashMap<String, String>,
+}
+
+impl Claims {
+    /// Takes `league` for feed `feed`; the feed that holds it when another.
+    pub fn league(&self, league: &str, feed: &str) -> Result<(), String> {
+        let mut maps = self.0.lock().expect("claims lock poisoned");
+        take(&mut maps.leagues, league, feed)
+    }
+
+    /// Takes game `eid` for feed `feed`; the feed that holds it when another.
+    fn game(&self, eid: &str, feed: &str) -> Result<(), String> {
+        let mut maps = self.0.lock().expect("claims lock poisoned");
+        take(&mut maps.games, eid, feed)
+    }
+
+    /// Lets go of every league and game of `feed` (it was removed).
+    pub fn release(&self, feed: &str) {
+        let mut maps = self.0.lock().expect("claims lock poisoned");
+        maps.leagues.retain(|_, owner| owner != feed);
+        maps.games.retain(|_, owner| owner != feed);
+    }
 }
 
 /// One change waiting for the bus.
@@ -292,6 +341,17 @@ struct Pending {
     key: String,
 }
 
+fn take(map: &mut HashMap<String, String>, what: &str, feed: &str) -> Result<(), String> {
+    match map.get(what) {
+        Some(owner) if owner != feed => Err(owner.clone()),
+        Some(_) => Ok(()),
+        None => {
+            map.insert(what.to_owned(), feed.to_owned());
+            Ok(())
+        }
+    }
+}
+
 impl Publisher {
     /// A publisher onto `bus` that starts from `tracker`'s state.
     pub fn new(bus: Arc<dyn Bus>, tracker: Tracker) -> Self {
@@ -299,7 +359,61 @@ impl Publisher {
             tracker,
             bus,
             pending: VecDeque::new(),
+            resume: None,
+            claims: None,
+            refused: Default::default(),
         }
+    }
+
+    /// Resumes from `resume(league)` when the first document comes and this
+    /// publisher has seen none: a feed whose league is known only by its
+    /// documents (a file, a URL) carries on from that league's board like
+    /// an `espn:` one, publishing only real changes.
+    pub fn resuming(mut self, resume: Resume) -> Self {
+        self.resume = Some(resume);
+        self
+    }
+
+    /// Refuses leagues and games another feed of `claims` took first;
+    /// this feed is `feed` there.
+    pub fn claiming(mut self, claims: Claims, feed: String) -> Self {
+        self.claims = Some((claims, feed));
+        self
+    }
+
+    /// Takes `league` for this feed; the feed that follows it already
+    /// when another does.
+    pub fn claim_league(&self, league: &str) -> Result<(), String> {
+        match &self.claims {
+            Some((claims, feed)) => claims.league(league, feed),
+            None => Ok(()),
+        }
+    }
+
+    /// Drops the games of `doc` another feed holds (see [`Claims`]).
+    fn refuse_taken(&mut self, mut doc: Week) -> Week {
+        let Some((claims, feed)) = &self.claims else {
+            return doc;
+        };
+        let league = doc.league.clone();
+        let refused = &mut self.refused;
+        doc.games.retain(|g| match claims.game(&g.eid, feed) {
+            Ok(()) => true,
+            Err(owner) => {
+                if refused.insert(g.eid.clone()) {
+                    tracing::error!(
+                        %league,
+                        game = %g.eid,
+                        %owner,
+                        "game id already taken by another feed; this feed's game is refused (never merged)"
+                    );
+                    metrics::counter!("livescore_feed_duplicate_games_total", "league" => league.clone())
+                        .increment(1);
+                }
+                false
+            }
+        });
+        doc
     }
 
     /// The week as last published (or resumed), if any.
@@ -319,6 +433,12 @@ impl Publisher {
     /// did not take stays pending for the next call.
     pub async fn push(&mut self, doc: Week, at: DateTime<Utc>) -> Result<Changes, BusError> {
         self.flush().await?;
+        if self.tracker.meta.is_none() {
+            if let Some(resume) = &self.resume {
+                self.tracker = resume(&doc.league);
+            }
+        }
+        let doc = self.refuse_taken(doc);
         let before: HashMap<String, u64> = self
             .tracker
             .games
@@ -352,10 +472,16 @@ impl Publisher {
             self.queue(model::game_topic(&game.eid), model::EVENT_GAME, data, key);
         }
         if let Some(week) = &changes.week {
+            // The league's board; `scores`, every league's, is made from
+            // it (see `union`).
             let data = json(&week.games);
-            let key = format!("feed:u:{list_before:016x}:{:016x}", fingerprint(&data));
+            let key = format!(
+                "feed:u:{}:{list_before:016x}:{:016x}",
+                week.league,
+                fingerprint(&data)
+            );
             self.queue(
-                model::TOPIC_SCORES.to_owned(),
+                model::board_topic(&week.league),
                 model::EVENT_UPDATE,
                 data,
                 key,

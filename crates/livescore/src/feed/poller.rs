@@ -18,7 +18,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Timelike, Utc};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -34,9 +34,16 @@ pub use super::source::Source;
 /// How soon changes the bus did not take are tried again.
 pub const PENDING_RETRY: Duration = Duration::from_secs(1);
 
-/// What `/healthz` reports for the feed.
+/// What `/healthz` reports for a feed.
 #[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct FeedHealth {
+    /// The feed's key (`nba` for `espn:nba`; `feed-…` for a file or URL
+    /// until its documents name the league).
+    pub feed: String,
+    /// The league its documents are of, once one was read.
+    pub league: Option<String>,
+    /// Where it is read from (a URL's key redacted).
+    pub source: String,
     /// When the last document was accepted (or found not modified).
     pub last_ok: Option<DateTime<Utc>>,
     /// Why the latest poll failed, if it did.
@@ -61,6 +68,56 @@ impl FeedHealth {
 
 /// Shared, cheap-to-read feed status.
 pub type FeedStatus = Arc<Mutex<FeedHealth>>;
+
+/// A new status for the feed `source`.
+pub fn status_of(source: &Source) -> FeedStatus {
+    Arc::new(Mutex::new(FeedHealth {
+        feed: source.key(),
+        league: source.league.clone(),
+        source: source.to_string(),
+        ..FeedHealth::default()
+    }))
+}
+
+/// Every feed this node runs, by key: what `/healthz`, `/readyz` and
+/// `/api/leagues` report. Feeds come and go with a config reload.
+#[derive(Debug, Clone, Default)]
+pub struct FeedSet(Arc<Mutex<std::collections::BTreeMap<String, FeedStatus>>>);
+
+impl FeedSet {
+    /// Adds (or replaces) a feed's status.
+    pub fn insert(&self, status: FeedStatus) {
+        let key = status
+            .lock()
+            .expect("feed status lock poisoned")
+            .feed
+            .clone();
+        self.0
+            .lock()
+            .expect("feed set lock poisoned")
+            .insert(key, status);
+    }
+
+    /// Forgets a removed feed.
+    pub fn remove(&self, key: &str) {
+        self.0.lock().expect("feed set lock poisoned").remove(key);
+    }
+
+    /// Every feed's health now, by key.
+    pub fn health(&self) -> Vec<FeedHealth> {
+        self.0
+            .lock()
+            .expect("feed set lock poisoned")
+            .values()
+            .map(|s| s.lock().expect("feed status lock poisoned").clone())
+            .collect()
+    }
+
+    /// True when this node runs no feed.
+    pub fn is_empty(&self) -> bool {
+        self.0.lock().expect("feed set lock poisoned").is_empty()
+    }
+}
 
 /// What one poll did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,6 +177,56 @@ impl FeedPlan {
     }
 }
 
+/// The feeds a node polls (`--feed`, several allowed): a config reload
+/// replaces the list, and the node starts the feeds that are new, stops
+/// those that are gone and gives the others their new plan.
+#[derive(Debug, Clone)]
+pub struct FeedList(Arc<tokio::sync::watch::Sender<Vec<Plan>>>);
+
+impl FeedList {
+    /// Starts at `plans`; two plans of one feed (the same key) are refused.
+    pub fn new(plans: Vec<Plan>) -> Result<Self, String> {
+        check_distinct(&plans)?;
+        Ok(Self(Arc::new(tokio::sync::watch::Sender::new(plans))))
+    }
+
+    /// Replaces the list (a reload); a list naming one feed twice is
+    /// refused and the running one stays.
+    pub fn set(&self, plans: Vec<Plan>) -> Result<(), String> {
+        check_distinct(&plans)?;
+        self.0.send_if_modified(|p| {
+            let changed = *p != plans;
+            *p = plans;
+            changed
+        });
+        Ok(())
+    }
+
+    /// The list now.
+    pub fn get(&self) -> Vec<Plan> {
+        self.0.borrow().clone()
+    }
+
+    /// Told of every new list.
+    pub fn follow(&self) -> tokio::sync::watch::Receiver<Vec<Plan>> {
+        self.0.subscribe()
+    }
+}
+
+fn check_distinct(plans: &[Plan]) -> Result<(), String> {
+    let mut seen = std::collections::HashSet::new();
+    for p in plans {
+        if !seen.insert(p.source.key()) {
+            return Err(format!(
+                "the feed {} ({}) is given twice",
+                p.source,
+                p.source.key()
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// One feed source polled into one publisher.
 pub struct Poller {
     fetcher: Fetcher,
@@ -131,6 +238,9 @@ pub struct Poller {
     /// The week as last accepted, for the schedule. Taken from the
     /// tracker's view (vanished games included), not from the raw document.
     games: Vec<Game>,
+    /// The metrics label: the league once a document named it, the feed's
+    /// key before.
+    label: String,
 }
 
 impl Poller {
@@ -144,7 +254,15 @@ impl Poller {
     ) -> Self {
         // A publisher resumed from the store already knows the week: the
         // schedule must not treat a finished week as unknown after restart.
-        let games = publisher.week().map(|w| w.games).unwrap_or_default();
+        let week = publisher.week();
+        let label = week.as_ref().map_or_else(
+            || {
+                let source = fetcher.source();
+                source.league.clone().unwrap_or_else(|| source.key())
+            },
+            |w| w.league.clone(),
+        );
+        let games = week.map(|w| w.games).unwrap_or_default();
         Self {
             fetcher,
             publisher,
@@ -152,6 +270,7 @@ impl Poller {
             plan: None,
             status,
             games,
+            label,
         }
     }
 
@@ -191,10 +310,23 @@ impl Poller {
         }
     }
 
+    /// For a day league, asks for the board of the day it is following
+    /// (see [`board_day`]).
+    fn pick_day(&mut self) {
+        let Some(zone) = self.fetcher.source().day else {
+            return;
+        };
+        let now = Utc::now();
+        let local = now.with_timezone(&zone);
+        let day = board_day(&self.games, local.date_naive(), local.hour(), now);
+        self.fetcher.set_day(day);
+    }
+
     /// One fetch-parse-publish round, counted and recorded in the status.
     /// Logs nothing above debug: `ingest --once` reports its own single
     /// line, and [`Poller::run`] logs failures.
     pub async fn poll(&mut self) -> Result<Polled, FeedError> {
+        self.pick_day();
         let fetched = self.fetcher.fetch().await;
         self.settle(fetched).await
     }
@@ -210,8 +342,12 @@ impl Poller {
             Err(FeedError::Unreachable(_) | FeedError::Bus(_)) => "error",
             Err(_) => "rejected",
         };
-        metrics::counter!("livescore_feed_polls_total", "result" => label).increment(1);
+        metrics::counter!("livescore_feed_polls_total", "result" => label, "league" => self.label.clone())
+            .increment(1);
         let mut st = self.status.lock().expect("feed status lock poisoned");
+        if self.label != st.feed {
+            st.league = Some(self.label.clone());
+        }
         match &result {
             Ok(_) => {
                 st.last_ok = Some(Utc::now());
@@ -242,6 +378,25 @@ impl Poller {
         // All or nothing: nothing is published unless the whole document
         // parses, so a bad game never reaches a client.
         let week = format::parse(&body, self.fetcher.source().format)?;
+        if let Some(expected) = &self.fetcher.source().league {
+            if week.league != *expected {
+                return Err(FeedError::Unsupported {
+                    format: format::Format::Espn,
+                    league: week.league,
+                    problem: format!(
+                        "the feed espn:{expected} served a document of another league"
+                    ),
+                });
+            }
+        }
+        if let Err(owner) = self.publisher.claim_league(&week.league) {
+            return Err(FeedError::Unsupported {
+                format: self.fetcher.source().format.unwrap_or(format::Format::Espn),
+                league: week.league,
+                problem: format!("already followed by the feed {owner}; one feed per league"),
+            });
+        }
+        self.label = week.league.clone();
         self.fetcher.accept(validators);
         let changes = self.publisher.push(week, Utc::now()).await?;
         Ok(match changes.week {
@@ -265,8 +420,9 @@ impl Poller {
     /// early only if the bus is closed (nothing could be published anyway).
     pub async fn run(self, cancel: CancellationToken) {
         let source = self.fetcher.source().to_string();
+        let feed = self.fetcher.source().key();
         self.run_loop(cancel)
-            .instrument(tracing::info_span!("feed", %source))
+            .instrument(tracing::info_span!("feed", %feed, %source))
             .await;
     }
 
@@ -274,6 +430,7 @@ impl Poller {
         tracing::info!(interval = ?self.interval, "polling the feed");
         loop {
             self.take_plan();
+            self.pick_day();
             let fetched = tokio::select! {
                 // Shutdown abandons a fetch in flight (it holds no state);
                 // a document already fetched is published whole, never
@@ -321,6 +478,34 @@ impl Poller {
     }
 }
 
+/// Local hour until which a day board whose games ran past midnight stays
+/// on yesterday: long after the latest of them ends, long before the next
+/// day's first (a noon kick-off is the earliest).
+pub const LATE_GAMES_UNTIL_HOUR: u32 = 11;
+
+/// The day a day league's board follows: `today` (the league's calendar
+/// day), except that a board of yesterday with a game still under way (or
+/// past its start time without a result) stays on yesterday until its
+/// games are over, or until [`LATE_GAMES_UNTIL_HOUR`]: a game that runs
+/// past midnight is finished on the board it started on, rather than
+/// frozen live when ESPN's board moves to the new day.
+pub fn board_day(
+    games: &[Game],
+    today: chrono::NaiveDate,
+    local_hour: u32,
+    now: DateTime<Utc>,
+) -> chrono::NaiveDate {
+    let yesterday = today.pred_opt();
+    let on_board = games.first().and_then(|g| g.date);
+    let late = games.iter().any(|g| {
+        g.state.in_progress() || (g.state == crate::model::GameState::Pregame && g.kickoff <= now)
+    });
+    match on_board {
+        Some(day) if Some(day) == yesterday && late && local_hour < LATE_GAMES_UNTIL_HOUR => day,
+        _ => today,
+    }
+}
+
 /// Resolves when `plan` has a new value; never without one (or once its
 /// sender is gone).
 async fn plan_changed(plan: &mut Option<tokio::sync::watch::Receiver<Plan>>) {
@@ -347,14 +532,14 @@ mod tests {
         std::fs::read_to_string(path).expect("fixture")
     }
 
-    /// The next `scores` update and when (since `start`) it was published.
+    /// The next board (`scores/nfl`) and when (since `start`) it was published.
     async fn next_update(
         rx: &mut broadcast::Receiver<Arc<Envelope>>,
         start: Instant,
     ) -> (Duration, Arc<Envelope>) {
         loop {
             let env = rx.recv().await.expect("bus open");
-            if env.topic == crate::model::TOPIC_SCORES {
+            if env.topic == "scores/nfl" {
                 return (start.elapsed(), env);
             }
         }
@@ -362,6 +547,55 @@ mod tests {
 
     fn within(got: Duration, want_secs: u64) -> bool {
         got >= Duration::from_secs(want_secs) && got < Duration::from_secs(want_secs + 1)
+    }
+
+    #[test]
+    fn a_day_board_keeps_yesterdays_late_games_until_they_are_over() {
+        let doc = fixture("espn-sports/nba-2024-12-15-final.json");
+        let board = format::parse(doc.as_bytes(), None).expect("nba");
+        let day = |y, m, d| chrono::NaiveDate::from_ymd_opt(y, m, d).expect("date");
+        let (yesterday, today) = (day(2024, 12, 15), day(2024, 12, 16));
+        assert_eq!(board.games[0].date, Some(yesterday));
+        let now = DateTime::parse_from_rfc3339("2024-12-16T06:00:00Z")
+            .expect("time")
+            .with_timezone(&Utc);
+        // All final: the new day at once.
+        assert_eq!(board_day(&board.games, today, 1, now), today);
+        // One still live at 1 am: yesterday's board until it ends...
+        let mut late = board.games.clone();
+        late[1].state = crate::model::GameState::Overtime;
+        assert_eq!(board_day(&late, today, 1, now), yesterday);
+        // ...or until late morning.
+        assert_eq!(board_day(&late, today, LATE_GAMES_UNTIL_HOUR, now), today);
+        // A board two days old never holds.
+        assert_eq!(
+            board_day(&late, day(2024, 12, 17), 1, now),
+            day(2024, 12, 17)
+        );
+        // Nothing on the board yet: today.
+        assert_eq!(board_day(&[], today, 1, now), today);
+    }
+
+    #[test]
+    fn a_day_league_asks_espn_for_its_day_and_forgets_the_last_days_validators() {
+        let source = Source::parse("espn:mens-college-basketball").expect("cbb");
+        assert_eq!(source.day, Some(chrono_tz::America::New_York));
+        assert_eq!(Source::parse("espn:nfl").expect("nfl").day, None);
+        let mut fetcher = Fetcher::new(source, FetchConfig::default()).expect("fetcher");
+        let day = |d| chrono::NaiveDate::from_ymd_opt(2025, 3, d).expect("date");
+        fetcher.set_day(day(1));
+        let url = fetcher.source().to_string();
+        assert!(url.ends_with("?groups=50&dates=20250301"), "{url}");
+        fetcher.accept(super::super::fetch::Validators::with_etag("\"x\""));
+        fetcher.set_day(day(1));
+        assert!(!fetcher.validators().is_empty(), "the same day keeps them");
+        fetcher.set_day(day(2));
+        let url = fetcher.source().to_string();
+        assert!(url.ends_with("?groups=50&dates=20250302"), "{url}");
+        assert!(
+            fetcher.validators().is_empty(),
+            "another day, another document"
+        );
     }
 
     #[test]

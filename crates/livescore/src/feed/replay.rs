@@ -579,7 +579,7 @@ mod tests {
     use super::*;
     use crate::bus::{Bus, MemoryBus};
     use crate::feed::Tracker;
-    use crate::model::{GameState, TOPIC_SCORES};
+    use crate::model::GameState;
 
     fn recording() -> RawWeek {
         serde_json::from_slice(RECORDING).expect("fixture parses")
@@ -771,7 +771,7 @@ mod tests {
             while let Ok(env) = rx.recv().await {
                 total += 1;
                 match (env.topic.as_str(), env.event.as_str()) {
-                    (TOPIC_SCORES, _) => last = Some(env.data.clone()),
+                    ("scores/nfl", _) => last = Some(env.data.clone()),
                     (_, "score") => scores += 1,
                     _ => {}
                 }

@@ -39,6 +39,13 @@ pub struct Source {
     pub location: Location,
     /// Its format, or `None` to detect it from each document.
     pub format: Option<Format>,
+    /// The league the name implies (`espn:nba`: `nba`); a file or URL
+    /// is known by its documents.
+    pub league: Option<String>,
+    /// For an `espn:` day league, the zone of its calendar day: the poller
+    /// asks for that day's board (`dates=YYYYMMDD`) rather than whatever
+    /// ESPN's unqualified URL serves around midnight.
+    pub day: Option<chrono_tz::Tz>,
 }
 
 impl Source {
@@ -47,7 +54,14 @@ impl Source {
     pub fn parse(s: &str) -> Result<Source, String> {
         if let Some(spec) = s.strip_prefix("espn:") {
             let league = leagues::resolve(spec)?;
-            let url = format!("{ESPN_SCOREBOARD}/{}/scoreboard", league.path());
+            // A mirror or caching proxy of ESPN's API (and the tests' own
+            // server) stands in for it with the same paths.
+            let base = std::env::var("LIVESCORE_ESPN_BASE")
+                .ok()
+                .filter(|b| !b.is_empty())
+                .unwrap_or_else(|| ESPN_SCOREBOARD.to_owned());
+            let base = base.trim_end_matches('/');
+            let url = format!("{base}/{}/scoreboard", league.path());
             let mut url = Url::parse(&url).map_err(|e| format!("{url}: {e}"))?;
             if !league.query.is_empty() {
                 url.query_pairs_mut().extend_pairs(league.query);
@@ -55,6 +69,8 @@ impl Source {
             return Ok(Source {
                 location: Location::Http(url),
                 format: Some(Format::Espn),
+                day: leagues::day_zone(&league.key, league.sport),
+                league: Some(league.key),
             });
         }
         let location = if s.starts_with("http://") || s.starts_with("https://") {
@@ -68,7 +84,24 @@ impl Source {
         Ok(Source {
             location,
             format: None,
+            league: None,
+            day: None,
         })
+    }
+
+    /// What names this feed in logs, `/healthz`, metrics and its lease
+    /// across nodes: the league for `espn:` (`nba`), otherwise `feed-`
+    /// and a fingerprint of the full address (the same on every node,
+    /// and never the address itself, which may hold a key).
+    pub fn key(&self) -> String {
+        if let Some(league) = &self.league {
+            return league.clone();
+        }
+        let full = match &self.location {
+            Location::File(path) => path.display().to_string(),
+            Location::Http(url) => url.to_string(),
+        };
+        format!("feed-{:08x}", super::fingerprint(full.as_bytes()) as u32)
     }
 
     /// The same source read as `format` (`--feed-format`); `None` (auto)
@@ -95,6 +128,8 @@ impl fmt::Debug for Source {
         f.debug_struct("Source")
             .field("location", &self.location)
             .field("format", &self.format)
+            .field("league", &self.league)
+            .field("day", &self.day)
             .finish()
     }
 }
@@ -144,6 +179,13 @@ mod tests {
             "https://site.api.espn.com/apis/site/v2/sports/football/nfl/scoreboard"
         );
         assert_eq!(nfl.format, Some(Format::Espn));
+        assert_eq!(nfl.key(), "nfl");
+        let file = Source::parse("/tmp/a.json").expect("path");
+        assert!(file.key().starts_with("feed-") && file.key().len() == 13);
+        assert_ne!(
+            file.key(),
+            Source::parse("/tmp/b.json").expect("path").key()
+        );
         let cfb = Source::parse("espn:college-football").expect("cfb");
         assert!(cfb
             .to_string()

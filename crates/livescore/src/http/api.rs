@@ -29,26 +29,36 @@ pub(crate) struct WeekView {
     last_event_id: Option<EventId>,
 }
 
-/// `GET /api/`: the whole week as last published.
+/// `GET /api/`: every game followed as last published (`?league=nba`:
+/// that league's; several allowed).
 #[utoipa::path(get, path = "/api/", tag = "api",
+    params(("league" = Option<String>, Query, description = "Only these leagues' games \
+        (`nba`, `eng.1`; repeated or comma-separated)")),
     responses(
         (status = 200, description = "The week as last published", body = WeekView),
         (status = 401, description = "`scores` is private and no valid token came", body = ErrorBody),
         (status = 403, description = "The token does not cover `scores`", body = ErrorBody),
+        (status = 400, description = "A `league` value is not a league key", body = ErrorBody),
+        (status = 404, description = "A `league` this server does not follow", body = ErrorBody),
     ))]
 pub async fn index(
     State(st): State<AppState>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    let leagues = super::leagues::requested(query.as_deref())?;
     may_read(&st, model::TOPIC_SCORES, &headers, query.as_deref())?;
-    let games: Vec<Game> = match st.hub.state(model::TOPIC_SCORES, model::EVENT_UPDATE) {
+    super::leagues::known(&st, &leagues)?;
+    let mut games: Vec<Game> = match st.hub.state(model::TOPIC_SCORES, model::EVENT_UPDATE) {
         Some(frame) => serde_json::from_slice(&frame.data).map_err(|e| ApiError::Internal {
             context: "stored scores are not a game list",
             source: Box::new(e),
         })?,
         None => Vec::new(),
     };
+    if !leagues.is_empty() {
+        games.retain(|g| leagues.contains(&g.league));
+    }
     let first = games.first();
     let view = WeekView {
         season: first.map(|g| g.season),
@@ -146,17 +156,22 @@ pub(crate) struct Health {
     status: &'static str,
     /// Why it is degraded: `bus disconnected`, `database unreachable`,
     /// `database writes failing`, `database queue above threshold`,
-    /// `events lost since start`, `shutting down`, `feed has produced no
-    /// good document` (`feed.last_error` says why); absent when ok.
+    /// `events lost since start`, `shutting down`, `feed KEY has produced
+    /// no good document` (that feed's `last_error` says why); absent when
+    /// ok.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    reasons: Vec<&'static str>,
+    reasons: Vec<String>,
     bus: BusHealth,
     /// The database: kind, reachable, write queue, last written id,
     /// errors, events lost (per class).
     #[schema(value_type = Object)]
     database: StoreHealth,
+    /// The feed, when this node runs exactly one (as before leagues).
     #[serde(skip_serializing_if = "Option::is_none")]
     feed: Option<FeedHealth>,
+    /// Every feed this node runs, by key.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    feeds: Vec<FeedHealth>,
 }
 
 /// Events queued for the database past which the node reports itself
@@ -168,32 +183,34 @@ pub const QUEUE_DEGRADED_EVENTS: usize = 2_000;
 async fn report(st: &AppState) -> (Health, bool) {
     let bus = st.bus.health();
     let database = st.store.health().await;
-    let mut reasons = Vec::new();
+    let mut reasons: Vec<String> = Vec::new();
+    let mut reason = |r: &str| reasons.push(r.to_owned());
     if !bus.connected {
-        reasons.push("bus disconnected");
+        reason("bus disconnected");
     }
     if !database.reachable {
-        reasons.push("database unreachable");
+        reason("database unreachable");
     }
     if st.store.status.failing() {
-        reasons.push("database writes failing");
+        reason("database writes failing");
     }
     if database.queue > QUEUE_DEGRADED_EVENTS {
-        reasons.push("database queue above threshold");
+        reason("database queue above threshold");
     }
     if database.lost > 0 {
-        reasons.push("events lost since start");
+        reason("events lost since start");
     }
     if st.cancel.is_cancelled() {
-        reasons.push("shutting down");
+        reason("shutting down");
     }
-    let feed = st
-        .feed
-        .as_ref()
-        .map(|f| f.lock().expect("feed status lock").clone());
-    if feed.as_ref().is_some_and(FeedHealth::never_good) {
-        reasons.push("feed has produced no good document");
+    let feeds = st.feeds.health();
+    for f in feeds.iter().filter(|f| f.never_good()) {
+        reasons.push(format!("feed {} has produced no good document", f.feed));
     }
+    let feed = match feeds.as_slice() {
+        [one] => Some(one.clone()),
+        _ => None,
+    };
     let ok = reasons.is_empty();
     let health = Health {
         status: if ok { "ok" } else { "degraded" },
@@ -201,6 +218,7 @@ async fn report(st: &AppState) -> (Health, bool) {
         bus,
         database,
         feed,
+        feeds,
     };
     (health, ok)
 }

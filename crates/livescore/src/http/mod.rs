@@ -11,6 +11,7 @@ pub mod encoding;
 pub mod error;
 pub mod guard;
 pub mod head;
+pub mod leagues;
 pub mod limit;
 pub mod live;
 pub mod metrics;
@@ -41,7 +42,7 @@ use tokio_util::task::TaskTracker;
 use tower_http::trace::TraceLayer;
 
 use crate::bus::Bus;
-use crate::feed::poller::FeedStatus;
+use crate::feed::poller::FeedSet;
 use crate::hub::Hub;
 use crate::store::StoreHandle;
 
@@ -110,8 +111,8 @@ pub struct AppState {
     pub hub: Arc<Hub>,
     /// Where published events enter.
     pub bus: Arc<dyn Bus>,
-    /// The in-process feed poller's status, when this node runs one.
-    pub feed: Option<FeedStatus>,
+    /// The in-process feeds' status (none when this node runs no feed).
+    pub feeds: FeedSet,
     /// Cancelled at shutdown: WebSockets close on it, SSE streams end when
     /// the hub closes on it.
     pub cancel: CancellationToken,
@@ -136,6 +137,7 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(ui::index))
         .route("/api", get(|| async { Redirect::permanent("/api/") }))
         .route("/api/", get(api::index))
+        .route("/api/leagues", get(leagues::list))
         .route("/api/games/{eid}", get(api::game))
         .route("/api/games/{eid}/events", get(api::game_events))
         .route("/api/livescore", get(sse::livescore))

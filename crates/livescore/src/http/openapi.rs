@@ -17,7 +17,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::sse::{LivescoreEvent, StreamEvent, Topic};
-use super::{api, error, metrics, publish, sse, ui, ws};
+use super::{api, error, leagues, metrics, publish, sse, ui, ws};
 use crate::bus::BusHealth;
 use crate::feed::poller::FeedHealth;
 use crate::model::{
@@ -35,6 +35,7 @@ use crate::model::{
     paths(
         ui::index,
         api::index,
+        leagues::list,
         api::game,
         api::game_events,
         sse::livescore,

@@ -75,6 +75,7 @@ pub const RESERVED_EVENTS: &[&str] = &[
 /// topic, where a client would take them for the server's state.
 pub const STATE_EVENTS: &[(&str, &str)] = &[
     (model::EVENT_UPDATE, model::TOPIC_SCORES),
+    (model::EVENT_UPDATE, "scores/{league}"),
     (model::EVENT_GAME, "game/{eid}"),
     (model::EVENT_SCORE, "game/{eid}"),
 ];
@@ -104,7 +105,7 @@ pub fn is_reserved(topic: &str, event: &str) -> bool {
     let game_topic = topic.starts_with("game/");
     match event {
         e if RESERVED_EVENTS.contains(&e) => true,
-        model::EVENT_UPDATE => topic != model::TOPIC_SCORES,
+        model::EVENT_UPDATE => !model::is_board_topic(topic),
         model::EVENT_GAME | model::EVENT_SCORE => !game_topic,
         _ => false,
     }
@@ -340,7 +341,7 @@ fn check(req: &PublishRequest) -> Result<(), ApiError> {
             )))
         }
     };
-    if req.topic == model::TOPIC_SCORES && *ev == model::EVENT_UPDATE {
+    if model::is_board_topic(&req.topic) && *ev == model::EVENT_UPDATE {
         shape(
             Vec::<Game>::deserialize(&req.data).is_ok(),
             "a list of games",

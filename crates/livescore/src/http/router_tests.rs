@@ -28,7 +28,7 @@ async fn state(token: Option<&str>) -> AppState {
     AppState {
         hub: Hub::new(1),
         bus,
-        feed: None,
+        feeds: Default::default(),
         cancel: tokio_util::sync::CancellationToken::new(),
         tracker: tokio_util::task::TaskTracker::new(),
         chat: Arc::new(super::ws::chat::ChatGate::new(&config.ws.chat)),

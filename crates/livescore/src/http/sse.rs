@@ -63,6 +63,9 @@ static EXPIRED_GZIP: std::sync::LazyLock<Deflated> =
 /// the JSON, so it is sent there.
 #[utoipa::path(get, path = "/api/livescore", tag = "stream",
     params(
+        ("league" = Option<String>, Query,
+            description = "Only these leagues (`nba`, `eng.1`; repeated or comma-separated): \
+                each league's board comes as its own `update`, its games naming their league"),
         ("delta" = Option<bool>, Query,
             description = "`true`: after the first board, a board that changes only some games \
                 goes out as `event: patch` under the same id, its data an RFC 7396 merge patch of \
@@ -76,8 +79,10 @@ static EXPIRED_GZIP: std::sync::LazyLock<Deflated> =
             headers(("Cache-Control" = String, description = "no-cache"))),
         (status = 302, description = "Without `Accept: text/event-stream`: the JSON is at /api/",
             headers(("Location" = String, description = "/api/"))),
-        (status = 400, description = "A `delta` that is not true or false", body = ErrorBody),
+        (status = 400, description = "A `delta` that is not true or false, or a `league` that \
+            is not a league key", body = ErrorBody),
         (status = 401, description = "`--auth required` and no valid token", body = ErrorBody),
+        (status = 404, description = "A `league` this server does not follow", body = ErrorBody),
         (status = 403, description = "The token does not cover `scores`", body = ErrorBody),
     ))]
 pub async fn livescore(
@@ -87,13 +92,20 @@ pub async fn livescore(
 ) -> Result<Response, ApiError> {
     // A bad `delta` is a 400 whatever the client accepts.
     wants_deltas(query.as_deref())?;
+    let leagues = super::leagues::requested(query.as_deref())?;
     if !wants_event_stream(&headers) {
-        // SPEC: `302 Found` (axum's `Redirect::to` would be a 303).
-        return Ok((
-            StatusCode::FOUND,
-            [(header::LOCATION, HeaderValue::from_static("/api/"))],
-        )
-            .into_response());
+        // SPEC: `302 Found` (axum's `Redirect::to` would be a 303); the
+        // leagues asked for go along.
+        let location = if leagues.is_empty() {
+            HeaderValue::from_static("/api/")
+        } else {
+            let query: String = form_urlencoded::Serializer::new(String::new())
+                .append_pair("league", &leagues.join(","))
+                .finish();
+            HeaderValue::from_str(&format!("/api/?{query}"))
+                .unwrap_or_else(|_| HeaderValue::from_static("/api/"))
+        };
+        return Ok((StatusCode::FOUND, [(header::LOCATION, location)]).into_response());
     }
     let token = request_token(&headers, query.as_deref());
     let gzip = AcceptEncoding::of(&headers).gzip();
@@ -184,7 +196,17 @@ pub fn livescore_body(
 ) -> Result<SseBody, ApiError> {
     // The classic stream ignores Last-Event-ID on purpose: the current list
     // on every (re)connect is what makes it impossible to miss a final.
-    let topics = vec![model::TOPIC_SCORES.to_string()];
+    // `?league=nba`: that league's board (several: each league's board
+    // as its own `update`, whose games name their league).
+    let leagues = super::leagues::requested(query)?;
+    let topics = if leagues.is_empty() {
+        vec![model::TOPIC_SCORES.to_string()]
+    } else {
+        super::leagues::known(st, &leagues)?;
+        let mut topics: Vec<String> = leagues.iter().map(|l| model::board_topic(l)).collect();
+        topics.sort();
+        topics
+    };
     let delta = wants_deltas(query)?;
     let body = authorized_body(st, topics, Start::Current, token)?;
     Ok(if delta { body.with_deltas(None) } else { body })

@@ -280,8 +280,8 @@ impl Slot {
 /// moved on to it: the patch when it has the board the patch applies to.
 /// One rule for the fast path and the task (`sse::SseBody`).
 pub fn delta_form<'f>(frame: &'f Frame, board: &mut Option<EventId>) -> &'f Frame {
-    use crate::model::{EVENT_UPDATE, TOPIC_SCORES};
-    if frame.topic != TOPIC_SCORES || frame.event != EVENT_UPDATE {
+    use crate::model::{is_board_topic, EVENT_UPDATE};
+    if !is_board_topic(&frame.topic) || frame.event != EVENT_UPDATE {
         // After a reset the client's board is not to be built on.
         if frame.event == super::EVENT_RESET {
             *board = None;

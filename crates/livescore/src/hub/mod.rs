@@ -206,6 +206,18 @@ impl Hub {
         entry.state.iter().find(|f| f.event == event).cloned()
     }
 
+    /// The latest `update` of every league's board (`scores/{league}`).
+    pub fn league_boards(&self) -> Vec<Arc<Frame>> {
+        let inner = self.lock();
+        inner
+            .topics
+            .iter()
+            .filter(|(t, _)| model::board_league(t).is_some())
+            .filter_map(|(_, e)| e.state.iter().find(|f| f.event == model::EVENT_UPDATE))
+            .cloned()
+            .collect()
+    }
+
     /// Retained events on `topic` named `event`, oldest first.
     pub fn history(&self, topic: &str, event: &str) -> Vec<Arc<Frame>> {
         let inner = self.lock();
@@ -277,7 +289,7 @@ impl Hub {
         inner.last = Some(env.id);
         let entry = inner.topics.entry(env.topic.clone()).or_default();
         let mut frame = Frame::encode(env);
-        if env.topic == model::TOPIC_SCORES && env.event == model::EVENT_UPDATE {
+        if model::is_board_topic(&env.topic) && env.event == model::EVENT_UPDATE {
             // The board before this one, in this history: what a delta
             // stream's client holds when it is sent the patch.
             let base = entry.state.iter().find(|f| f.event == env.event);

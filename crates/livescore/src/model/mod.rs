@@ -28,8 +28,11 @@ pub use state::GameState;
 /// Longest topic name accepted from a client, in bytes.
 pub const MAX_TOPIC_BYTES: usize = 128;
 
-/// The all-games topic: `update` with the full list after every change.
+/// The all-games topic: `update` with every game the server follows (all
+/// leagues) after every change.
 pub const TOPIC_SCORES: &str = "scores";
+/// Prefix of one league's board topic, `scores/{league}`.
+pub const BOARD_PREFIX: &str = "scores/";
 /// Event name on [`TOPIC_SCORES`].
 pub const EVENT_UPDATE: &str = "update";
 /// Event name for a game's new state on `game/{eid}`.
@@ -42,6 +45,24 @@ pub const EVENT_CHAT: &str = "chat";
 /// The per-game topic, carrying `game` and `score` events.
 pub fn game_topic(eid: &str) -> String {
     format!("game/{eid}")
+}
+
+/// One league's board topic, `scores/{league}`: `update` with that
+/// league's games (its week or its day).
+pub fn board_topic(league: &str) -> String {
+    format!("{BOARD_PREFIX}{league}")
+}
+
+/// The league of a board topic (`scores/nba` → `nba`).
+pub fn board_league(topic: &str) -> Option<&str> {
+    topic.strip_prefix(BOARD_PREFIX).filter(|l| !l.is_empty())
+}
+
+/// True for a topic whose `update` is a board: `scores` (every league) and
+/// `scores/{league}`. Each update replaces the last, and a `?delta=true`
+/// stream gets it as a patch.
+pub fn is_board_topic(topic: &str) -> bool {
+    topic == TOPIC_SCORES || board_league(topic).is_some()
 }
 
 /// The per-game chat topic.
@@ -60,18 +81,18 @@ pub fn valid_topic(topic: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"/-_.:".contains(&b))
 }
 
-/// The state topics (SPEC): `scores` and `game/…`. A lagging client may
+/// The state topics (SPEC): `scores`, `scores/{league}` and `game/…`. A lagging client may
 /// skip their superseded events in favour of the current state, and their
 /// events (the score history) are the last the store would ever shed.
 pub fn is_state_topic(topic: &str) -> bool {
-    topic == TOPIC_SCORES || topic.starts_with("game/")
+    is_board_topic(topic) || topic.starts_with("game/")
 }
 
 /// Whether `(topic, event)` carries state: a newer one replaces an older one,
 /// so a client that fell behind may skip straight to the latest (conflation).
 /// Every other event is a fact a client must not miss.
 pub fn is_state_event(topic: &str, event: &str) -> bool {
-    (topic == TOPIC_SCORES && event == EVENT_UPDATE)
+    (is_board_topic(topic) && event == EVENT_UPDATE)
         || (topic.starts_with("game/") && event == EVENT_GAME)
 }
 
@@ -113,6 +134,11 @@ mod tests {
         assert!(!valid_topic("a b"));
         assert!(!valid_topic(&"x".repeat(MAX_TOPIC_BYTES + 1)));
         assert!(is_state_event("scores", "update"));
+        assert!(is_state_event("scores/nba", "update"));
+        assert!(is_state_topic("scores/eng.1"));
+        assert!(!is_board_topic("scores/"));
+        assert_eq!(board_league("scores/eng.1"), Some("eng.1"));
+        assert_eq!(board_topic("nhl"), "scores/nhl");
         assert!(is_state_event("game/1", "game"));
         assert!(!is_state_event("game/1", "score"));
     }

@@ -257,15 +257,31 @@ pub struct FeedState {
 /// changes that preceded it. Score events of a document whose update was
 /// not stored are counted out, so the tracker re-derives them with the same
 /// ids and the history has each change once.
-pub async fn feed_state(store: &dyn Store, epoch: u64) -> Result<Option<FeedState>, StoreError> {
-    let Some(update) = store
-        .latest(epoch, model::TOPIC_SCORES, model::EVENT_UPDATE)
-        .await?
-    else {
+///
+/// The board is `league`'s (`scores/{league}`); a database written before
+/// leagues has only `scores`, of one league, which is taken when its games
+/// are of `league`.
+pub async fn feed_state(
+    store: &dyn Store,
+    epoch: u64,
+    league: &str,
+) -> Result<Option<FeedState>, StoreError> {
+    let mut update = store
+        .latest(epoch, &model::board_topic(league), model::EVENT_UPDATE)
+        .await?;
+    if update.is_none() {
+        update = store
+            .latest(epoch, model::TOPIC_SCORES, model::EVENT_UPDATE)
+            .await?;
+    }
+    let Some(update) = update else {
         return Ok(None);
     };
     let games: Vec<Game> = serde_json::from_slice(&update.data)
         .map_err(|e| StoreError::Corrupt(format!("scores update {}: {e}", update.id)))?;
+    if games.iter().any(|g| g.league != league) {
+        return Ok(None);
+    }
     let Some(week) = Week::of_games(games) else {
         return Ok(None);
     };

@@ -15,13 +15,12 @@ use async_trait::async_trait;
 use crate::bus::lease::{Lease, LeaseError, LEASE_TTL};
 use crate::bus::node_id;
 
-/// The key holding the feed lease.
-const KEY: &str = "feed";
-
 /// This node's claim on the feed, over NATS.
 pub struct NatsLease {
     js: jetstream::Context,
     bucket: String,
+    /// `feed.<feed>`: one key per feed, each led on its own.
+    key: String,
     node: String,
     store: Option<kv::Store>,
     /// The revision this node wrote last while holding the lease.
@@ -29,11 +28,13 @@ pub struct NatsLease {
 }
 
 impl NatsLease {
-    /// The lease in bucket `<stream>-lease`, claimed as a fresh node id.
-    pub fn new(js: jetstream::Context, stream: &str) -> Self {
+    /// The lease of feed `feed` in bucket `<stream>-lease`, claimed as a
+    /// fresh node id.
+    pub fn new(js: jetstream::Context, stream: &str, feed: &str) -> Self {
         Self {
             js,
             bucket: format!("{stream}-lease"),
+            key: format!("feed.{feed}"),
             node: node_id(),
             store: None,
             revision: None,
@@ -76,7 +77,7 @@ impl Lease for NatsLease {
 
     async fn acquire(&mut self) -> Result<bool, LeaseError> {
         let store = self.store().await?;
-        match store.create(KEY, self.node.clone().into()).await {
+        match store.create(&self.key, self.node.clone().into()).await {
             Ok(rev) => {
                 self.revision = Some(rev);
                 Ok(true)
@@ -92,7 +93,7 @@ impl Lease for NatsLease {
             return Ok(false);
         };
         let store = self.store().await?;
-        match store.update(KEY, self.node.clone().into(), rev).await {
+        match store.update(&self.key, self.node.clone().into(), rev).await {
             Ok(rev) => {
                 self.revision = Some(rev);
                 Ok(true)
@@ -112,7 +113,7 @@ impl Lease for NatsLease {
         let Ok(store) = self.store().await else {
             return; // it expires on its own
         };
-        if let Err(err) = store.delete_expect_revision(KEY, Some(rev)).await {
+        if let Err(err) = store.delete_expect_revision(&self.key, Some(rev)).await {
             tracing::debug!(%err, "cannot release the feed lease; it expires on its own");
         }
     }

@@ -1,4 +1,4 @@
-//! The feed lease in Redis, on the bus's server: `SET <prefix>:feed-lease
+//! The feed lease in Redis, on the bus's server: `SET <prefix>:feed-lease:<feed>
 //! <node> NX PX <ttl>` takes it, a compare-and-`PEXPIRE` script renews it,
 //! a compare-and-`DEL` script hands it back (the contract is
 //! [`crate::bus::lease`]'s).
@@ -44,11 +44,12 @@ pub struct RedisLease {
 }
 
 impl RedisLease {
-    /// The lease `<prefix>:feed-lease`, claimed as a fresh node id.
-    pub fn new(client: redis::Client, prefix: &str) -> Self {
+    /// The lease of feed `feed`, `<prefix>:feed-lease:<feed>` (one per
+    /// feed: each can be led by another node), claimed as a fresh node id.
+    pub fn new(client: redis::Client, prefix: &str, feed: &str) -> Self {
         Self {
             client,
-            key: format!("{prefix}:feed-lease"),
+            key: format!("{prefix}:feed-lease:{feed}"),
             node: node_id(),
             conn: None,
         }

@@ -146,6 +146,29 @@ pub fn resolve(spec: &str) -> Result<Resolved, String> {
     }
 }
 
+/// The zone whose calendar day a day board of `key` (a `sport` league)
+/// is asked for (`dates=YYYYMMDD`); `None` for football, whose boards are
+/// weeks. ESPN's day is US Eastern for American leagues; a European
+/// soccer league's is its own (a 21:00 kick-off in Madrid is that day's).
+pub fn day_zone(key: &str, sport: Sport) -> Option<chrono_tz::Tz> {
+    use chrono_tz::{America, Europe};
+    if sport == Sport::Football {
+        return None;
+    }
+    let country = key.split('.').next().unwrap_or(key);
+    Some(match (sport, country) {
+        (Sport::Soccer, "eng" | "sco" | "wal") => Europe::London,
+        (Sport::Soccer, "irl") => Europe::Dublin,
+        (Sport::Soccer, "por") => Europe::Lisbon,
+        (
+            Sport::Soccer,
+            "esp" | "ger" | "ita" | "fra" | "ned" | "bel" | "aut" | "sui" | "den" | "nor" | "swe"
+            | "uefa",
+        ) => Europe::Paris,
+        _ => America::New_York,
+    })
+}
+
 /// The sport of ESPN's numeric sport id (the `s:` of a `uid` such as
 /// `s:40~l:46`); otherwise what to call the sport in an error (the ids
 /// seen on golf, tennis and UFC boards are named).
@@ -201,6 +224,23 @@ mod tests {
             "{err}"
         );
         assert!(resolve("hockey/nba").is_err());
+        assert_eq!(day_zone("nfl", Sport::Football), None);
+        assert_eq!(
+            day_zone("nba", Sport::Basketball),
+            Some(chrono_tz::America::New_York)
+        );
+        assert_eq!(
+            day_zone("eng.1", Sport::Soccer),
+            Some(chrono_tz::Europe::London)
+        );
+        assert_eq!(
+            day_zone("uefa.champions", Sport::Soccer),
+            Some(chrono_tz::Europe::Paris)
+        );
+        assert_eq!(
+            day_zone("usa.1", Sport::Soccer),
+            Some(chrono_tz::America::New_York)
+        );
         assert!(resolve("soccer/A B").is_err());
         assert!(resolve("soccer/").is_err());
         for l in LEAGUES {
