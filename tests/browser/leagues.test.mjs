@@ -163,7 +163,8 @@ test('baseball: half-inning, count, outs, runners on the diamond, line score wit
     ['DET', '4', '0', '0', '0', '0', '0', '', '', '', '4'],
     ['CHW', '0', '0', '2', '1', '1', '', '', '', '', '4'],
   ]);
-  assert.equal((await card(page, '401695830')).status, 'Mid 4th');
+  const mid = await card(page, '401695830');
+  assert.deepEqual([mid.status, mid.bso], ['Mid 4th', null], 'between halves: no count');
   // The home side won without batting in the 9th: an X there.
   const won = await card(page, '401695822');
   assert.deepEqual([won.status, won.bso, won.away.loser], ['Final', null, true]);
@@ -257,7 +258,8 @@ test('basketball: overtime in the line score, tenths of a second, halftime, the 
     ['IND', '30', '28', '25', '24', '13', '120'],
   ]);
   assert.equal((await card(page, '900032')).status, 'Q4 \u00b7 00:45.3');
-  assert.equal((await card(page, '900033')).status, 'Halftime');
+  const half = await card(page, '900033');
+  assert.deepEqual([half.status, half.linescore[0]], ['Halftime', ['', '1', '2', '3', '4', 'T']], 'quarters, at halftime too');
   const end = await card(page, '900034');
   assert.deepEqual([end.state, end.status, end.live], ['intermission', 'End of Q1', true]);
   assert.deepEqual(errors, []);

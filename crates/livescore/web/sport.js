@@ -181,7 +181,8 @@
   }
 
   function regulationOf(g, sport) {
-    if (sport === 'basketball' && (HALVES.has(leagueOf(g)) || /half/i.test(periodLabel(g)))) return 2;
+    // Men's college basketball, or any league whose labels are halves (`2nd half`; halftime's `Half` is not).
+    if (sport === 'basketball' && (HALVES.has(leagueOf(g)) || /^(1st|2nd) half$/i.test(periodLabel(g)))) return 2;
     return REGULATION[sport] ?? 0;
   }
 
@@ -311,7 +312,9 @@
    */
   function drawSituation(box, g) {
     const s = g.situation;
-    const show = sportOf(g) === 'baseball' && s && typeof s === 'object' && isPlaying(g);
+    // Between halves (`Mid 4th`, `End 3rd`) nobody bats: no count to show.
+    const between = /^(Mid|End)\b/.test(periodLabel(g));
+    const show = sportOf(g) === 'baseball' && s && typeof s === 'object' && isPlaying(g) && !between;
     box.hidden = !show;
     if (!show) return;
     if (!box.querySelector('.diamond')) {
