@@ -19,6 +19,8 @@ import { launchBrowser, OUT, ROOT } from './lib.mjs';
 const TIMEOUT_MS = 10_000; // guards hangs only
 const ASSETS = {
   '/': ['index.html', 'text/html; charset=utf-8'],
+  '/sport.js': ['sport.js', 'text/javascript'],
+  '/leagues.js': ['leagues.js', 'text/javascript'],
   '/app.js': ['app.js', 'text/javascript'],
   '/style.css': ['style.css', 'text/css'],
 };

@@ -1,12 +1,17 @@
 // livescore - the live scoreboard page.
 //
 // Follows `GET /api/stream?topic=scores&delta=true` (SSE): `update` carries
-// the JSON array of every Game of the week (on connect, and whenever the
-// server cannot send less), `patch` an RFC 7396 merge patch of that board
-// keyed by eid, which the server sends only when this page holds the board
-// it applies to (the one of the last id it got, or resumed from). The page
-// keeps one card per game, keyed by eid, updated in place so that a running
-// highlight animation is never cut short by a re-render.
+// the JSON array of every Game the server follows, all leagues together
+// (on connect, and whenever the server cannot send less), `patch` an RFC
+// 7396 merge patch of that board keyed by eid, which the server sends only
+// when this page holds the board it applies to (the one of the last id it
+// got, or resumed from). The page keeps one card per game, keyed by eid,
+// updated in place so that a running highlight animation is never cut
+// short by a re-render. How each sport reads (status line, line score,
+// baseball's bases) is sport.js's.
+//
+// Leagues: the cards are grouped by `game.league`, one section each, with
+// buttons to pick which show and `?league=` deep links: leagues.js.
 //
 // The stream is resumable: on a reconnect the browser sends Last-Event-ID
 // (our own reconnect, after EventSource gives up, passes ?lastEventId=), the
@@ -46,6 +51,8 @@
   const RETRY_MIN_MS = 1000;
   const RETRY_MAX_MS = 30000;
 
+  const S = window.livescoreSport;
+
   const SEASON_TYPES = {
     PRE: 'Preseason',
     REG: 'Regular season',
@@ -53,17 +60,8 @@
     PRO: 'Pro Bowl',
     OFF: 'Off-season',
   };
-  const STATUS_TEXT = {
-    halftime: 'Halftime',
-    final: 'Final',
-    final_overtime: 'Final/OT',
-    suspended: 'Suspended',
-    postponed: 'Postponed',
-    canceled: 'Canceled',
-    delayed: 'Delayed',
-  };
-  const FINAL_STATES = new Set(['final', 'final_overtime']);
-  const PLAYING_STATES = new Set(['live', 'halftime']);
+  /** Football states in which the team with the ball is marked (its overtime is `live`). */
+  const POSSESSION_STATES = new Set(['live', 'halftime']);
 
   const $ = (id) => document.getElementById(id);
   const board = $('board');
@@ -77,8 +75,6 @@
 
   /** eid -> { el, game } for every card on the page. */
   const cards = new Map();
-  /** kickoff ISO -> <section> holding that slot's cards. */
-  const slots = new Map();
   /** True once a stream event has been drawn: a late /api/ answer must not undo it. */
   let haveStreamData = false;
   let firstDraw = true;
@@ -88,50 +84,23 @@
   const slotFormat = new Intl.DateTimeFormat(undefined, {
     weekday: 'long', month: 'short', day: 'numeric', hour: 'numeric', minute: '2-digit', timeZoneName: 'short',
   });
-  const kickoffFormat = new Intl.DateTimeFormat(undefined, {
-    weekday: 'short', hour: 'numeric', minute: '2-digit', timeZoneName: 'short',
-  });
   const clockFormat = new Intl.DateTimeFormat(undefined, {
     hour: 'numeric', minute: '2-digit', second: '2-digit',
   });
 
-  function validDate(iso) {
-    const d = new Date(iso);
-    return Number.isNaN(d.getTime()) ? null : d;
-  }
+  const { capitalize, statusText, validDate } = S;
 
-  /** "patriots" -> "Patriots", "san diego" -> "San Diego". */
-  function capitalize(s) {
-    return String(s ?? '').replace(/(^|[\s-])(\p{L})/gu, (_, sep, c) => sep + c.toUpperCase());
-  }
-
-  function quarterLabel(q) {
-    if (q === '5') return 'OT';
-    if (/^[1-4]$/.test(q)) return `Q${q}`;
-    return String(q ?? '');
-  }
-
-  function statusText(g) {
-    if (g.state === 'live') {
-      const q = quarterLabel(g.quarter);
-      return g.clock ? `${q} \u00b7 ${g.clock}` : q;
-    }
-    if (g.state === 'pregame') {
-      const d = validDate(g.kickoff);
-      return d ? kickoffFormat.format(d) : `${g.day ?? ''} ${g.time ?? ''}`.trim();
-    }
-    if (g.state === 'delayed' && /^[1-5]$/.test(g.quarter)) {
-      // Held up during play (weather): where it will pick up.
-      const q = quarterLabel(g.quarter);
-      return g.clock ? `Delayed \u00b7 ${q} \u00b7 ${g.clock}` : `Delayed \u00b7 ${q}`;
-    }
-    return STATUS_TEXT[g.state] ?? capitalize(String(g.state ?? ''));
-  }
-
+  /** `2015 \u00b7 Week 1 \u00b7 Regular season`; a day league: `Sun, Dec 15, 2024 \u00b7 Regular season`. */
   function weekText(info) {
     const parts = [];
-    if (info.season != null) parts.push(String(info.season));
-    if (info.week != null) parts.push(`Week ${info.week}`);
+    if (info.week != null) {
+      if (info.season != null) parts.push(String(info.season));
+      parts.push(`Week ${info.week}`);
+    } else if (S.dateText(info.date)) {
+      parts.push(S.dateText(info.date));
+    } else if (info.season != null) {
+      parts.push(String(info.season));
+    }
     if (info.season_type) parts.push(SEASON_TYPES[info.season_type] ?? String(info.season_type));
     return parts.join(' \u00b7 ');
   }
@@ -181,31 +150,76 @@
     }, NOTICE_MS);
   }
 
+  // ---- leagues ------------------------------------------------------------------
+
+  const leagues = window.livescoreLeagues.create({
+    board,
+    bar: $('leagues'),
+    headers: SNAPSHOT_HEADERS,
+    weekText,
+    onChange: drawLeagues,
+  });
+
+  /**
+   * What depends on the leagues on screen: their sections and buttons
+   * (leagues.js), the header line, the title's live count, the empty-board text.
+   */
+  function drawLeagues() {
+    const { visible, live } = leagues.draw([...cards.values()].map((c) => c.game));
+    const picked = leagues.picked();
+    const games = [...cards.values()].map((c) => c.game);
+    if (visible.length === 1) {
+      const first = games.find((g) => S.leagueOf(g) === visible[0]);
+      weekLine.textContent = first ? weekText(first) : leagues.name(visible[0]);
+    } else if (visible.length > 1) {
+      weekLine.textContent = picked.length === 0 ? 'All leagues' : visible.map(leagues.name).join(', ');
+    } else if (picked.length > 0) {
+      weekLine.textContent = picked.map(leagues.name).join(', ');
+    }
+    document.title = live > 0 ? `(${live} live) livescore` : 'livescore';
+    const shownCards = games.filter((g) => leagues.shown(S.leagueOf(g))).length;
+    const empty = $('empty');
+    empty.hidden = shownCards > 0;
+    empty.textContent = cards.size === 0 || picked.length === 0
+      ? 'No games this week.'
+      : `No ${picked.map(leagues.name).join(' or ')} games right now.`;
+  }
+
   // ---- cards ----------------------------------------------------------------
 
-  function slotFor(kickoff) {
-    const key = String(kickoff ?? '');
-    let slot = slots.get(key);
+  /** Games without a set start time sort after every timed one. */
+  const TBD_SLOT = '~tbd';
+
+  function slotKey(g) {
+    return g.kickoff_tbd ? TBD_SLOT : String(g.kickoff ?? '');
+  }
+
+  function slotFor(g) {
+    const key = slotKey(g);
+    const league = leagues.section(S.leagueOf(g));
+    let slot = league.slots.get(key);
     if (slot) return slot;
     slot = document.createElement('section');
     slot.className = 'slot';
     slot.dataset.kickoff = key;
     const h = document.createElement('h2');
     h.className = 'slot-title';
-    const d = validDate(key);
-    h.textContent = d ? slotFormat.format(d) : 'Kickoff time to be announced';
+    const d = key === TBD_SLOT ? null : validDate(key);
+    const sport = S.sportOf(g);
+    h.textContent = d ? slotFormat.format(d)
+      : `${sport === 'football' || sport === 'soccer' ? 'Kickoff time' : 'Start time'} to be announced`;
     const grid = document.createElement('div');
     grid.className = 'grid';
     slot.append(h, grid);
     // Keep slots in kickoff order (ISO UTC strings sort chronologically).
-    const after = [...slots.keys()].filter((k) => k > key).sort()[0];
-    board.insertBefore(slot, after ? slots.get(after) : null);
-    slots.set(key, slot);
+    const after = [...league.slots.keys()].filter((k) => k > key).sort()[0];
+    league.el.insertBefore(slot, after ? league.slots.get(after) : null);
+    league.slots.set(key, slot);
     return slot;
   }
 
   function placeCard(el, g) {
-    const grid = slotFor(g.kickoff).querySelector('.grid');
+    const grid = slotFor(g).querySelector('.grid');
     if (el.parentElement === grid) return;
     const oldGrid = el.parentElement;
     // Within a slot, order by eid (the feed's own order: date + index).
@@ -214,9 +228,14 @@
     if (oldGrid && oldGrid.children.length === 0) dropSlot(oldGrid.parentElement);
   }
 
+  /** Removes an empty slot, and its league's section once that holds no slot. */
   function dropSlot(slot) {
-    slots.delete(slot.dataset.kickoff);
+    const key = slot.parentElement?.dataset.league;
     slot.remove();
+    if (key == null) return;
+    const league = leagues.section(key);
+    league.slots.delete(slot.dataset.kickoff);
+    if (league.slots.size === 0) leagues.drop(key);
   }
 
   function createCard(g) {
@@ -238,7 +257,13 @@
   }
 
   function setText(el, text) {
-    if (el.textContent !== text) el.textContent = text;
+    if (el && el.textContent !== text) el.textContent = text;
+  }
+
+  /** Who won: the score, then a shoot-out's goals (a soccer draw decided on penalties). */
+  function beats(a, b) {
+    if (a.score !== b.score) return a.score > b.score;
+    return Number.isFinite(a.shootout) && Number.isFinite(b.shootout) && a.shootout > b.shootout;
   }
 
   function drawTeam(row, team, g, side, prev) {
@@ -248,20 +273,23 @@
     const score = String(team.score ?? 0);
     if (scoreEl.textContent !== score) {
       scoreEl.textContent = score;
-      if (prev && prev[side].score !== team.score) highlight(scoreEl);
+      if (prev && prev[side]?.score !== team.score) highlight(scoreEl);
     }
-    const hasBall = PLAYING_STATES.has(g.state) && g.possession != null && g.possession === team.abbr;
+    setText(row.querySelector('.shootout'), S.shootoutBeside(g, side));
+    const hasBall = POSSESSION_STATES.has(g.state) && g.possession != null && g.possession === team.abbr;
     row.classList.toggle('has-ball', hasBall);
     row.classList.toggle('in-red-zone', hasBall && !!g.red_zone);
     const other = side === 'home' ? g.away : g.home;
-    const done = FINAL_STATES.has(g.state);
-    row.classList.toggle('loser', done && team.score < other.score);
-    row.classList.toggle('winner', done && team.score > other.score);
+    const done = S.isFinal(g);
+    row.classList.toggle('loser', done && beats(other, team));
+    row.classList.toggle('winner', done && beats(team, other));
   }
 
   function drawCard(el, g, prev) {
     el.dataset.state = String(g.state ?? '');
-    el.classList.toggle('is-live', PLAYING_STATES.has(g.state));
+    el.dataset.sport = S.sportOf(g);
+    el.dataset.league = S.leagueOf(g);
+    el.classList.toggle('is-live', S.isPlaying(g));
     el.classList.toggle('red-zone', g.state === 'live' && !!g.red_zone);
     el.setAttribute('aria-label', `${teamName(g.away)} at ${teamName(g.home)}`);
     setText(el.querySelector('.status-text'), statusText(g));
@@ -277,6 +305,10 @@
       if (title) name.title = title;
       else name.removeAttribute('title');
     }
+    const bso = el.querySelector('.bso');
+    if (bso) S.drawSituation(bso, g);
+    const box = el.querySelector('.linescore-box');
+    if (box) S.drawLineScore(box, g);
   }
 
   function announce(messages) {
@@ -286,7 +318,21 @@
   }
 
   function isGame(g) {
-    return g && typeof g === 'object' && typeof g.eid === 'string' && g.home && g.away;
+    return g && typeof g === 'object' && typeof g.eid === 'string'
+      && g.home && typeof g.home === 'object' && g.away && typeof g.away === 'object';
+  }
+
+  /** What changed that a screen reader should hear, for a game of a league on screen. */
+  function newsOf(g, prev) {
+    if (prev.home.score !== g.home.score || prev.away.score !== g.away.score) {
+      return `${scoreLine(g)}, ${statusText(g)}`;
+    }
+    if (prev.state === g.state) return null;
+    if (S.isFinal(g)) return `${statusText(g)}: ${scoreLine(g)}`;
+    if (prev.state !== 'pregame') return null;
+    const sport = S.sportOf(g);
+    const start = sport === 'football' || sport === 'soccer' ? 'Kickoff' : 'Under way';
+    return `${start}: ${teamName(g.away)} at ${teamName(g.home)}`;
   }
 
   /** Draw a full list of games: update existing cards, add new, drop gone ones. */
@@ -309,12 +355,9 @@
       placeCard(entry.el, g);
       drawCard(entry.el, g, prev);
       entry.game = g;
-      if (prev && !firstDraw) {
-        if (prev.home.score !== g.home.score || prev.away.score !== g.away.score) {
-          messages.push(`${scoreLine(g)}, ${statusText(g)}`);
-        } else if (prev.state !== g.state && (FINAL_STATES.has(g.state) || prev.state === 'pregame')) {
-          messages.push(FINAL_STATES.has(g.state) ? `${statusText(g)}: ${scoreLine(g)}` : `Kickoff: ${teamName(g.away)} at ${teamName(g.home)}`);
-        }
+      if (prev && !firstDraw && leagues.shown(S.leagueOf(g))) {
+        const news = newsOf(g, prev);
+        if (news) messages.push(news);
       }
     }
     for (const [eid, entry] of cards) {
@@ -325,12 +368,8 @@
       if (grid && grid.children.length === 0) dropSlot(grid.parentElement);
     }
 
-    const first = games.find(isGame);
-    if (first) weekLine.textContent = weekText(first);
-    const live = [...cards.values()].filter((c) => PLAYING_STATES.has(c.game.state)).length;
-    document.title = live > 0 ? `(${live} live) livescore` : 'livescore';
-    $('empty').hidden = cards.size > 0;
-    $('empty').textContent = 'No games this week.';
+    drawLeagues();
+    leagues.learn();
     board.removeAttribute('aria-busy');
     updated.textContent = `Updated ${clockFormat.format(new Date())}`;
     announce(messages);
@@ -347,7 +386,8 @@
       const body = await res.json();
       if (haveStreamData || !body || !Array.isArray(body.games)) return;
       render(body.games);
-      if (body.season != null) weekLine.textContent = weekText(body);
+      // No games to read it from: the board's own week (an NFL server says it at the top).
+      if (body.season != null && cards.size === 0 && leagues.picked().length === 0) weekLine.textContent = weekText(body);
     } catch (err) {
       console.warn('livescore: snapshot failed', err);
     }
@@ -567,4 +607,5 @@
   setConn('connecting');
   connect();
   loadSnapshot();
+  leagues.learn();
 })();

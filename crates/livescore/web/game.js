@@ -83,14 +83,15 @@
     for (const side of ['away', 'home']) {
       const row = view.querySelector(`.gv-team[data-side="${side}"]`);
       row.querySelector('.gv-abbr').textContent = String(g[side].abbr ?? '');
-      row.querySelector('.gv-pts').textContent = String(g[side].score ?? 0);
+      // Penalty or shoot-out goals beside the score, as on the card: `1 (4)`.
+      const so = Number.isFinite(g[side].shootout) ? ` (${g[side].shootout})` : '';
+      row.querySelector('.gv-pts').textContent = `${g[side].score ?? 0}${so}`;
     }
-    let s = {
-      pregame: 'Not started', halftime: 'Halftime', final: 'Final', final_overtime: 'Final/OT',
-      suspended: 'Suspended', postponed: 'Postponed', canceled: 'Canceled', delayed: 'Delayed',
-    }[g.state];
-    if (g.state === 'live') s = g.clock ? `${quarterLabel(g.quarter)} \u00b7 ${g.clock}` : quarterLabel(g.quarter);
-    status.textContent = s ?? capitalize(String(g.state ?? ''));
+    // How the game's sport reads (sport.js, loaded before this file); before the start, say so.
+    const sport = window.livescoreSport;
+    if (g.state === 'pregame') status.textContent = 'Not started';
+    else if (sport) status.textContent = sport.statusText(g);
+    else status.textContent = capitalize(String(g.state ?? ''));
     view.dataset.state = String(g.state ?? '');
   }
 
@@ -108,7 +109,9 @@
     const li = el('li', 'gv-event');
     li.dataset.seq = String(scoreSeq(ev));
     const pts = Number(ev.points);
-    const when = ev.clock ? `${quarterLabel(ev.quarter)} ${ev.clock}` : quarterLabel(ev.quarter);
+    // `period_label` names any sport's period (`Top 7th`, `2nd half`); the quarter is football's.
+    const period = typeof ev.period_label === 'string' && ev.period_label ? ev.period_label : quarterLabel(ev.quarter);
+    const when = ev.clock ? `${period} ${ev.clock}` : period;
     li.append(
       el('span', 'gv-when', when),
       el('span', 'gv-what', `${String(ev.team ?? '')} ${pts > 0 ? '+' : ''}${pts}`),
