@@ -9,8 +9,7 @@
 // scroll. A stub server (no binary) checks that games with unknown sports
 // and missing fields still draw.
 //
-// Several leagues on one server (`--feed a.json,b.json`) are behind
-// LIVESCORE_MULTI_FEED=1 until the server takes a list of feeds.
+// Several leagues on one server: `--feed a.json,b.json`.
 //
 //   cargo build --release && npm ci --no-audit --no-fund
 //   LIVESCORE_BIN=$PWD/target/release/livescore node --test tests/browser/leagues.test.mjs
@@ -22,9 +21,6 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { OUT, ROOT, Server, launchBrowser, waitFor as waitOn } from './lib.mjs';
-
-/** Several feeds on one server: on once main's `--feed` takes a comma-separated list. */
-const MULTI_FEED = process.env.LIVESCORE_MULTI_FEED === '1';
 
 // Bounds that only guard against hangs; none is a timing assertion.
 const TIMEOUT_MS = 60_000;
@@ -402,7 +398,7 @@ async function stubPage(games) {
 
 // ---- several leagues on one server (`--feed a.json,b.json`) ---------------------
 
-const multi = MULTI_FEED ? test : test.skip;
+const multi = test;
 const SEVERAL = ['handmade-nba-overtime-tenths.json', 'mlb-2025-06-04-live.json', 'handmade-nhl-shootout-intermission.json'];
 const NBA = ['900031', '900032', '900033', '900034'];
 const NHL = ['900021', '900022', '900023'];
