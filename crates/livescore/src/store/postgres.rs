@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
-use super::rows::{self, Batch, ScoreColumns};
+use super::rows::{self, Batch, ScoreColumns, SCORE_COLUMNS};
 use super::{redact, Store, StoreError};
 use crate::bus::Envelope;
 use crate::model::ScoreEvent;
@@ -130,14 +130,15 @@ impl Store for PostgresStore {
             // touch a row twice in one statement.
             let g = &batch.games;
             sqlx::query(
-                "INSERT INTO games (eid, data, epoch, seq, updated_at) \
-                 SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], $3::BIGINT[], $4::BIGINT[], \
-                                      $5::TIMESTAMPTZ[]) \
-                 ON CONFLICT (eid) DO UPDATE SET data = EXCLUDED.data, epoch = EXCLUDED.epoch, \
-                 seq = EXCLUDED.seq, updated_at = EXCLUDED.updated_at \
+                "INSERT INTO games (eid, league, data, epoch, seq, updated_at) \
+                 SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::BIGINT[], \
+                                      $5::BIGINT[], $6::TIMESTAMPTZ[]) \
+                 ON CONFLICT (eid) DO UPDATE SET league = EXCLUDED.league, data = EXCLUDED.data, \
+                 epoch = EXCLUDED.epoch, seq = EXCLUDED.seq, updated_at = EXCLUDED.updated_at \
                  WHERE (games.epoch, games.seq) < (EXCLUDED.epoch, EXCLUDED.seq)",
             )
             .bind(g.iter().map(|r| r.eid.clone()).collect::<Vec<_>>())
+            .bind(g.iter().map(|r| r.league.clone()).collect::<Vec<_>>())
             .bind(g.iter().map(|r| r.data.clone()).collect::<Vec<_>>())
             .bind(g.iter().map(|r| r.epoch).collect::<Vec<_>>())
             .bind(g.iter().map(|r| r.seq).collect::<Vec<_>>())
@@ -148,18 +149,26 @@ impl Store for PostgresStore {
         if !batch.scores.is_empty() {
             let s: Vec<&ScoreEvent> = batch.scores.iter().map(|r| &r.score).collect();
             sqlx::query(
-                "INSERT INTO score_events (id, eid, team, points, quarter, clock, home_score, \
-                 away_score, at, epoch, seq) \
+                "INSERT INTO score_events (id, eid, team, points, league, quarter, period, \
+                 period_label, clock, home_score, away_score, at, epoch, seq) \
                  SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::INTEGER[], \
-                   $5::TEXT[], $6::TEXT[], $7::INTEGER[], $8::INTEGER[], $9::TIMESTAMPTZ[], \
-                   $10::BIGINT[], $11::BIGINT[]) \
+                   $5::TEXT[], $6::TEXT[], $7::INTEGER[], $8::TEXT[], $9::TEXT[], \
+                   $10::INTEGER[], $11::INTEGER[], $12::TIMESTAMPTZ[], $13::BIGINT[], \
+                   $14::BIGINT[]) \
                  ON CONFLICT (id) DO NOTHING",
             )
             .bind(s.iter().map(|e| e.id.clone()).collect::<Vec<_>>())
             .bind(s.iter().map(|e| e.eid.clone()).collect::<Vec<_>>())
             .bind(s.iter().map(|e| e.team.clone()).collect::<Vec<_>>())
             .bind(s.iter().map(|e| e.points).collect::<Vec<i32>>())
+            .bind(s.iter().map(|e| e.league.clone()).collect::<Vec<_>>())
             .bind(s.iter().map(|e| e.quarter.as_str()).collect::<Vec<_>>())
+            .bind(s.iter().map(|e| i32::from(e.period)).collect::<Vec<_>>())
+            .bind(
+                s.iter()
+                    .map(|e| e.period_label.clone())
+                    .collect::<Vec<Option<String>>>(),
+            )
             .bind(
                 s.iter()
                     .map(|e| e.clock.clone())
@@ -244,10 +253,9 @@ impl Store for PostgresStore {
     }
 
     async fn score_events(&self, eid: &str) -> Result<Vec<ScoreEvent>, StoreError> {
-        let found: Vec<ScoreColumns> = sqlx::query_as(
-            "SELECT id, eid, team, points, quarter, clock, home_score, away_score, at \
-             FROM score_events WHERE eid = $1 ORDER BY epoch, seq",
-        )
+        let found: Vec<ScoreColumns> = sqlx::query_as(&format!(
+            "SELECT {SCORE_COLUMNS} FROM score_events WHERE eid = $1 ORDER BY epoch, seq"
+        ))
         .bind(eid)
         .fetch_all(&self.pool)
         .await?;

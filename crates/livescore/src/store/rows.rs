@@ -6,9 +6,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use serde::Deserialize;
 
 use crate::bus::Envelope;
-use crate::model::{self, Quarter, ScoreEvent, NFL};
+use crate::model::{self, ScoreEvent, NFL};
 
 /// A row of `events`: the log itself.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,6 +33,9 @@ pub struct EventRow {
 pub struct GameRow {
     /// Game id (from the topic `game/{eid}`).
     pub eid: String,
+    /// The game's league, from its JSON (`nfl` when it does not say), so
+    /// a league's games are listed without reading every game's JSON.
+    pub league: String,
     /// Game JSON as published.
     pub data: String,
     /// Id epoch of the event it came from.
@@ -85,6 +89,7 @@ impl Batch {
                 if env.event == model::EVENT_GAME {
                     let row = GameRow {
                         eid: eid.to_string(),
+                        league: league_of(&env.data),
                         data: data.clone(),
                         epoch,
                         seq,
@@ -134,6 +139,20 @@ impl Batch {
     }
 }
 
+/// The league a game's JSON names: `nfl` when it names none (a game
+/// published before leagues existed) or is not a JSON object, like
+/// `Game`'s own default, so the column and the JSON never disagree.
+fn league_of(data: &[u8]) -> String {
+    #[derive(Deserialize)]
+    struct League {
+        league: Option<String>,
+    }
+    serde_json::from_slice::<League>(data)
+        .ok()
+        .and_then(|g| g.league)
+        .unwrap_or_else(|| NFL.into())
+}
+
 /// Rebuilds an [`Envelope`] from stored columns.
 pub fn envelope(epoch: i64, seq: i64, topic: String, event: String, data: String) -> Envelope {
     Envelope {
@@ -145,34 +164,41 @@ pub fn envelope(epoch: i64, seq: i64, topic: String, event: String, data: String
     }
 }
 
-/// Columns of `score_events` as both backends read them:
-/// `id, eid, team, points, quarter, clock, home_score, away_score, at`.
+/// Columns of `score_events` as both backends read them (the order of
+/// [`SCORE_COLUMNS`]).
 pub type ScoreColumns = (
     String,
     String,
     String,
     i32,
     String,
+    String,
+    i32,
+    Option<String>,
     Option<String>,
     i32,
     i32,
     DateTime<Utc>,
 );
 
-/// Rebuilds a [`ScoreEvent`] from stored columns.
+/// The `score_events` columns a [`ScoreEvent`] is read back from.
+pub const SCORE_COLUMNS: &str = "id, eid, team, points, league, quarter, period, period_label, \
+     clock, home_score, away_score, at";
+
+/// Rebuilds a [`ScoreEvent`] from stored columns: what was written, the
+/// league, period and label included (rows stored before those columns
+/// existed were filled in by the migration that added them).
 pub fn score_event(cols: ScoreColumns) -> Result<ScoreEvent, super::StoreError> {
-    let (id, eid, team, points, quarter, clock, home, away, at) = cols;
+    let (id, eid, team, points, league, quarter, period, period_label, clock, home, away, at) =
+        cols;
     let bad = |what: &str| super::StoreError::Corrupt(format!("score event {id}: {what}"));
-    let quarter: Quarter = quarter.parse().map_err(|()| bad("quarter"))?;
     Ok(ScoreEvent {
-        // The columns predate leagues: they keep the quarter only, so the
-        // league is the NFL's and the period is the quarter's.
-        league: NFL.into(),
-        period: quarter.moment().period,
-        period_label: quarter.period_label(),
-        quarter,
+        quarter: quarter.parse().map_err(|()| bad("quarter"))?,
+        period: u8::try_from(period).map_err(|_| bad("period"))?,
         home_score: u16::try_from(home).map_err(|_| bad("home score"))?,
         away_score: u16::try_from(away).map_err(|_| bad("away score"))?,
+        league,
+        period_label,
         id,
         eid,
         team,
@@ -221,5 +247,19 @@ mod tests {
         assert_eq!(batch.scores.len(), 1);
         assert_eq!(batch.scores[0].score.id, "g1-1");
         assert_eq!(batch.scores[0].seq, 2);
+    }
+
+    #[test]
+    fn a_games_league_comes_from_its_json_and_is_the_nfl_when_unsaid() {
+        let batch = Batch::from_events(
+            &[
+                env(1, "game/a", "game", r#"{"eid":"a","league":"nba"}"#),
+                env(2, "game/b", "game", r#"{"eid":"b"}"#),
+                env(3, "game/c", "game", r#"["not", "a game"]"#),
+            ],
+            Utc::now(),
+        );
+        let leagues: Vec<_> = batch.games.iter().map(|g| g.league.as_str()).collect();
+        assert_eq!(leagues, ["nba", "nfl", "nfl"]);
     }
 }

@@ -17,7 +17,7 @@ use sqlx::sqlite::{
 };
 use sqlx::QueryBuilder;
 
-use super::rows::{self, Batch, ScoreColumns};
+use super::rows::{self, Batch, ScoreColumns, SCORE_COLUMNS};
 use super::{redact, Store, StoreError};
 use crate::bus::Envelope;
 use crate::model::ScoreEvent;
@@ -27,7 +27,7 @@ use crate::model::ScoreEvent;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Pool size: one writer plus a few concurrent history readers.
 const MAX_CONNECTIONS: u32 = 4;
-/// Rows per INSERT: at 11 columns, 11 × 200 parameters stays far under
+/// Rows per INSERT: at 14 columns, 14 × 200 parameters stays far under
 /// SQLite's limit of 32,766 bound variables per statement.
 const ROWS_PER_STATEMENT: usize = 200;
 
@@ -158,26 +158,27 @@ impl Store for SqliteStore {
         }
         for chunk in batch.games.chunks(ROWS_PER_STATEMENT) {
             let mut q = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO games (eid, data, epoch, seq, updated_at) ",
+                "INSERT INTO games (eid, league, data, epoch, seq, updated_at) ",
             );
             q.push_values(chunk, |mut row, g| {
                 row.push_bind(&g.eid)
+                    .push_bind(&g.league)
                     .push_bind(&g.data)
                     .push_bind(g.epoch)
                     .push_bind(g.seq)
                     .push_bind(g.at);
             });
             q.push(
-                " ON CONFLICT (eid) DO UPDATE SET data = excluded.data, epoch = excluded.epoch, \
-                 seq = excluded.seq, updated_at = excluded.updated_at \
+                " ON CONFLICT (eid) DO UPDATE SET league = excluded.league, data = excluded.data, \
+                 epoch = excluded.epoch, seq = excluded.seq, updated_at = excluded.updated_at \
                  WHERE (games.epoch, games.seq) < (excluded.epoch, excluded.seq)",
             );
             q.build().execute(&mut *tx).await?;
         }
         for chunk in batch.scores.chunks(ROWS_PER_STATEMENT) {
             let mut q = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO score_events (id, eid, team, points, quarter, clock, home_score, \
-                 away_score, at, epoch, seq) ",
+                "INSERT INTO score_events (id, eid, team, points, league, quarter, period, \
+                 period_label, clock, home_score, away_score, at, epoch, seq) ",
             );
             q.push_values(chunk, |mut row, s| {
                 let ev = &s.score;
@@ -185,7 +186,10 @@ impl Store for SqliteStore {
                     .push_bind(&ev.eid)
                     .push_bind(&ev.team)
                     .push_bind(ev.points)
+                    .push_bind(&ev.league)
                     .push_bind(ev.quarter.as_str())
+                    .push_bind(i32::from(ev.period))
+                    .push_bind(&ev.period_label)
                     .push_bind(&ev.clock)
                     .push_bind(i32::from(ev.home_score))
                     .push_bind(i32::from(ev.away_score))
@@ -259,10 +263,9 @@ impl Store for SqliteStore {
     }
 
     async fn score_events(&self, eid: &str) -> Result<Vec<ScoreEvent>, StoreError> {
-        let found: Vec<ScoreColumns> = sqlx::query_as(
-            "SELECT id, eid, team, points, quarter, clock, home_score, away_score, at \
-             FROM score_events WHERE eid = ? ORDER BY epoch, seq",
-        )
+        let found: Vec<ScoreColumns> = sqlx::query_as(&format!(
+            "SELECT {SCORE_COLUMNS} FROM score_events WHERE eid = ? ORDER BY epoch, seq"
+        ))
         .bind(eid)
         .fetch_all(&self.pool)
         .await?;
@@ -314,3 +317,6 @@ impl Store for SqliteStore {
         self.pool.close().await;
     }
 }
+
+#[cfg(test)]
+mod tests;
