@@ -39,7 +39,7 @@ impl Filter {
 
     /// True when `game` is of a chosen league (or none was chosen).
     pub fn keeps(&self, game: &Game) -> bool {
-        self.0.is_empty() || self.0.iter().any(|k| *k == game.league)
+        self.0.is_empty() || self.0.contains(&game.league)
     }
 
     /// The games of the chosen leagues, in board order.
