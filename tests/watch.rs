@@ -1,6 +1,8 @@
 //! `livescore watch` against the real binary: `--once` on a fixed board
-//! (exact finals) and on the running demo, one-line failures, and the
-//! follow mode's board, reconnect notice and clean exit on SIGTERM.
+//! (exact finals) and on the running demo, one-line failures, the follow
+//! mode's board, reconnect notice and clean exit on SIGTERM, and the
+//! other sports: `--league` against a hockey server and a football one,
+//! and a board of several leagues.
 
 mod common;
 
@@ -178,6 +180,146 @@ async fn once_shows_espn_games_in_every_state() {
     assert_eq!(lines.len(), 16);
 }
 
+/// A fixture of every sport's (`tests/fixtures/espn-sports/`).
+fn sports_fixture(name: &str) -> String {
+    format!(
+        "{}/tests/fixtures/espn-sports/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+#[tokio::test]
+async fn once_with_league_shows_a_hockey_board_in_hockey_words() {
+    let dir = TempDir::new("watch-nhl");
+    let feed = sports_fixture("handmade-nhl-shootout-intermission.json");
+    let server = Server::start_in(
+        &["serve", "--feed", &feed, "--poll-interval", "1s"],
+        dir.path(),
+    );
+    let url = server.url.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        [
+            run_watch(&["--once", "--league", "nhl", &url]),
+            run_watch(&["--once", "--league", "NHL", "--linescore", &url]),
+        ]
+    })
+    .await
+    .expect("join");
+    let [plain, scores] = out;
+    assert!(plain.status.success(), "exit 0: {}", text(&plain.stderr));
+    assert_eq!(
+        text(&plain.stdout),
+        "NYR 2 @ FLA 3  Final/SO (1-2)\n\
+         NYR 1 @ FLA 1  End 2nd\n\
+         NYR 3 @ FLA 2  Final/OT\n"
+    );
+    assert!(plain.stderr.is_empty(), "{}", text(&plain.stderr));
+
+    assert!(scores.status.success(), "exit 0: {}", text(&scores.stderr));
+    let stdout = text(&scores.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines[..4],
+        [
+            "NYR 2 @ FLA 3  Final/SO (1-2)",
+            "      1 2 3 OT SO T",
+            "  NYR 0 2 0  0  1 2",
+            "  FLA 1 1 0  0  2 3",
+        ],
+        "{stdout}"
+    );
+    assert_eq!(lines[4], "NYR 1 @ FLA 1  End 2nd", "{stdout}");
+    // Every game line still has its five fields; line-score rows are
+    // indented.
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l.split_whitespace().nth(2) == Some("@"))
+            .count(),
+        3,
+        "{stdout}"
+    );
+}
+
+#[tokio::test]
+async fn once_with_a_league_the_board_lacks_says_so_and_prints_nothing() {
+    let dir = TempDir::new("watch-no-nba");
+    let server = fixed_board_server(&dir);
+    let url = server.url.clone();
+    let out = tokio::task::spawn_blocking(move || run_watch(&["--once", "--league", "nba", &url]))
+        .await
+        .expect("join");
+    // The board was read: not a failure; NBA games may come later.
+    assert!(out.status.success(), "exit 0: {}", text(&out.stderr));
+    assert!(out.stdout.is_empty(), "{}", text(&out.stdout));
+    assert_eq!(
+        text(&out.stderr),
+        "livescore watch: --league nba: no such league on the board (it has nfl)\n"
+    );
+}
+
+/// A board of three leagues as one `scores` update: two NBA finals, the
+/// NHL game live in overtime, a Premier League final.
+fn three_league_update() -> String {
+    let games = |name: &str, keep: usize| {
+        let doc = std::fs::read(sports_fixture(name)).expect("fixture");
+        let board = livescore::feed::espn::parse(&doc).expect("a good document");
+        let mut games = serde_json::to_value(board.games).expect("json");
+        games.as_array_mut().expect("games").truncate(keep);
+        games.as_array().expect("games").clone()
+    };
+    let board: Vec<serde_json::Value> = [
+        games("nba-2024-12-15-final.json", 2),
+        games("nhl-2025-06-04-live-overtime.json", 1),
+        games("eng1-2025-05-25-full-time.json", 1),
+    ]
+    .concat();
+    format!(
+        "id: a-1\nevent: update\ndata: {}\n\n",
+        serde_json::Value::Array(board)
+    )
+}
+
+#[test]
+fn once_groups_several_leagues_under_headers_and_league_narrows_them() {
+    let (url, _heads) = scripted_sse_server(vec![three_league_update(); 3]);
+    let all = run_watch(&["--once", &url]);
+    assert!(all.status.success(), "exit 0: {}", text(&all.stderr));
+    assert_eq!(
+        text(&all.stdout),
+        "NBA 2024-12-15\n\
+         NO 104 @ IND 119  Final\n\
+         DAL 143 @ GS 133  Final\n\
+         \n\
+         NHL 2025-06-04 · 1 live\n\
+         FLA 3 @ EDM 3  OT 17:09\n\
+         \n\
+         Premier League 2025-05-25\n\
+         LEI 0 @ BOU 2  Final\n\
+         \n"
+    );
+    // One league chosen: exactly that league's lines, as a one-league
+    // board prints them; several, in the board's order under headers.
+    let nhl = run_watch(&["--once", "--league", "nhl", &url]);
+    assert_eq!(text(&nhl.stdout), "FLA 3 @ EDM 3  OT 17:09\n");
+    let two = run_watch(&["--once", "--league", "eng.1,nba", "--league", "wnba", &url]);
+    assert!(two.status.success(), "exit 0: {}", text(&two.stderr));
+    assert_eq!(
+        text(&two.stdout),
+        "NBA 2024-12-15\n\
+         NO 104 @ IND 119  Final\n\
+         DAL 143 @ GS 133  Final\n\
+         \n\
+         Premier League 2025-05-25\n\
+         LEI 0 @ BOU 2  Final\n\
+         \n"
+    );
+    assert_eq!(
+        text(&two.stderr),
+        "livescore watch: --league wnba: no such league on the board (it has nba, nhl, eng.1)\n"
+    );
+}
+
 #[tokio::test]
 async fn once_lists_every_game_of_the_running_demo() {
     let server = Server::start(&["demo", "--speed", "600"]);
@@ -282,9 +424,14 @@ impl Drop for KillOnDrop {
 /// `livescore watch URL` following, its stdout's lines sent to the
 /// receiver as they come, killed if the test fails before it exits.
 fn follow(url: &str) -> (Child, KillOnDrop, mpsc::Receiver<String>) {
+    follow_with(&[url])
+}
+
+/// As [`follow`], with more arguments.
+fn follow_with(args: &[&str]) -> (Child, KillOnDrop, mpsc::Receiver<String>) {
     // Following prints its status to stdout when piped; its stderr is not
     // read here, so it must not be a pipe that could fill and block it.
-    let mut child = watch(&[url])
+    let mut child = watch(args)
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn livescore watch");
@@ -332,6 +479,20 @@ fn follow_shows_the_board_then_reconnects_and_quits_on_sigterm() {
         "resumes from an id: {notice}"
     );
 
+    let status = terminate(child);
+    guard.1 = true;
+    assert!(status.success(), "clean exit: {status:?}");
+}
+
+#[test]
+fn follow_with_a_league_the_board_lacks_says_so_and_waits() {
+    let dir = TempDir::new("watch-follow-nba");
+    let server = fixed_board_server(&dir);
+    let (child, mut guard, lines) = follow_with(&["--league", "nba", &server.url]);
+    wait_for_line(&lines, |l| {
+        l == "--league nba: no such league on the board (it has nfl); waiting for its games"
+    });
+    // Not an exit: its games may come later. It quits when asked.
     let status = terminate(child);
     guard.1 = true;
     assert!(status.success(), "clean exit: {status:?}");

@@ -7,13 +7,22 @@
 //! for scripts; otherwise `follow` redraws until q or Ctrl-C and
 //! reconnects with the last event id, so nothing is missed while away.
 //!
-//! `sse` parses the stream (WHATWG rules), `board` turns games into lines,
-//! `follow` runs the reconnect loop, `screen` owns the terminal.
+//! Every sport the server follows is drawn in its own words (`status`);
+//! `--league` narrows the board to some leagues, picked on this side from
+//! the `scores` stream (`league`), so it works against any server.
+//!
+//! `sse` parses the stream (WHATWG rules), `board` turns games into lines
+//! (`status` says where each stands, `linescore` its line score, `league`
+//! names leagues and filters them), `follow` runs the reconnect loop,
+//! `screen` owns the terminal.
 
 pub mod board;
 mod follow;
+pub mod league;
+mod linescore;
 mod screen;
 pub mod sse;
+mod status;
 
 use std::io::Write;
 use std::time::Duration;
@@ -39,9 +48,40 @@ pub struct WatchArgs {
     /// Print the current board once as plain text, one line per game
     /// (`PIT 21 @ NE 28  Final`), and exit 0; exit 1 with a one-line reason
     /// when the server is unreachable or sends no board within --timeout.
+    /// Fields 1-5 are always away team, away score, `@`, home team, home
+    /// score. With several leagues on the board, each league's games
+    /// follow a header line (`NBA 2024-12-15 · 2 live`) and a blank line
+    /// ends each group; `awk '$3 == "@"'` keeps the games.
     /// Example: livescore watch --once http://127.0.0.1:8000 | grep Final
     #[arg(long, env = "LIVESCORE_ONCE")]
     pub once: bool,
+
+    /// Only these leagues' games, by the key the server gives them (`nfl`,
+    /// `college-football`, `nba`, `nhl`, `mlb`, `eng.1`, `uefa.champions`…);
+    /// repeat the flag or give a comma list. Without it, every league the
+    /// server follows. Games are picked from the `scores` stream, so any
+    /// server will do. A league with no game on the board is not an error
+    /// (its games may come later): `watch` says `--league nba: no such
+    /// league on the board (it has nfl)`, under the board while following,
+    /// on stderr with --once (which still exits 0).
+    /// Example: livescore watch --league nba --league nhl   (or --league nba,nhl)
+    #[arg(
+        long = "league",
+        value_name = "LEAGUE",
+        env = "LIVESCORE_LEAGUE",
+        value_delimiter = ','
+    )]
+    pub leagues: Vec<String>,
+
+    /// Under each game, its line score: each side's points per quarter or
+    /// period, runs per inning (`x` for a half-inning not needed), a
+    /// shoot-out's goals, then the total; for games whose feed gives one
+    /// (ESPN boards; not the NFL scorestrip, rarely soccer). The rows are
+    /// indented, so game lines stay the only ones starting with a team.
+    /// While following full-screen, `l` turns it on and off.
+    /// Example: livescore watch --once --linescore --league nba
+    #[arg(long, env = "LIVESCORE_LINESCORE")]
+    pub linescore: bool,
 
     /// How long to wait for the server to answer; with --once, for the
     /// whole board.
@@ -112,10 +152,19 @@ pub async fn run(args: WatchArgs) -> Result<(), WatchError> {
     if !args.once {
         return follow::run(&args).await;
     }
-    let games = once(&args).await?;
+    let board = once(&args).await?;
+    let filter = league::Filter::new(&args.leagues);
+    if let Some(missing) = filter.missing(&board) {
+        eprintln!("livescore watch: {missing}");
+    }
+    let style = board::Style {
+        color: false,
+        pad: false,
+        linescore: args.linescore,
+    };
+    let lines = board::body(&filter.select(&board), &chrono::Local, style);
     let mut out = std::io::stdout().lock();
-    for game in &games {
-        let line = board::Line::new(game, &chrono::Local).plain();
+    for line in &lines {
         match writeln!(out, "{line}") {
             // `watch --once | head -1` is fine, not an error.
             Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),

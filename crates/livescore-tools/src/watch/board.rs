@@ -1,28 +1,25 @@
 //! The scoreboard as text: one line per game, `away score @ home score`
-//! then what state the game is in. Pure, so the exact wording is
-//! unit-tested; the caller decides where it goes and whether in colour.
+//! then where the game stands (`status`, in its sport's words), grouped
+//! under a header per league when the board has several. Pure, so the
+//! exact wording is unit-tested; the caller decides where it goes and
+//! whether in colour.
 //!
 //! The plain line (`PIT 21 @ NE 28  Final`) is what `watch --once` prints
 //! for scripts: team and score are whitespace-separated fields in fixed
-//! places for every state, so `awk '{print $2}'` is always a score.
+//! places for every state and sport, so `awk '{print $2}'` is always a
+//! score. A board of one league is its game lines and nothing else; with
+//! several, each league's lines follow a header line (`NBA 2024-12-15 ·
+//! 2 live`, no `@` in it) and a blank line ends each group, so
+//! `awk '$3 == "@"'` keeps the games. `--linescore` rows are indented.
 
 use chrono::TimeZone;
 use crossterm::style::Stylize;
 
-use livescore::model::{Game, GameState, Quarter};
-
-/// What kind of state a line shows; picks its colour.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// Not started: kickoff time.
-    Pregame,
-    /// Being played.
-    Live,
-    /// Halftime, suspended or delayed: clock stopped.
-    Paused,
-    /// Over (or postponed, canceled: nothing more today).
-    Final,
-}
+use super::league;
+use super::linescore;
+use super::status::status;
+pub use super::status::Kind;
+use livescore::model::Game;
 
 /// One game's line, in parts so a board can align its columns.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,7 +29,7 @@ pub struct Line {
     /// Home team and its score as text.
     pub home: [String; 2],
     /// `Final`, `Final OT`, `Q2 05:11  NE ball  RZ`, `Halftime`,
-    /// `kickoff Sun 13:00` (in `tz`).
+    /// `kickoff Sun 13:00` (in `tz`), `Top 7th  1 out  2-1  1B 3B`, `67'`…
     pub status: String,
     /// For colour.
     pub kind: Kind,
@@ -45,30 +42,7 @@ impl Line {
     where
         Tz::Offset: std::fmt::Display,
     {
-        let (kind, status) = match game.state {
-            GameState::Pregame => (
-                Kind::Pregame,
-                format!(
-                    "kickoff {}",
-                    game.kickoff.with_timezone(tz).format("%a %H:%M")
-                ),
-            ),
-            GameState::Live => (Kind::Live, live_status(game)),
-            GameState::Halftime => (Kind::Paused, "Halftime".to_string()),
-            GameState::Suspended => (Kind::Paused, "Suspended".to_string()),
-            GameState::Delayed => (Kind::Paused, delayed_status(game)),
-            GameState::Postponed => (Kind::Final, "Postponed".to_string()),
-            GameState::Canceled => (Kind::Final, "Canceled".to_string()),
-            GameState::Final => (Kind::Final, "Final".to_string()),
-            GameState::FinalOvertime => (Kind::Final, "Final OT".to_string()),
-            // The states of the sports beyond football, drawn plainly
-            // until `watch` learns each sport's labels.
-            GameState::Overtime => (Kind::Live, live_status(game)),
-            GameState::Shootout => (Kind::Live, "Shootout".to_string()),
-            GameState::Intermission => (Kind::Paused, "Intermission".to_string()),
-            GameState::FinalShootout => (Kind::Final, "Final SO".to_string()),
-            GameState::Abandoned => (Kind::Final, "Abandoned".to_string()),
-        };
+        let (kind, status) = status(game, tz);
         Line {
             away: [game.away.abbr.clone(), game.away.score.to_string()],
             home: [game.home.abbr.clone(), game.home.score.to_string()],
@@ -122,150 +96,110 @@ impl Line {
     }
 }
 
-/// `Q2 05:11  NE ball  RZ`: quarter (`OT` for overtime), clock, who has
-/// the ball, and `RZ` when that team is inside the opponent's 20.
-fn live_status(game: &Game) -> String {
-    let mut s = match game.quarter {
-        Quarter::Period(5) => "OT".to_string(),
-        Quarter::Period(q) => format!("Q{q}"),
-        other => other.as_str().to_string(),
-    };
-    if let Some(clock) = &game.clock {
-        s.push(' ');
-        s.push_str(clock);
-    }
-    if let Some(team) = &game.possession {
-        s.push_str(&format!("  {team} ball"));
-        if game.red_zone {
-            s.push_str("  RZ");
-        }
-    }
-    s
+/// How a board is drawn.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Style {
+    /// Colours (a terminal that allows them).
+    pub color: bool,
+    /// Columns padded to the widest team and score (a screen; `--once`
+    /// prints each line as it is).
+    pub pad: bool,
+    /// Each game's line score under it (`--linescore`).
+    pub linescore: bool,
 }
 
-/// `Delayed`, or `Delayed Q3 08:12` when play had started: where the game
-/// will pick up.
-fn delayed_status(game: &Game) -> String {
-    match game.quarter {
-        Quarter::Pregame => "Delayed".to_string(),
-        _ => {
-            let mut g = game.clone();
-            (g.possession, g.red_zone) = (None, false);
-            format!("Delayed {}", live_status(&g))
-        }
-    }
-}
-
-/// Every game's line, the status column aligned; the board `watch` draws.
-pub fn lines<Tz: TimeZone>(games: &[Game], tz: &Tz, color: bool) -> Vec<String>
+/// The board's lines: each game's line (and line score when asked); with
+/// several leagues, each league's games under its header, a blank line
+/// after each group. Columns align across the whole board when padded.
+pub fn body<Tz: TimeZone>(games: &[Game], tz: &Tz, style: Style) -> Vec<String>
 where
     Tz::Offset: std::fmt::Display,
 {
     let lines: Vec<Line> = games.iter().map(|g| Line::new(g, tz)).collect();
-    let widths = lines.iter().fold([0; 4], |acc, l| {
-        let w = l.widths();
-        std::array::from_fn(|i| acc[i].max(w[i]))
-    });
-    lines.iter().map(|l| l.styled(widths, color)).collect()
+    let widths = if style.pad {
+        lines.iter().fold([0; 4], |acc, l| {
+            let w = l.widths();
+            std::array::from_fn(|i| acc[i].max(w[i]))
+        })
+    } else {
+        [0; 4]
+    };
+    let groups = leagues(games);
+    let mut out = Vec::new();
+    for league in &groups {
+        let of_league: Vec<Game> = games
+            .iter()
+            .filter(|g| g.league == *league)
+            .cloned()
+            .collect();
+        if groups.len() > 1 {
+            out.push(header(&of_league, style.color));
+        }
+        for (game, line) in games.iter().zip(&lines) {
+            if game.league != *league {
+                continue;
+            }
+            out.push(line.styled(widths, style.color));
+            if style.linescore {
+                out.extend(linescore::rows(game));
+            }
+        }
+        if groups.len() > 1 {
+            out.push(String::new());
+        }
+    }
+    out
 }
 
-/// `2015 week 1 (REG)`, from the first game; empty for an empty board.
+/// The leagues on the board, in the order their first game comes.
+fn leagues(games: &[Game]) -> Vec<String> {
+    let mut keys: Vec<String> = Vec::new();
+    for g in games {
+        if !keys.contains(&g.league) {
+            keys.push(g.league.clone());
+        }
+    }
+    keys
+}
+
+/// A league's header on a board of several: its title and how many of
+/// its games are under way (`NBA 2024-12-15 · 2 live`).
+fn header(games: &[Game], color: bool) -> String {
+    let live = games.iter().filter(|g| g.state.in_progress()).count();
+    let mut text = title(games);
+    if live > 0 {
+        text.push_str(&format!(" · {live} live"));
+    }
+    if color {
+        text.bold().to_string()
+    } else {
+        text
+    }
+}
+
+/// What the board is, above it: `NFL 2015 week 1 (REG)`, `NBA
+/// 2024-12-15` (leagues that play by day show the date where football
+/// shows the week); for several leagues `3 leagues · 5 live`; empty for
+/// an empty board.
 pub fn title(games: &[Game]) -> String {
-    games
-        .first()
-        .map(|g| match (g.week, g.date) {
-            (Some(week), _) => format!("NFL {} week {} ({})", g.season, week, g.season_type),
-            (None, Some(date)) => format!("{} {date}", g.league),
-            (None, None) => format!("{} {}", g.league, g.season),
-        })
-        .unwrap_or_default()
+    let Some(first) = games.first() else {
+        return String::new();
+    };
+    let count = leagues(games).len();
+    if count > 1 {
+        let live = games.iter().filter(|g| g.state.in_progress()).count();
+        return format!("{count} leagues · {live} live");
+    }
+    let name = league::name(&first.league);
+    match (first.week, first.date) {
+        (Some(week), _) => format!(
+            "{name} {} week {week} ({})",
+            first.season, first.season_type
+        ),
+        (None, Some(date)) => format!("{name} {date}"),
+        (None, None) => format!("{name} {}", first.season),
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use chrono::{FixedOffset, Utc};
-
-    fn game(state: &str, quarter: &str, clock: Option<&str>, ball: Option<&str>) -> Game {
-        serde_json::from_value(serde_json::json!({
-            "eid": "2015091000", "season": 2015, "week": 1, "season_type": "REG",
-            "kickoff": "2015-09-11T00:30:00Z", "day": "Thu", "time": "8:30",
-            "state": state, "quarter": quarter, "clock": clock,
-            "possession": ball, "red_zone": false,
-            "home": {"abbr": "NE", "nickname": "patriots", "score": 28},
-            "away": {"abbr": "PIT", "nickname": "steelers", "score": 21}
-        }))
-        .expect("a SPEC game")
-    }
-
-    #[test]
-    fn plain_lines_for_every_state() {
-        let line = |g: &Game| Line::new(g, &Utc).plain();
-        assert_eq!(
-            line(&game("final", "F", None, None)),
-            "PIT 21 @ NE 28  Final"
-        );
-        assert_eq!(
-            line(&game("final_overtime", "FO", None, None)),
-            "PIT 21 @ NE 28  Final OT"
-        );
-        assert_eq!(
-            line(&game("live", "2", Some("05:11"), Some("NE"))),
-            "PIT 21 @ NE 28  Q2 05:11  NE ball"
-        );
-        let mut rz = game("live", "5", Some("09:59"), Some("PIT"));
-        rz.red_zone = true;
-        assert_eq!(line(&rz), "PIT 21 @ NE 28  OT 09:59  PIT ball  RZ");
-        assert_eq!(
-            line(&game("halftime", "H", None, None)),
-            "PIT 21 @ NE 28  Halftime"
-        );
-        assert_eq!(
-            line(&game("pregame", "P", None, None)),
-            "PIT 21 @ NE 28  kickoff Fri 00:30"
-        );
-        assert_eq!(
-            line(&game("postponed", "P", None, None)),
-            "PIT 21 @ NE 28  Postponed"
-        );
-        assert_eq!(
-            line(&game("canceled", "P", None, None)),
-            "PIT 21 @ NE 28  Canceled"
-        );
-        assert_eq!(
-            line(&game("delayed", "P", None, None)),
-            "PIT 21 @ NE 28  Delayed"
-        );
-        assert_eq!(
-            line(&game("delayed", "3", Some("08:12"), None)),
-            "PIT 21 @ NE 28  Delayed Q3 08:12"
-        );
-    }
-
-    #[test]
-    fn kickoff_is_shown_in_the_given_zone() {
-        let eastern = FixedOffset::west_opt(4 * 3600).expect("offset");
-        let line = Line::new(&game("pregame", "P", None, None), &eastern);
-        assert_eq!(line.status, "kickoff Thu 20:30");
-        assert_eq!(line.kind, Kind::Pregame);
-    }
-
-    #[test]
-    fn board_aligns_statuses_and_colours_only_when_asked() {
-        let mut other = game("final", "F", None, None);
-        other.away.abbr = "GB".into();
-        other.away.score = 7;
-        let games = [game("final", "F", None, None), other];
-        assert_eq!(
-            lines(&games, &Utc, false),
-            ["PIT 21 @ NE 28  Final", "GB   7 @ NE 28  Final"]
-        );
-        let coloured = lines(&games, &Utc, true);
-        assert!(coloured[0].contains('\u{1b}'), "{coloured:?}");
-        assert!(lines(&games, &Utc, false)
-            .iter()
-            .all(|l| !l.contains('\u{1b}')));
-        assert_eq!(title(&games), "NFL 2015 week 1 (REG)");
-        assert_eq!(title(&[]), "");
-    }
-}
+mod tests;

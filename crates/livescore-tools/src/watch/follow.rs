@@ -41,10 +41,13 @@ pub async fn run(args: &WatchArgs) -> Result<(), WatchError> {
     let mut view = View {
         url: args.url.to_string(),
         games: Vec::new(),
+        loaded: false,
         status: Status::Connecting,
         last_id: None,
         note: None,
         keys: screen.raw,
+        leagues: super::league::Filter::new(&args.leagues),
+        linescore: args.linescore,
     };
     // The board as JSON, what a `patch` applies to.
     let mut board: Option<Vec<serde_json::Value>> = None;
@@ -67,9 +70,8 @@ pub async fn run(args: &WatchArgs) -> Result<(), WatchError> {
                     // The server answered (or could not be reached).
                     r = &mut connect => break r,
                     // A key or a signal while connecting.
-                    input = controls.next() => match input {
-                        Input::Quit => return Ok(()),
-                        Input::Redraw => screen.draw(&view)?,
+                    input = controls.next() => if act(input, &mut view, &mut screen)? {
+                        return Ok(());
                     },
                 }
             }
@@ -113,9 +115,8 @@ pub async fn run(args: &WatchArgs) -> Result<(), WatchError> {
                             }
                         }
                         // A key or a signal while streaming.
-                        input = controls.next() => match input {
-                            Input::Quit => return Ok(()),
-                            Input::Redraw => screen.draw(&view)?,
+                        input = controls.next() => if act(input, &mut view, &mut screen)? {
+                            return Ok(());
                         },
                     }
                 }
@@ -137,10 +138,23 @@ pub async fn run(args: &WatchArgs) -> Result<(), WatchError> {
                 // Tick the countdown once a second.
                 () = tokio::time::sleep(left.min(Duration::from_secs(1))) => {}
                 // A key or a signal while waiting.
-                input = controls.next() => if let Input::Quit = input { return Ok(()) },
+                input = controls.next() => if act(input, &mut view, &mut screen)? {
+                    return Ok(());
+                },
             }
         }
     }
+}
+
+/// Does what the user asked; true to quit.
+fn act(input: Input, view: &mut View, screen: &mut Screen) -> Result<bool, WatchError> {
+    match input {
+        Input::Quit => return Ok(true),
+        Input::Redraw => {}
+        Input::ToggleLinescore => view.linescore = !view.linescore,
+    }
+    screen.draw(view)?;
+    Ok(false)
 }
 
 /// Takes one event into the view: `update` replaces the board, `patch`
@@ -181,6 +195,7 @@ fn show(view: &mut View, board: &mut Option<Vec<serde_json::Value>>, raw: Vec<se
     match serde_json::from_value::<Vec<Game>>(serde_json::Value::Array(raw.clone())) {
         Ok(games) => {
             view.games = games;
+            view.loaded = true;
             *board = Some(raw);
         }
         Err(err) => {
@@ -231,10 +246,13 @@ mod tests {
         let mut view = View {
             url: "http://x/".into(),
             games: Vec::new(),
+            loaded: false,
             status: Status::Connected,
             last_id: Some("a-1".into()),
             note: None,
             keys: false,
+            leagues: Default::default(),
+            linescore: false,
         };
         let ev = |event: &str, data: &str| SseEvent {
             id: "a-2".into(),
@@ -264,10 +282,13 @@ mod tests {
         let mut view = View {
             url: "http://x/".into(),
             games: Vec::new(),
+            loaded: false,
             status: Status::Connected,
             last_id: None,
             note: None,
             keys: false,
+            leagues: Default::default(),
+            linescore: false,
         };
         let ev = |event: &str, data: String| SseEvent {
             id: "a-2".into(),

@@ -20,6 +20,7 @@ use crossterm::{cursor, execute, terminal};
 use futures::StreamExt;
 
 use super::board;
+use super::league::Filter;
 use livescore::model::Game;
 
 /// What the status line says about the connection.
@@ -39,6 +40,9 @@ pub(super) struct View {
     pub(super) url: String,
     /// The board, as the last `update` had it.
     pub(super) games: Vec<Game>,
+    /// A board has come: until then an empty `games` says nothing about
+    /// which leagues the server has.
+    pub(super) loaded: bool,
     /// The connection.
     pub(super) status: Status,
     /// What the next connection sends as `Last-Event-ID`.
@@ -47,9 +51,30 @@ pub(super) struct View {
     pub(super) note: Option<String>,
     /// `q` works (stdin is a terminal in raw mode).
     pub(super) keys: bool,
+    /// The leagues shown (`--league`); `games` keeps the whole board, so
+    /// a patch always applies to what the server sent.
+    pub(super) leagues: Filter,
+    /// Line scores under the games (`--linescore`, `l`).
+    pub(super) linescore: bool,
 }
 
 impl View {
+    /// The board's lines as drawn: the chosen leagues' games, then what
+    /// `--league` asked for that the board does not have.
+    fn board(&self, color: bool, pad: bool) -> (String, Vec<String>) {
+        let games = self.leagues.select(&self.games);
+        let style = board::Style {
+            color,
+            pad,
+            linescore: self.linescore,
+        };
+        let mut lines = board::body(&games, &chrono::Local, style);
+        if let Some(missing) = self.leagues.missing(&self.games).filter(|_| self.loaded) {
+            lines.push(format!("{missing}; waiting for its games"));
+        }
+        (board::title(&games), lines)
+    }
+
     /// The connection at a glance, for the start of the status line.
     fn dot(&self) -> String {
         match &self.status {
@@ -72,7 +97,7 @@ impl View {
             line.push_str(&format!("  · {note}"));
         }
         if self.keys {
-            line.push_str("  · q quits");
+            line.push_str("  · l line scores  · q quits");
         }
         line
     }
@@ -82,6 +107,8 @@ impl View {
 pub(super) enum Input {
     Quit,
     Redraw,
+    /// `l`: line scores on or off.
+    ToggleLinescore,
 }
 
 /// Keys (when stdin is a terminal) and signals.
@@ -143,6 +170,9 @@ impl Controls {
                     if ctrl_c || matches!(key.code, KeyCode::Char('q' | 'Q') | KeyCode::Esc) {
                         return Input::Quit;
                     }
+                    if matches!(key.code, KeyCode::Char('l' | 'L')) {
+                        return Input::ToggleLinescore;
+                    }
                 }
                 Some(Ok(Event::Resize(..))) => return Input::Redraw,
                 Some(Ok(_)) => {}
@@ -187,11 +217,10 @@ impl Screen {
     }
 
     pub(super) fn draw(&mut self, view: &View) -> std::io::Result<()> {
-        let lines = board::lines(&view.games, &chrono::Local, self.color);
+        let (title, lines) = view.board(self.color, true);
         if !self.tty {
-            return self.print_changes(view, lines);
+            return self.print_changes(view, title, lines);
         }
-        let title = board::title(&view.games);
         let mut frame = String::from("\x1b[H");
         let mut push = |line: &str| {
             frame.push_str(line);
@@ -226,14 +255,19 @@ impl Screen {
 
     /// Piped: the board when it changed, the status when it changed
     /// (ignoring the countdown), as plain lines a log can keep.
-    fn print_changes(&mut self, view: &View, lines: Vec<String>) -> std::io::Result<()> {
+    fn print_changes(
+        &mut self,
+        view: &View,
+        title: String,
+        lines: Vec<String>,
+    ) -> std::io::Result<()> {
         let mut status = view.status_line();
         if let Status::Waiting { secs, .. } = &view.status {
             status = status.replacen(&format!(" in {secs}s"), "", 1);
         }
         let mut text = String::new();
         if lines != self.printed.0 {
-            text.push_str(&board::title(&view.games));
+            text.push_str(&title);
             text.push('\n');
             for line in &lines {
                 text.push_str(line);
