@@ -192,7 +192,7 @@ async fn batches_are_written_once_and_derive_games_and_score_history() {
         assert_eq!(s.score_counts(7).await.expect("counts")["g1"], 2);
         assert_eq!(s.score_counts(5).await.expect("counts")["g1"], 1);
 
-        let state = store::feed_state(s, EPOCH)
+        let state = store::feed_state(s, EPOCH, "nfl")
             .await
             .expect("feed state")
             .expect("some state");
@@ -401,7 +401,7 @@ async fn a_document_cut_by_a_crash_is_counted_out_so_its_scores_are_stored_once(
         s.write(&Batch::from_events(&events, Utc::now()))
             .await
             .expect("write");
-        let state = store::feed_state(s, EPOCH)
+        let state = store::feed_state(s, EPOCH, "nfl")
             .await
             .expect("state")
             .expect("some");
