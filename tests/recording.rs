@@ -168,3 +168,63 @@ async fn a_recording_with_a_bad_document_fails_at_start_naming_file_and_reason()
         );
     }
 }
+
+/// `record` with several feeds writes one sub-directory per feed on one
+/// clock, and `demo --replay` plays every league of it together.
+#[tokio::test]
+async fn several_leagues_record_into_one_tree_and_replay_together() {
+    let dir = TempDir::new("record-leagues");
+    let sports = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/espn-sports");
+    let nba = dir.path().join("nba.json");
+    let nhl = dir.path().join("nhl.json");
+    std::fs::copy(format!("{sports}/nba-2024-12-15-final.json"), &nba).expect("copy");
+    std::fs::copy(format!("{sports}/nhl-2024-final.json"), &nhl).expect("copy");
+    let rec = dir.path().join("rec");
+    let feeds = format!("{},{}", nba.display(), nhl.display());
+    let (code, out, err) = run(&[
+        "record",
+        "--feed",
+        &feeds,
+        "--out",
+        rec.to_str().expect("utf8"),
+        "--until-final",
+        "--poll-interval",
+        "100ms",
+    ])
+    .await;
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out.lines().count(), 2, "one document per feed: {out}");
+    let mut subdirs: Vec<String> = std::fs::read_dir(&rec)
+        .expect("tree")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    subdirs.sort();
+    assert_eq!(subdirs.len(), 2, "{subdirs:?}");
+    assert!(
+        subdirs.iter().all(|d| d.starts_with("feed-")),
+        "{subdirs:?}"
+    );
+
+    let demo = Server::start(&["demo", "--replay", rec.to_str().expect("utf8")]);
+    common::wait_until(
+        "both leagues on the board",
+        Duration::from_secs(30),
+        || async {
+            let week: serde_json::Value = common::get_json(format!("{}/api/", demo.url)).await;
+            let leagues: std::collections::BTreeSet<String> = week["games"]
+                .as_array()
+                .map(|g| {
+                    g.iter()
+                        .filter_map(|g| g["league"].as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default();
+            leagues.len() == 2 && leagues.contains("nba") && leagues.contains("nhl")
+        },
+    )
+    .await;
+    let leagues: serde_json::Value = common::get_json(format!("{}/api/leagues", demo.url)).await;
+    assert_eq!(leagues[0]["league"], "nba", "{leagues}");
+    assert_eq!(leagues[0]["games"], 3, "{leagues}");
+    assert_eq!(leagues[1]["league"], "nhl", "{leagues}");
+}

@@ -184,10 +184,6 @@ pub async fn serve(
 
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
-    let feed_state = match replay.as_ref().and_then(|r| r.snapshots().first()) {
-        Some(first) => store::feed_state(db.as_ref(), epoch, &first.week.league).await?,
-        None => None,
-    };
     // Subscribe before any producer starts so the hub and the store writer
     // miss nothing.
     let chat = Arc::new(http::ws::chat::ChatGate::with_rates(
@@ -230,26 +226,38 @@ pub async fn serve(
         shared.spawn_reader(&tracker, cancel.clone());
     }
 
-    if let Some(replay) = replay {
-        let (resumed, from) = replay_resume_point(&replay, feed_state.as_ref());
-        let mut publisher = Publisher::new(bus.clone(), resumed);
-        tracing::info!(
-            seconds = replay.duration().as_secs(),
-            from_snapshot = from,
-            "replaying"
-        );
-        let started = replay_first(&replay, from, &mut publisher).await?;
+    if let Some(replays) = replay {
+        // One publisher per league recorded, all on one clock; the first
+        // board of each goes out before the address is announced.
+        let mut playing = Vec::with_capacity(replays.len());
+        for replay in replays {
+            let feed_state = store::feed_state(db.as_ref(), epoch, replay.league()).await?;
+            let (resumed, from) = replay_resume_point(&replay, feed_state.as_ref());
+            let mut publisher = Publisher::new(bus.clone(), resumed);
+            tracing::info!(
+                league = replay.league(),
+                seconds = replay.duration().as_secs(),
+                from_snapshot = from,
+                "replaying"
+            );
+            let started = replay_first(&replay, from, &mut publisher).await?;
+            playing.push((replay, publisher, started));
+        }
+        let mut starts: Vec<_> = playing.iter().map(|(_, _, s)| s.clone()).collect();
+        resume::align(&mut starts);
         board_on_hub(&hub).await;
-        let cancel = cancel.clone();
-        tracker.spawn(async move {
-            match replay_rest(&replay, started, &mut publisher, &cancel).await {
-                Ok(()) if !cancel.is_cancelled() => {
-                    tracing::info!("replay finished")
+        for ((replay, mut publisher, _), started) in playing.into_iter().zip(starts) {
+            let cancel = cancel.clone();
+            tracker.spawn(async move {
+                match replay_rest(&replay, started, &mut publisher, &cancel).await {
+                    Ok(()) if !cancel.is_cancelled() => {
+                        tracing::info!(league = replay.league(), "replay finished")
+                    }
+                    Ok(()) => {}
+                    Err(err) => tracing::error!(%err, "replay stopped"),
                 }
-                Ok(()) => {}
-                Err(err) => tracing::error!(%err, "replay stopped"),
-            }
-        });
+            });
+        }
     }
 
     let feed_set = FeedSet::default();

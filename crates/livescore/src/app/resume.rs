@@ -47,6 +47,7 @@ pub(super) fn replay_resume_point(replay: &Replay, state: Option<&FeedState>) ->
 /// there: the board is on the bus before the server says it is listening,
 /// so a client (or a script) that asks right after that line gets the week,
 /// never an empty list (a test reading `/api/` at once saw one).
+#[derive(Clone)]
 pub(super) struct Started {
     /// Index of the next snapshot to publish.
     next: usize,
@@ -67,7 +68,8 @@ pub(super) async fn replay_first(
     let Some(first) = replay.snapshots().get(from) else {
         return Ok(Started {
             next: from,
-            origin: Duration::ZERO,
+            // Nothing left to play: no part in a shared clock (`align`).
+            origin: Duration::MAX,
             start,
         });
     };
@@ -77,6 +79,25 @@ pub(super) async fn replay_first(
         origin: first.offset,
         start,
     })
+}
+
+/// Puts replays started together on one clock: each plays the rest of
+/// its recording at its offset from the earliest first snapshot among
+/// them, so leagues recorded together keep their timing against each
+/// other (every first board went out at once).
+pub(super) fn align(started: &mut [Started]) {
+    let Some(origin) = started.iter().map(|s| s.origin).min() else {
+        return;
+    };
+    let start = started
+        .iter()
+        .map(|s| s.start)
+        .min()
+        .unwrap_or_else(Instant::now);
+    for s in started {
+        s.origin = origin;
+        s.start = start;
+    }
 }
 
 /// Publishes the snapshots after the first, keeping their spacing from it.

@@ -17,11 +17,13 @@ use crate::feed::FeedError;
 /// `livescore record`.
 #[derive(Debug, Args)]
 pub struct RecordArgs {
-    /// Feed to record: `espn:LEAGUE` (`nfl`, `nba`, `nhl`, `mlb`, `eng.1`,
-    /// …), `espn:SPORT/LEAGUE`, an `http(s)://` URL or a file path.
-    /// Example: --feed espn:nfl
-    #[arg(long, env = "LIVESCORE_FEED", hide_env_values = true, value_parser = FeedParser)]
-    pub feed: Source,
+    /// Feeds to record: `espn:LEAGUE` (`nfl`, `nba`, `nhl`, `mlb`, `eng.1`,
+    /// …), `espn:SPORT/LEAGUE`, an `http(s)://` URL or a file path;
+    /// several (comma-separated or the flag repeated) are recorded into one
+    /// sub-directory each, on one clock.
+    /// Example: --feed espn:nfl,espn:nba
+    #[arg(long, required = true, env = "LIVESCORE_FEED", hide_env_values = true, value_delimiter = ',', value_parser = FeedParser)]
+    pub feed: Vec<Source>,
 
     /// The feed's format.
     #[command(flatten)]
@@ -53,30 +55,50 @@ pub struct RecordArgs {
 /// Records until `shutdown` (or every game is over, with `--until-final`),
 /// printing `PATH  N games, M over` per saved document.
 pub async fn run(args: RecordArgs, shutdown: impl Future<Output = ()>) -> Result<(), FeedError> {
-    let source = args.feed_format.apply(args.feed);
     let fetch = FetchConfig {
         timeout: args.feed_timeout,
         ..FetchConfig::default()
     };
-    let fetcher = Fetcher::new(source, fetch)?;
-    let recorder = Recorder::new(fetcher, &args.out, args.poll_interval, args.until_final)?;
+    let several = args.feed.len() > 1;
+    let origin = tokio::time::Instant::now();
+    let mut recorders = Vec::with_capacity(args.feed.len());
+    for source in &args.feed {
+        let source = args.feed_format.apply(source.clone());
+        // One feed: the documents in `--out` itself, as `--feed-replay`
+        // reads them; several: a sub-directory per feed.
+        let out = if several {
+            args.out.join(source.key())
+        } else {
+            args.out.clone()
+        };
+        let fetcher = Fetcher::new(source, fetch.clone())?;
+        let recorder = Recorder::new(fetcher, &out, args.poll_interval, args.until_final)?;
+        recorders.push(if several {
+            recorder.with_origin(origin)
+        } else {
+            recorder
+        });
+    }
     let cancel = CancellationToken::new();
-    let recording = recorder.run(cancel.clone(), |saved| {
-        println!(
-            "{}  {} games, {} over",
-            saved.path.display(),
-            saved.games,
-            saved.over
-        );
-    });
+    let recording = futures::future::try_join_all(recorders.into_iter().map(|r| {
+        r.run(cancel.clone(), |saved| {
+            println!(
+                "{}  {} games, {} over",
+                saved.path.display(),
+                saved.games,
+                saved.over
+            );
+        })
+    }));
     tokio::pin!(recording);
     tokio::select! {
-        // Every game over (--until-final), or a file could not be written.
-        result = &mut recording => result,
-        // Stopped: let the recorder finish the file it may be writing.
+        // Every game of every feed over (--until-final), or a file could
+        // not be written.
+        result = &mut recording => result.map(|_| ()),
+        // Stopped: let the recorders finish the files they may be writing.
         () = shutdown => {
             cancel.cancel();
-            recording.await
+            recording.await.map(|_| ())
         }
     }
 }

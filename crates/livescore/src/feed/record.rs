@@ -87,6 +87,14 @@ impl Recorder {
         })
     }
 
+    /// Counts offsets from `origin` rather than from its first document:
+    /// several feeds recorded together share one clock, so their replay
+    /// keeps their timing against each other.
+    pub fn with_origin(mut self, origin: Instant) -> Self {
+        self.first = Some(origin);
+        self
+    }
+
     /// Polls until `cancel` (or, with `until_final`, until every game is
     /// over), calling `on_saved` after each document written. A document
     /// that cannot be fetched or parsed is logged and skipped; a file that

@@ -70,13 +70,45 @@ pub fn list(dir: &Path) -> Result<Vec<(u64, PathBuf, Format)>, FeedError> {
     Ok(docs)
 }
 
-/// The replay of a recorded directory when `recording` is given, else the
-/// embedded 2015 week; either at `speed` times real time.
-pub fn open(speed: f64, recording: Option<&Path>) -> Result<Replay, FeedError> {
+/// The replays of a recorded directory when `recording` is given (one per
+/// league: see [`load_tree`]), else the embedded 2015 week; at `speed`
+/// times real time.
+pub fn open(speed: f64, recording: Option<&Path>) -> Result<Vec<Replay>, FeedError> {
     match recording {
-        Some(dir) => load(dir, speed),
-        None => Replay::new(speed),
+        Some(dir) => load_tree(dir, speed),
+        None => Ok(vec![Replay::new(speed)?]),
     }
+}
+
+/// A recording of one feed (documents in `dir`), or of several: one
+/// sub-directory per feed (`record --feed a,b --out DIR`), played together
+/// on one clock. Two sub-directories of one league are refused: their
+/// boards would overwrite each other.
+pub fn load_tree(dir: &Path, speed: f64) -> Result<Vec<Replay>, FeedError> {
+    let io = |e: std::io::Error| FeedError::Recording(format!("{}: {e}", dir.display()));
+    let mut subdirs: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(io)?
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.path())
+        .collect();
+    if subdirs.is_empty() {
+        return Ok(vec![load(dir, speed)?]);
+    }
+    subdirs.sort();
+    let mut replays: Vec<Replay> = Vec::with_capacity(subdirs.len());
+    for sub in &subdirs {
+        let replay = load(sub, speed)?;
+        let league = replay.league().to_owned();
+        if replays.iter().any(|r| r.league() == league) {
+            return Err(FeedError::Recording(format!(
+                "{}: a second recording of league {league}",
+                sub.display()
+            )));
+        }
+        replays.push(replay);
+    }
+    Ok(replays)
 }
 
 /// Loads the recording in `dir` as a replay whose documents come at their
@@ -135,6 +167,28 @@ mod tests {
         fn drop(&mut self) {
             let _ = std::fs::remove_dir_all(&self.0);
         }
+    }
+
+    #[test]
+    fn a_tree_is_one_replay_per_league_and_a_league_twice_is_refused() {
+        let dir = Dir::new("tree");
+        std::fs::create_dir_all(dir.0.join("nba")).expect("dir");
+        std::fs::create_dir_all(dir.0.join("nfl")).expect("dir");
+        dir.put("nba/0.json", "espn-sports/nba-2024-12-15-final.json");
+        dir.put("nfl/0.json", "espn-2015-w1-pregame.json");
+        dir.put("nfl/60000.xml", "ss-2015-w1-midday.xml");
+        let replays = load_tree(&dir.0, 60.0).expect("loads");
+        let leagues: Vec<&str> = replays.iter().map(|r| r.league()).collect();
+        assert_eq!(leagues, ["nba", "nfl"]);
+        assert_eq!(replays[1].snapshots().len(), 2);
+        std::fs::create_dir_all(dir.0.join("nfl-again")).expect("dir");
+        dir.put("nfl-again/0.xml", "ss-2015-w1-final.xml");
+        let err = load_tree(&dir.0, 60.0).expect_err("twice").to_string();
+        assert!(err.contains("a second recording of league nfl"), "{err}");
+        // A flat directory is one recording, as before.
+        let flat = Dir::new("flat");
+        flat.put("0.json", "espn-2015-w1-pregame.json");
+        assert_eq!(load_tree(&flat.0, 1.0).expect("flat").len(), 1);
     }
 
     #[test]

@@ -542,6 +542,13 @@ impl Replay {
         &self.snapshots
     }
 
+    /// The league its documents are of (a replay is never empty).
+    pub fn league(&self) -> &str {
+        self.snapshots
+            .first()
+            .map_or(crate::model::NFL, |s| s.week.league.as_str())
+    }
+
     /// Total real duration: the offset of the last snapshot.
     pub fn duration(&self) -> Duration {
         self.snapshots.last().map_or(Duration::ZERO, |s| s.offset)
