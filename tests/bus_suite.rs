@@ -550,6 +550,109 @@ async fn the_feed_lease_fails_over(backend: Backend) {
     );
 }
 
+/// `base`'s feed polls of `league` so far.
+async fn polls_of(base: &str, league: &str) -> f64 {
+    let text = common::get_text(format!("{base}/metrics")).await;
+    text.lines()
+        .filter(|l| {
+            l.starts_with("livescore_feed_polls_total{")
+                && l.contains(&format!("league=\"{league}\""))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// The leagues of the games `base` serves.
+async fn leagues_on(base: &str) -> std::collections::BTreeSet<String> {
+    week(base).await["games"]
+        .as_array()
+        .map(|g| {
+            g.iter()
+                .filter_map(|g| g["league"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// (g) Each feed has a lease of its own: nodes running different lists
+/// poll each feed once between them, every node serves every league, and
+/// when a node dies each of its feeds goes to a node that runs it while
+/// that node's other feeds carry on untouched.
+async fn each_feed_is_led_on_its_own(backend: Backend) {
+    let d = Deployment::new(backend, "leases");
+    let dir = common::TempDir::new("bus-leases");
+    let sports = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/espn-sports");
+    let copy = |name: &str, fixture: &str| {
+        let path = dir.path().join(name);
+        std::fs::copy(format!("{sports}/{fixture}"), &path).expect("copy");
+        path.to_str().expect("utf8").to_owned()
+    };
+    let nba = copy("nba.json", "nba-2024-12-15-final.json");
+    let nhl = copy("nhl.json", "nhl-2025-06-04-live-overtime.json");
+    let mlb = copy("mlb.json", "mlb-2025-06-04-live.json");
+    let a = d.node(&[
+        "--feed",
+        &format!("{nba},{nhl}"),
+        "--poll-interval",
+        "300ms",
+    ]);
+    common::wait_until("node a's leagues", WAIT, || async {
+        leagues_on(&a.url).await.len() == 2
+    })
+    .await;
+    let b = d.node(&[
+        "--feed",
+        &format!("{nhl},{mlb}"),
+        "--poll-interval",
+        "300ms",
+    ]);
+    common::wait_until("every league on node b", WAIT, || async {
+        leagues_on(&b.url).await.len() == 3
+    })
+    .await;
+    common::wait_until("node b polls the MLB", WAIT, || async {
+        polls_of(&b.url, "mlb").await >= 2.0
+    })
+    .await;
+    assert_eq!(
+        polls_of(&b.url, "nhl").await,
+        0.0,
+        "node a leads the NHL feed"
+    );
+    assert_eq!(
+        polls_of(&a.url, "mlb").await,
+        0.0,
+        "node a runs no MLB feed"
+    );
+
+    let mlb_before = polls_of(&b.url, "mlb").await;
+    drop(a); // SIGKILL: its leases expire
+    common::wait_until(
+        "node b took the NHL feed over",
+        Duration::from_secs(15),
+        || async { polls_of(&b.url, "nhl").await >= 1.0 },
+    )
+    .await;
+    assert!(
+        polls_of(&b.url, "mlb").await > mlb_before,
+        "the MLB feed went on"
+    );
+    // The NHL feed is b's now: a change reaches its board.
+    let moved = std::fs::read_to_string(&nhl)
+        .expect("read")
+        .replace("\"displayClock\":\"17:09\"", "\"displayClock\":\"16:00\"");
+    std::fs::write(&nhl, moved).expect("write");
+    common::wait_until("the NHL change on node b", WAIT, || async {
+        week(&b.url).await["games"].as_array().is_some_and(|g| {
+            g.iter()
+                .any(|g| g["league"] == "nhl" && g["clock"] == "16:00")
+        })
+    })
+    .await;
+    // The NBA's board, whose feed no live node runs, stays served.
+    assert!(leagues_on(&b.url).await.contains("nba"));
+}
+
 // ---------------------------------------------------------------------
 // The tests: one module per bus.
 
@@ -594,6 +697,11 @@ macro_rules! shared_bus {
         #[tokio::test]
         async fn the_feed_lease_fails_over() {
             super::the_feed_lease_fails_over($backend).await;
+        }
+
+        #[tokio::test]
+        async fn each_feed_is_led_on_its_own() {
+            super::each_feed_is_led_on_its_own($backend).await;
         }
     };
 }

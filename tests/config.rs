@@ -508,5 +508,8 @@ async fn sighup_moves_the_feed_to_a_new_source_and_interval() {
         common::all_final(&board().await)
     })
     .await;
-    assert!(server.logs().contains("feed source changed"));
+    // Another source is another feed: the old one stopped, the new one
+    // started (its league's board taken over, not emptied).
+    assert!(server.logs().contains("feed removed"), "{}", server.logs());
+    assert!(server.logs().contains("feed added"));
 }

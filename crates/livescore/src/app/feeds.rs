@@ -79,9 +79,26 @@ impl Feeds {
             .filter(|k| !wanted.contains_key(*k))
             .cloned()
             .collect();
+        // The league of each feed of the new list, where known: a kept
+        // feed's from its documents, a new one's from its name.
+        let remaining: Vec<Option<String>> = wanted
+            .iter()
+            .map(|(key, plan)| {
+                running
+                    .get(key)
+                    .and_then(|r| {
+                        r.status
+                            .lock()
+                            .expect("feed status lock poisoned")
+                            .league
+                            .clone()
+                    })
+                    .or_else(|| plan.source.league.clone())
+            })
+            .collect();
         for key in gone {
             if let Some(feed) = running.remove(&key) {
-                self.stop(&key, feed, &wanted).await;
+                self.stop(&key, feed, &remaining).await;
             }
         }
         for (key, plan) in wanted {
@@ -120,7 +137,7 @@ impl Feeds {
             None => match Fetcher::new(plan.source.clone(), self.fetch.clone()) {
                 Ok(fetcher) => {
                     let publisher = Publisher::new(self.bus.clone(), Tracker::new())
-                        .resuming(resume_from(&self.hub))
+                        .resuming(scale::resume_from(&self.hub))
                         .claiming(self.claims.clone(), key.clone());
                     let poller = Poller::new(fetcher, publisher, plan.interval, status.clone())
                         .following(&feed_plan);
@@ -144,7 +161,7 @@ impl Feeds {
     /// are no longer claimed, and its league's board is emptied so the
     /// page and `scores` drop them (the games stay in the database and in
     /// `/api/games/{eid}`).
-    async fn stop(&self, key: &str, feed: Running, wanted: &HashMap<String, Plan>) {
+    async fn stop(&self, key: &str, feed: Running, remaining: &[Option<String>]) {
         feed.stop.cancel();
         self.set.remove(key);
         self.claims.release(key);
@@ -157,11 +174,11 @@ impl Feeds {
         tracing::info!(feed = %key, league = league.as_deref().unwrap_or("-"), "feed removed");
         let Some(league) = league else { return };
         // A feed that replaces it (the same league from another address,
-        // or a file or URL whose league is not known yet) takes the board
-        // over rather than have it emptied under the page.
-        if wanted
-            .values()
-            .any(|p| p.source.league.as_deref().is_none_or(|l| l == league))
+        // or a new file or URL whose league is not known yet) takes the
+        // board over rather than have it emptied under the page.
+        if remaining
+            .iter()
+            .any(|l| l.as_deref().is_none_or(|l| l == league))
         {
             return;
         }
@@ -177,12 +194,4 @@ impl Feeds {
             }
         }
     }
-}
-
-/// A tracker for a league's board as the hub holds it (warmed from the
-/// store or the shared stream), for a publisher that has published
-/// nothing yet.
-pub(super) fn resume_from(hub: &Arc<Hub>) -> crate::feed::Resume {
-    let hub = hub.clone();
-    Box::new(move |league: &str| scale::tracker_from(&hub, league))
 }

@@ -16,8 +16,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::feeds::resume_from;
-use super::scale::{spawn_led_poller, LedFeed};
+use super::scale::{resume_from, spawn_led_poller, LedFeed};
 use super::{new_epoch, wind_down, AppError, BusChoice, SHUTDOWN_GRACE};
 use crate::bus::redis::WARM_EVENTS;
 use crate::bus::{Bus, MemoryBus, SharedBus};

@@ -186,7 +186,7 @@ pub(super) fn spawn_led_poller(
         let plan = feed.plan.get();
         let fetcher = Fetcher::new(plan.source, feed.fetch.clone());
         let publisher = Publisher::new(bus.clone(), Tracker::new())
-            .resuming(super::feeds::resume_from(&hub))
+            .resuming(resume_from(&hub))
             .claiming(feed.claims.clone(), feed.key.clone());
         let (interval, status, follow) = (plan.interval, feed.status.clone(), feed.plan.clone());
         async move {
@@ -244,4 +244,12 @@ pub(super) fn tracker_from(hub: &Hub, league: &str) -> Tracker {
         Some(week) => Tracker::resume(week, counts),
         None => Tracker::new(),
     }
+}
+
+/// A tracker for a league's board as the hub holds it (warmed from the
+/// store or the shared stream), for a publisher that has published
+/// nothing yet.
+pub(super) fn resume_from(hub: &Arc<Hub>) -> crate::feed::Resume {
+    let hub = hub.clone();
+    Box::new(move |league: &str| tracker_from(&hub, league))
 }

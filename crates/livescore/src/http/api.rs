@@ -59,7 +59,9 @@ pub async fn index(
     if !leagues.is_empty() {
         games.retain(|g| leagues.contains(&g.league));
     }
-    let first = games.first();
+    // The week fields describe a football board when one is there (a
+    // client written for the NFL's board reads them), else the first.
+    let first = games.iter().find(|g| g.week.is_some()).or(games.first());
     let view = WeekView {
         season: first.map(|g| g.season),
         week: first.and_then(|g| g.week),
