@@ -50,7 +50,8 @@ async function serverFor(names) {
   const key = names.join(',');
   if (!urls.has(key)) {
     const server = new Server({
-      args: ['serve', '--addr', '127.0.0.1:0', '--feed', names.map(fixture).join(','), '--poll-interval', '1s'],
+      // A database of its own: servers of other leagues run in the same directory.
+      args: ['serve', '--addr', '127.0.0.1:0', '--database-url', 'sqlite::memory:', '--feed', names.map(fixture).join(','), '--poll-interval', '1s'],
       cwd: workDir,
     });
     servers.push(server);
@@ -411,26 +412,27 @@ multi('several leagues: buttons with live counts, All, picking one updates the U
   });
   let top = await chrome(page);
   // Live: NBA's Q4, halftime and end of Q1; MLB's Top 6th and Mid 4th; NHL's 2nd intermission.
-  assert.deepEqual(top.tabs, [['All', 6, true], ['NBA', 3, false], ['NHL', 1, false], ['MLB', 2, false]]);
+  // Leagues in the server's order (`/api/leagues`: by key).
+  assert.deepEqual(top.tabs, [['All', 6, true], ['MLB', 2, false], ['NBA', 3, false], ['NHL', 1, false]]);
   assert.deepEqual(top.visible, sorted(NBA, NHL, MLB));
   assert.equal(top.week, 'All leagues');
   assert.equal(top.title, '(6 live) livescore');
   const headings = await page.evaluate(() =>
     [...document.querySelectorAll('.league')].map((s) => [s.dataset.league, s.querySelector('.league-name').textContent,
       getComputedStyle(s.querySelector('.league-title')).display !== 'none']));
-  assert.deepEqual(headings, [['nba', 'NBA', true], ['nhl', 'NHL', true], ['mlb', 'MLB', true]]);
+  assert.deepEqual(headings, [['mlb', 'MLB', true], ['nba', 'NBA', true], ['nhl', 'NHL', true]]);
   await shot(page, 'leagues-all.png');
 
   await page.click('#leagues .league-tab[data-league="nhl"]');
   top = await chrome(page);
   assert.deepEqual(top.visible, sorted(NHL));
-  assert.deepEqual(top.tabs.map((t) => t[2]), [false, false, true, false]);
+  assert.deepEqual(top.tabs.map((t) => t[2]), [false, false, false, true]);
   assert.equal(new URL(page.url()).search, '?league=nhl');
   assert.equal(top.title, '(1 live) livescore');
 
   // A modifier adds a second league.
   await page.click('#leagues .league-tab[data-league="mlb"]', { modifiers: ['Control'] });
-  assert.deepEqual(new URL(page.url()).searchParams.getAll('league'), ['nhl', 'mlb']);
+  assert.deepEqual(new URL(page.url()).searchParams.getAll('league').sort(), ['mlb', 'nhl']);
   assert.deepEqual((await chrome(page)).visible, sorted(NHL, MLB));
 
   await page.click('#leagues .league-tab[data-league=""]');
@@ -446,7 +448,7 @@ multi('several leagues: ?league= deep links select one or several', async () => 
   });
   let top = await chrome(one.page);
   assert.deepEqual(top.visible, sorted(NBA));
-  assert.deepEqual(top.tabs.map((t) => t[2]), [false, true, false, false]);
+  assert.deepEqual(top.tabs.map((t) => t[2]), [false, false, true, false]);
   assert.match(top.week, /^Sun, Dec 15, 2024/, 'one league shown: its date in the header');
 
   const two = await open(SEVERAL, {
@@ -455,7 +457,7 @@ multi('several leagues: ?league= deep links select one or several', async () => 
   });
   top = await chrome(two.page);
   assert.deepEqual(top.visible, sorted(NHL, MLB));
-  assert.deepEqual(top.tabs.map((t) => t[2]), [false, false, true, true]);
+  assert.deepEqual(top.tabs.map((t) => t[2]), [false, true, false, true]);
   assert.equal(top.title, '(3 live) livescore');
   const phone = await open(SEVERAL, { viewport: PHONE, ready: () => document.querySelectorAll('.game').length === 12 });
   const fit = await fitsWidth(phone.page);

@@ -47,6 +47,7 @@ struct Running {
 impl Feeds {
     /// Runs the feeds of `list` until `cancel`, following its changes.
     pub async fn run(self, list: FeedList, cancel: CancellationToken) {
+        self.drop_unfollowed(&list.get()).await;
         let mut follow = list.follow();
         let mut running: HashMap<String, Running> = HashMap::new();
         loop {
@@ -62,6 +63,37 @@ impl Feeds {
                         return;
                     }
                 }
+            }
+        }
+    }
+
+    /// Empties the boards, read back from the database, of leagues no
+    /// feed of this node follows any more (removed while it was down), so
+    /// they do not stay on `scores` for good. Only where that is known: a
+    /// node alone on its bus whose feeds all name their league (`espn:`);
+    /// behind a shared bus another node may follow them.
+    async fn drop_unfollowed(&self, plans: &[Plan]) {
+        if self.shared.is_some() || plans.iter().any(|p| p.source.league.is_none()) {
+            return;
+        }
+        for frame in self.hub.league_boards() {
+            let Some(league) = model::board_league(&frame.topic) else {
+                continue;
+            };
+            let followed = plans
+                .iter()
+                .any(|p| p.source.league.as_deref() == Some(league));
+            if followed || frame.data.as_ref() == b"[]" {
+                continue;
+            }
+            tracing::info!(%league, "no feed follows this league any more; its board is emptied");
+            let key = format!("feed:unfollowed:{league}:{}", frame.id);
+            if let Err(err) = self
+                .bus
+                .publish(&frame.topic, model::EVENT_UPDATE, "[]".into(), Some(&key))
+                .await
+            {
+                tracing::warn!(%err, %league, "cannot empty the board of a league no longer followed");
             }
         }
     }
