@@ -39,15 +39,6 @@ async fn publishes_with(server: &Server, token: &str) -> bool {
     resp.status().as_u16() == 202
 }
 
-/// Sends the server a SIGHUP.
-fn hup(server: &Server) {
-    let ok = Command::new("kill")
-        .args(["-HUP", &server.pid().to_string()])
-        .status()
-        .expect("kill");
-    assert!(ok.success());
-}
-
 #[tokio::test]
 async fn a_flag_beats_its_variable_which_beats_the_file_which_beats_the_default() {
     let dir = TempDir::new("config-precedence");
@@ -203,7 +194,7 @@ async fn sighup_applies_a_new_publish_token_and_a_bad_file_changes_nothing() {
     let mut stream =
         common::SseStream::connect(&format!("{}/api/stream?topic=news", server.url), None).await;
     assert!(publishes_with(&server, "first").await);
-    let hup = || hup(&server);
+    let hup = || server.hup();
 
     write(
         dir.path(),
@@ -293,7 +284,7 @@ async fn chat_taken(ws: &mut Ws, text: &str) -> bool {
 /// the `nth` "config reloaded".
 async fn reload(server: &Server, dir: &Path, text: &str, nth: usize) {
     write(dir, "live.toml", text);
-    hup(server);
+    server.hup();
     common::wait_until("the reload", Duration::from_secs(30), || async {
         server.logs().matches("config reloaded").count() >= nth
     })

@@ -367,14 +367,6 @@ async fn the_same_feed_given_twice_is_refused_at_start() {
     assert!(err.contains("given twice") && err.contains("nba"), "{err}");
 }
 
-fn hup(server: &Server) {
-    let ok = Command::new("kill")
-        .args(["-HUP", &server.pid().to_string()])
-        .status()
-        .expect("kill");
-    assert!(ok.success());
-}
-
 #[tokio::test]
 async fn sighup_adds_and_removes_feeds_leaving_the_others_alone() {
     let dir = TempDir::new("leagues-reload");
@@ -405,7 +397,7 @@ async fn sighup_adds_and_removes_feeds_leaving_the_others_alone() {
 
     // Added: the NHL joins; the MLB feed keeps polling throughout.
     write(dir.path(), "live.toml", &settings(&[&mlb, &nhl]));
-    hup(&server);
+    server.hup();
     wait_for_leagues(base, &["mlb", "nhl"]).await;
     let before = polls_of("mlb").await;
     wait_until("the MLB feed polled on", WAIT, || async {
@@ -416,7 +408,7 @@ async fn sighup_adds_and_removes_feeds_leaving_the_others_alone() {
 
     // Removed: the MLB's games leave the board, the NHL's stay.
     write(dir.path(), "live.toml", &settings(&[&nhl]));
-    hup(&server);
+    server.hup();
     wait_until("the MLB gone from the board", WAIT, || async {
         game_leagues(base, "").await == ["nhl"]
     })

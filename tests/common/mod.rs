@@ -114,6 +114,16 @@ impl Server {
         }
     }
 
+    /// Sends the server a SIGHUP (a config reload).
+    #[allow(dead_code)]
+    pub fn hup(&self) {
+        let ok = Command::new("kill")
+            .args(["-HUP", &self.pid().to_string()])
+            .status()
+            .expect("kill");
+        assert!(ok.success());
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
