@@ -119,12 +119,13 @@ async fn every_league_is_on_scores_and_each_on_its_own_board() {
         msg.contains("\"mlb\"") && msg.contains("nba, nfl, nhl"),
         "{body}"
     );
+    // A string that could be no league's key is no league here either.
     let resp = client()
         .get(format!("{base}/api/?league=a%20b"))
         .send()
         .await
         .expect("get");
-    assert_eq!(resp.status(), 400);
+    assert_eq!(resp.status(), 404);
 
     // `/api/leagues`: name, sport, board, counts, the feed's health.
     let l = leagues(base).await;

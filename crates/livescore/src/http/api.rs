@@ -38,7 +38,6 @@ pub(crate) struct WeekView {
         (status = 200, description = "The week as last published", body = WeekView),
         (status = 401, description = "`scores` is private and no valid token came", body = ErrorBody),
         (status = 403, description = "The token does not cover `scores`", body = ErrorBody),
-        (status = 400, description = "A `league` value is not a league key", body = ErrorBody),
         (status = 404, description = "A `league` this server does not follow", body = ErrorBody),
     ))]
 pub async fn index(

@@ -79,8 +79,7 @@ static EXPIRED_GZIP: std::sync::LazyLock<Deflated> =
             headers(("Cache-Control" = String, description = "no-cache"))),
         (status = 302, description = "Without `Accept: text/event-stream`: the JSON is at /api/",
             headers(("Location" = String, description = "/api/"))),
-        (status = 400, description = "A `delta` that is not true or false, or a `league` that \
-            is not a league key", body = ErrorBody),
+        (status = 400, description = "A `delta` that is not true or false", body = ErrorBody),
         (status = 401, description = "`--auth required` and no valid token", body = ErrorBody),
         (status = 404, description = "A `league` this server does not follow", body = ErrorBody),
         (status = 403, description = "The token does not cover `scores`", body = ErrorBody),
